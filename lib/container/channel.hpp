@@ -1,0 +1,37 @@
+#pragma once
+
+// The parent and the container's setup process talk over a SOCK_SEQPACKET pair:
+// each send is one message, optionally carrying a file descriptor.
+
+#include "util/unique_fd.hpp"
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bincastle::container {
+
+struct Message {
+    std::string text;
+    UniqueFd fd;  // invalid unless one was sent
+};
+
+class Channel {
+public:
+    explicit Channel(UniqueFd socket) : socket_(std::move(socket)) {}
+
+    // Both ends of a new pair, close-on-exec.
+    static std::pair<Channel, Channel> make_pair();
+
+    void send(std::string_view text, int fd = -1) const;
+    // Blocks for the next message; nullopt when the other end has closed.
+    std::optional<Message> receive() const;
+
+    int fd() const { return socket_.get(); }
+    void close() { socket_.reset(); }
+
+private:
+    UniqueFd socket_;
+};
+
+}  // namespace bincastle::container

@@ -1,0 +1,216 @@
+#include "container/child.hpp"
+
+#include "container/command.hpp"
+#include "container/init.hpp"
+#include "container/limits.hpp"
+#include "container/linux_api.hpp"
+#include "container/mount_api.hpp"
+#include "container/mounts.hpp"
+#include "container/network.hpp"
+#include "container/overlay.hpp"
+#include "container/pty.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/close_range.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace bincastle::container {
+
+namespace {
+
+// Where the new root is assembled: a tmpfs over /tmp in the container's private
+// mount namespace. Host paths the container needs were opened before it covers /tmp.
+constexpr const char* staging = "/tmp";
+
+UniqueFd open_dir(const std::string& path, int flags = O_PATH) {
+    UniqueFd fd(::open(path.c_str(), flags | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) throw SysError("open", path);
+    return fd;
+}
+
+void make_dir(const std::string& path) {
+    if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) throw SysError("mkdir", path);
+}
+
+std::string work_dir_for(const std::string& upper) {
+    std::string trimmed = upper;
+    while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+    size_t slash = trimmed.rfind('/');
+    std::string parent = slash == std::string::npos ? "." : trimmed.substr(0, slash == 0 ? 1 : slash);
+    std::string name = slash == std::string::npos ? trimmed : trimmed.substr(slash + 1);
+    return parent + "/." + name + ".work";
+}
+
+struct RootSource {
+    UniqueFd tree;        // a directory rootfs, cloned
+    OverlayDirs overlay;  // or the layers
+};
+
+// Opened while the host's paths are all still visible.
+RootSource open_root_source(const Spec& spec) {
+    RootSource source;
+    if (!spec.rootfs.empty()) {
+        source.tree = clone_tree(AT_FDCWD, spec.rootfs);
+        return source;
+    }
+    for (const auto& layer : spec.layers) source.overlay.lowers.push_back(open_dir(layer));
+    if (!spec.upper.empty()) {
+        make_dir(spec.upper);
+        std::string work = work_dir_for(spec.upper);
+        make_dir(work);
+        source.overlay.upper = open_dir(spec.upper);
+        source.overlay.work = open_dir(work);
+        source.overlay.description = spec.upper;
+    } else {
+        source.overlay.description = "discarded writes";
+    }
+    return source;
+}
+
+UniqueFd mount_root(RootSource& source) {
+    FsContext tmpfs("tmpfs");
+    tmpfs.set_string("mode", "0700");
+    UniqueFd stage = tmpfs.mount(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+    attach(stage.get(), open_dir(staging).get(), staging);
+
+    const std::string root = std::string(staging) + "/root";
+    make_dir(root);
+    UniqueFd mount_point = open_dir(root);
+    if (source.tree) {
+        attach(source.tree.get(), mount_point.get(), root);
+    } else {
+        if (!source.overlay.upper) {
+            make_dir(std::string(staging) + "/upper");
+            make_dir(std::string(staging) + "/work");
+            source.overlay.upper = open_dir(std::string(staging) + "/upper");
+            source.overlay.work = open_dir(std::string(staging) + "/work");
+        }
+        mount_overlay(source.overlay, mount_point.get(), root, overlay_backend_from_environment());
+    }
+    return open_dir(root);
+}
+
+// pivot_root(".", ".") stacks the old root on the new one; detaching it leaves the
+// container with no path to the host's tree. Done from an fd so that no path is
+// looked up between mounting the root and switching to it.
+void switch_root(int root_fd, const std::string& cwd) {
+    if (::fchdir(root_fd) != 0) throw SysError("fchdir", "new root");
+    if (linux_api::pivot_root(".", ".") != 0) throw SysError("pivot_root", ".");
+    if (::umount2(".", MNT_DETACH) != 0) throw SysError("umount2", "old root");
+    if (::chdir("/") != 0) throw SysError("chdir", "/");
+    if (::chdir(cwd.c_str()) != 0) throw SysError("chdir", cwd + " (inside the container)");
+}
+
+void redirect_stdio(const Spec& spec) {
+    int wanted[3] = {spec.stdin_fd, spec.stdout_fd, spec.stderr_fd};
+    if (wanted[0] == 0 && wanted[1] == 1 && wanted[2] == 2) return;
+    // Duplicate above 2 first, so that moving one does not clobber another.
+    int copies[3];
+    for (int i = 0; i < 3; ++i) {
+        copies[i] = ::fcntl(wanted[i], F_DUPFD_CLOEXEC, 3);
+        if (copies[i] < 0) throw SysError("dup", "stdio");
+    }
+    for (int i = 0; i < 3; ++i) {
+        if (::dup2(copies[i], i) < 0) throw SysError("dup2", "stdio");
+    }
+}
+
+void switch_ids(const Spec& spec) {
+    ::setgroups(0, nullptr);
+    if (::setresgid(spec.gid, spec.gid, spec.gid) != 0) throw SysError("setresgid", std::to_string(spec.gid));
+    if (::setresuid(spec.uid, spec.uid, spec.uid) != 0) throw SysError("setresuid", std::to_string(spec.uid));
+}
+
+[[noreturn]] void start(const ChildPlan& plan, UniqueFd tty_slave) {
+    const Spec& spec = *plan.spec;
+    if (!spec.init) {
+        if (tty_slave) become_terminal_owner(tty_slave.get());
+        reset_signals();
+        exec_command(spec.args, plan.env);
+    }
+    pid_t command = ::fork();
+    if (command < 0) throw SysError("fork", "command");
+    if (command == 0) {
+        try {
+            if (::setsid() < 0) throw SysError("setsid", "");
+            if (tty_slave) become_terminal_owner(tty_slave.get());
+        } catch (const Error& error) {
+            std::string line = std::string("bincastle: ") + error.what() + "\n";
+            (void)!::write(2, line.data(), line.size());
+            ::_exit(exit_setup_failed);
+        }
+        reset_signals();
+        exec_command(spec.args, plan.env);
+    }
+    run_init(command);
+}
+
+void set_up(const ChildPlan& plan, Channel& channel) {
+    const Spec& spec = *plan.spec;
+    // Dies with the parent; re-armed below because changing ids clears it.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    auto go = channel.receive();
+    if (!go || go->text != "go") ::_exit(exit_setup_failed);
+
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0)
+        throw SysError("mount(MS_SLAVE)", "/");
+    RootSource source = open_root_source(spec);
+    PreparedMounts mounts = prepare_mounts(plan.mounts);
+    UniqueFd root = mount_root(source);
+    apply_mounts(root.get(), mounts);
+
+    if (::sethostname(spec.hostname.data(), spec.hostname.size()) != 0)
+        throw SysError("sethostname", spec.hostname);
+    if (spec.network == Network::none) bring_up_loopback();
+
+    UniqueFd tty_slave;
+    if (spec.tty) {
+        Pty pty = open_pty(root.get());
+        channel.send("pty", pty.master.get());
+        tty_slave = std::move(pty.slave);
+    }
+    switch_root(root.get(), spec.cwd);
+    root.reset();
+
+    if (plan.apply_rlimits) apply_rlimits(spec.limits);
+    // A new session: the container cannot reach the caller's terminal (TIOCSTI).
+    if (::setsid() < 0) throw SysError("setsid", "");
+    if (!spec.tty) redirect_stdio(spec);
+    if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw SysError("prctl(PR_SET_NO_NEW_PRIVS)", "");
+    if (plan.switch_ids && (spec.uid != 0 || spec.gid != 0)) {
+        switch_ids(spec);
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    }
+    channel.send("ready");
+    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+    start(plan, std::move(tty_slave));
+}
+
+}  // namespace
+
+void container_main(const ChildPlan& plan, Channel& channel) noexcept {
+    try {
+        set_up(plan, channel);
+    } catch (const Error& error) {
+        try {
+            channel.send(std::string("error\n") + error.what() + "\n" + error.hint());
+        } catch (...) {
+        }
+    } catch (const std::exception& error) {
+        try {
+            channel.send(std::string("error\n") + error.what() + "\n");
+        } catch (...) {
+        }
+    }
+    ::_exit(exit_setup_failed);
+}
+
+}  // namespace bincastle::container

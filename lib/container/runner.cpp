@@ -1,0 +1,314 @@
+#include "container/child.hpp"
+#include "container/command.hpp"
+#include "container/hints.hpp"
+#include "container/limits.hpp"
+#include "container/linux_api.hpp"
+#include "container/mount_plan.hpp"
+#include "container/nesting.hpp"
+#include "container/pty.hpp"
+#include "container/user_namespace.hpp"
+
+#include <bincastle/container.hpp>
+#include <bincastle/error.hpp>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace bincastle::container {
+
+namespace {
+
+void require_directory(const std::string& path, const std::string& what) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) throw SysError("stat", what + " " + path);
+    if (!S_ISDIR(st.st_mode)) throw Error(what + " " + path + ": not a directory");
+}
+
+void validate(const Spec& spec) {
+    if (spec.args.empty()) throw Error("no command given");
+    if (spec.rootfs.empty() == spec.layers.empty())
+        throw Error("give either a root directory or --layer directories, not both or neither");
+    if (!spec.rootfs.empty()) require_directory(spec.rootfs, "rootfs");
+    for (const auto& layer : spec.layers) require_directory(layer, "layer");
+    if (!spec.upper.empty() && spec.layers.empty()) throw Error("--upper needs --layer");
+    if (spec.cwd.empty() || spec.cwd[0] != '/')
+        throw Error("working directory " + spec.cwd + ": not an absolute path");
+    for (const auto& mount : spec.mounts) {
+        if (mount.target.empty() || mount.target[0] != '/')
+            throw Error("mount target " + mount.target + ": not an absolute path");
+        if (mount.kind != Mount::Kind::tmpfs) {
+            struct stat st {};
+            if (::stat(mount.source.c_str(), &st) != 0) throw SysError("stat", "bind source " + mount.source);
+        }
+    }
+    for (const auto& entry : spec.env) {
+        if (entry.find('=') == std::string::npos || entry[0] == '=')
+            throw Error("environment entry '" + entry + "': not KEY=VALUE");
+    }
+}
+
+int exit_status(int wait_status) {
+    return WIFSIGNALED(wait_status) ? 128 + WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
+}
+
+// The container's first process: killed and reaped unless it was waited for.
+class ChildProcess {
+public:
+    ChildProcess(pid_t pid, int pidfd) : pid_(pid), pidfd_(pidfd) {}
+    ChildProcess(const ChildProcess&) = delete;
+    ChildProcess& operator=(const ChildProcess&) = delete;
+    ~ChildProcess() {
+        if (pid_ > 0) {
+            signal(SIGKILL);
+            wait();
+        }
+    }
+
+    int pidfd() const { return pidfd_.get(); }
+    void signal(int sig) const { ::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0); }
+
+    // Waits for it to exit; returns the raw wait status.
+    int wait() {
+        int status = 0;
+        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        }
+        pid_ = -1;
+        return status;
+    }
+
+private:
+    pid_t pid_;
+    UniqueFd pidfd_;
+};
+
+// Blocks the signals run() handles, for the duration of the run; a signalfd reads them.
+class BlockedSignals {
+public:
+    explicit BlockedSignals(const sigset_t& set) {
+        ::sigprocmask(SIG_BLOCK, &set, &saved_);
+        fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+        if (!fd_) throw SysError("signalfd", "");
+    }
+    BlockedSignals(const BlockedSignals&) = delete;
+    BlockedSignals& operator=(const BlockedSignals&) = delete;
+    ~BlockedSignals() { ::sigprocmask(SIG_SETMASK, &saved_, nullptr); }
+    int fd() const { return fd_.get(); }
+
+private:
+    sigset_t saved_{};
+    UniqueFd fd_;
+};
+
+constexpr int forwarded_signals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+// Bytes waiting to be written to a non-blocking fd.
+struct Pending {
+    std::string bytes;
+    bool flush(int fd) {
+        while (!bytes.empty()) {
+            ssize_t n = ::write(fd, bytes.data(), bytes.size());
+            if (n < 0) return errno == EAGAIN || errno == EINTR;
+            bytes.erase(0, static_cast<size_t>(n));
+        }
+        return true;
+    }
+};
+
+// Moves bytes between the caller's terminal and the pty, forwards signals, and
+// returns when the container's first process has exited.
+int supervise(ChildProcess& child, const BlockedSignals* signals, UniqueFd master) {
+    std::optional<RawTerminal> raw;
+    bool relay_input = false;
+    if (master) {
+        raw.emplace(STDIN_FILENO);
+        copy_window_size(STDIN_FILENO, master.get());
+        ::fcntl(master.get(), F_SETFL, ::fcntl(master.get(), F_GETFL) | O_NONBLOCK);
+        relay_input = true;
+    }
+    Pending to_master;
+    bool asked_to_stop = false;
+    char buffer[65536];
+
+    // Copies what the pty has for the caller; false once it reports its end (EIO
+    // when no process holds the slave side any more).
+    auto drain_master = [&]() -> bool {
+        for (;;) {
+            ssize_t n = ::read(master.get(), buffer, sizeof buffer);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0 && errno == EAGAIN) return true;
+            if (n <= 0) return false;
+            for (ssize_t done = 0; done < n;) {
+                ssize_t w = ::write(STDOUT_FILENO, buffer + done, static_cast<size_t>(n - done));
+                if (w < 0 && errno == EINTR) continue;
+                if (w < 0) return true;  // the caller's terminal went away; keep the container's output flowing
+                done += w;
+            }
+        }
+    };
+    bool master_open = static_cast<bool>(master);
+
+    for (;;) {
+        pollfd fds[4];
+        nfds_t count = 0;
+        fds[count++] = {child.pidfd(), POLLIN, 0};
+        int signal_index = -1, master_index = -1, input_index = -1;
+        if (signals) {
+            signal_index = static_cast<int>(count);
+            fds[count++] = {signals->fd(), POLLIN, 0};
+        }
+        if (master_open) {
+            master_index = static_cast<int>(count);
+            fds[count++] = {master.get(), static_cast<short>(POLLIN | (to_master.bytes.empty() ? 0 : POLLOUT)), 0};
+            if (relay_input && to_master.bytes.size() < sizeof buffer) {
+                input_index = static_cast<int>(count);
+                fds[count++] = {STDIN_FILENO, POLLIN, 0};
+            }
+        }
+        if (::poll(fds, count, -1) < 0) {
+            if (errno == EINTR) continue;
+            throw SysError("poll", "container");
+        }
+        if (fds[0].revents) {
+            int status = child.wait();
+            if (master_open) drain_master();
+            return exit_status(status);
+        }
+        if (signal_index >= 0 && fds[signal_index].revents) {
+            signalfd_siginfo info{};
+            while (::read(signals->fd(), &info, sizeof info) == sizeof info) {
+                int sig = static_cast<int>(info.ssi_signo);
+                if (sig == SIGWINCH) {
+                    if (master) copy_window_size(STDIN_FILENO, master.get());
+                    continue;
+                }
+                // A command running as pid 1 ignores signals it has no handler for;
+                // asking twice means it must go.
+                if ((sig == SIGINT || sig == SIGTERM) && asked_to_stop) {
+                    child.signal(SIGKILL);
+                    continue;
+                }
+                if (sig == SIGINT || sig == SIGTERM) asked_to_stop = true;
+                child.signal(sig);
+            }
+        }
+        if (master_index >= 0) {
+            short events = fds[master_index].revents;
+            if (events & POLLOUT) to_master.flush(master.get());
+            if ((events & (POLLIN | POLLHUP | POLLERR)) && !drain_master()) master_open = false;
+        }
+        if (input_index >= 0 && fds[input_index].revents) {
+            ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
+            if (n <= 0) {
+                relay_input = false;  // the caller's input ended; the container keeps running
+            } else {
+                to_master.bytes.append(buffer, static_cast<size_t>(n));
+                to_master.flush(master.get());
+            }
+        }
+    }
+}
+
+[[noreturn]] void throw_setup_error(const std::string& text) {
+    // "error\n<message>\n<hint>"
+    std::string rest = text.substr(text.find('\n') + 1);
+    size_t newline = rest.find('\n');
+    std::string message = rest.substr(0, newline);
+    std::string hint = newline == std::string::npos ? "" : rest.substr(newline + 1);
+    throw Error(message, hint);
+}
+
+}  // namespace
+
+int run(const Spec& spec) {
+    validate(spec);
+    if (spec.tty && !::isatty(STDIN_FILENO)) throw Error("--tty: standard input is not a terminal");
+
+    Caller caller = current_caller();
+    std::optional<SubIds> sub_ids;
+    if (spec.subids && caller.uid != 0) sub_ids = find_sub_ids(caller);
+    IdMapPlan ids = plan_id_maps(caller, spec.uid, spec.gid, sub_ids);
+
+    std::optional<LimitCgroup> cgroup;
+    bool use_rlimits = false;
+    if (has_limits(spec.limits)) {
+        std::string why_not;
+        cgroup = LimitCgroup::create(spec.limits, why_not);
+        if (!cgroup) {
+            use_rlimits = true;
+            std::string notice = rlimit_notice(spec.limits, why_not);
+            if (spec.notice) spec.notice(notice);
+            else std::fprintf(stderr, "bincastle: %s\n", notice.c_str());
+        }
+    }
+
+    unmask_proc_for_nested_container();
+
+    ChildPlan plan{&spec, plan_mounts(spec), command_environment(spec),
+                   /*switch_ids=*/!ids.deny_setgroups, use_rlimits};
+    auto [parent_end, child_end] = Channel::make_pair();
+
+    sigset_t handled;
+    sigemptyset(&handled);
+    if (spec.forward_signals) {
+        for (int sig : forwarded_signals) sigaddset(&handled, sig);
+    }
+    if (spec.tty) sigaddset(&handled, SIGWINCH);
+    std::optional<BlockedSignals> signals;
+    if (spec.forward_signals || spec.tty) signals.emplace(handled);
+
+    int pidfd = -1;
+    clone_args args{};
+    args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
+                 CLONE_NEWCGROUP | CLONE_PIDFD;
+    if (spec.network == Network::none) args.flags |= CLONE_NEWNET;
+    if (cgroup) {
+        args.flags |= CLONE_INTO_CGROUP;
+        args.cgroup = static_cast<std::uint64_t>(cgroup->fd());
+    }
+    args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
+    args.exit_signal = SIGCHLD;
+
+    pid_t pid = linux_api::clone3(args);
+    if (pid < 0) {
+        int error = errno;
+        throw SysError(error, "clone", "new user, mount, pid, uts, ipc, cgroup and net namespaces",
+                       namespace_hint(error, caller.uid == 0, read_user_namespace_policy()));
+    }
+    if (pid == 0) {
+        parent_end.close();
+        container_main(plan, child_end);
+    }
+    child_end.close();
+    ChildProcess child(pid, pidfd);
+
+    write_id_maps(pid, ids);
+    parent_end.send("go");
+
+    UniqueFd master;
+    for (;;) {
+        auto message = parent_end.receive();
+        if (!message) {
+            int status = child.wait();
+            throw Error("the container's setup process ended before it was ready (status " +
+                        std::to_string(exit_status(status)) + ")");
+        }
+        if (message->text == "ready") break;
+        if (message->text == "pty") {
+            master = std::move(message->fd);
+            continue;
+        }
+        if (message->text.rfind("error\n", 0) == 0) throw_setup_error(message->text);
+        throw Error("unexpected message from the container's setup process: " + message->text);
+    }
+    return supervise(child, signals ? &*signals : nullptr, std::move(master));
+}
+
+}  // namespace bincastle::container

@@ -1,0 +1,52 @@
+#include "util/file_io.hpp"
+
+#include "util/unique_fd.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <cerrno>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace bincastle {
+
+namespace {
+
+std::optional<std::string> read_all(const std::string& path, bool missing_ok) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) {
+        if (missing_ok && errno == ENOENT) return std::nullopt;
+        throw SysError("open", path);
+    }
+    std::string content;
+    char buffer[4096];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            throw SysError("read", path);
+        }
+        if (n == 0) break;
+        content.append(buffer, static_cast<size_t>(n));
+    }
+    return content;
+}
+
+}  // namespace
+
+std::string read_file(const std::string& path) { return *read_all(path, false); }
+
+std::optional<std::string> read_file_if_exists(const std::string& path) {
+    return read_all(path, true);
+}
+
+void write_file(const std::string& path, std::string_view content) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!fd) throw SysError("open", path);
+    ssize_t n = ::write(fd.get(), content.data(), content.size());
+    if (n < 0) throw SysError("write", path);
+    if (static_cast<size_t>(n) != content.size())
+        throw Error("write(" + path + "): short write");
+}
+
+}  // namespace bincastle

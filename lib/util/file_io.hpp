@@ -1,0 +1,15 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bincastle {
+
+// Whole-file helpers for small kernel files (/proc, /sys, cgroupfs) and configs.
+// Writes are one write(2), as those files require.
+std::string read_file(const std::string& path);
+std::optional<std::string> read_file_if_exists(const std::string& path);
+void write_file(const std::string& path, std::string_view content);
+
+}  // namespace bincastle

@@ -1,0 +1,29 @@
+#include "util/process.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <cerrno>
+#include <spawn.h>
+#include <sys/wait.h>
+
+extern char** environ;
+
+namespace bincastle {
+
+int run_program(const std::vector<std::string>& argv) {
+    std::vector<char*> args;
+    for (const auto& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    pid_t pid = 0;
+    int error = ::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ);
+    if (error == ENOENT) return exit_status_not_found;
+    if (error != 0) throw SysError(error, "posix_spawn", argv[0]);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) throw SysError("waitpid", argv[0]);
+    }
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+}  // namespace bincastle

@@ -1,0 +1,88 @@
+#include "sandbox_command.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <doctest/doctest.h>
+
+using bincastle::cli::parse_sandbox_args;
+using namespace bincastle::container;
+
+namespace {
+std::vector<std::string> words(std::initializer_list<const char*> list) { return {list.begin(), list.end()}; }
+}  // namespace
+
+TEST_CASE("a rootfs and a command") {
+    auto command = parse_sandbox_args(words({"/r", "--", "sh", "-c", "echo hi"}), false);
+    CHECK_FALSE(command.help);
+    CHECK(command.spec.rootfs == "/r");
+    CHECK(command.spec.args == words({"sh", "-c", "echo hi"}));
+    CHECK(command.spec.network == Network::none);
+    CHECK(command.spec.hostname == "bincastle");
+    CHECK_FALSE(command.spec.tty);
+    CHECK(command.spec.forward_signals);
+}
+
+TEST_CASE("every option") {
+    auto command = parse_sandbox_args(
+        words({"--layer", "/l0", "--layer=/l1", "--upper", "/u", "--bind", "/a:/x", "--ro-bind",
+               "/b:c:/y", "--tmpfs", "/t", "--hostname", "h", "--setenv", "A=1", "--setenv", "B=",
+               "--chdir", "/w", "--uid", "1000", "--gid", "100", "--net", "host", "--pids-max",
+               "50", "--memory-max", "64M", "--cpus", "0.5", "--init", "--subids", "--", "true"}),
+        true);
+    const Spec& spec = command.spec;
+    CHECK(spec.layers == words({"/l0", "/l1"}));
+    CHECK(spec.upper == "/u");
+    REQUIRE(spec.mounts.size() == 3);
+    CHECK(spec.mounts[0].kind == Mount::Kind::bind);
+    CHECK(spec.mounts[0].source == "/a");
+    CHECK(spec.mounts[0].target == "/x");
+    CHECK(spec.mounts[1].kind == Mount::Kind::ro_bind);
+    CHECK(spec.mounts[1].source == "/b:c");
+    CHECK(spec.mounts[1].target == "/y");
+    CHECK(spec.mounts[2].kind == Mount::Kind::tmpfs);
+    CHECK(spec.hostname == "h");
+    CHECK(spec.env == words({"A=1", "B="}));
+    CHECK(spec.cwd == "/w");
+    CHECK(spec.uid == 1000);
+    CHECK(spec.gid == 100);
+    CHECK(spec.network == Network::host);
+    CHECK(spec.limits.pids_max == 50u);
+    CHECK(spec.limits.memory_max == 64u << 20);
+    CHECK(spec.limits.cpus == doctest::Approx(0.5));
+    CHECK(spec.init);
+    CHECK(spec.subids);
+    CHECK(spec.tty);  // stdin is a terminal
+}
+
+TEST_CASE("--no-tty wins over a terminal, --tty over none") {
+    CHECK_FALSE(parse_sandbox_args(words({"/r", "--no-tty", "--", "true"}), true).spec.tty);
+    CHECK(parse_sandbox_args(words({"/r", "--tty", "--", "true"}), false).spec.tty);
+}
+
+TEST_CASE("help") {
+    CHECK(parse_sandbox_args(words({"--help"}), false).help);
+    CHECK(parse_sandbox_args(words({"/r", "-h", "--", "x"}), false).help);
+}
+
+TEST_CASE("usage errors") {
+    auto bad = [](std::initializer_list<const char*> list) {
+        CHECK_THROWS_AS(parse_sandbox_args(words(list), false), bincastle::Error);
+    };
+    bad({"/r", "true"});                        // no --
+    bad({"/r", "--"});                          // no command
+    bad({"--", "true"});                        // no root
+    bad({"/r", "--layer", "/l", "--", "x"});    // both
+    bad({"/r", "--upper", "/u", "--", "x"});    // upper without layers
+    bad({"/r", "--bogus", "--", "x"});
+    bad({"/r", "--net", "bridge", "--", "x"});
+    bad({"/r", "--pids-max", "many", "--", "x"});
+    bad({"/r", "--pids-max", "0", "--", "x"});
+    bad({"/r", "--cpus", "-1", "--", "x"});
+    bad({"/r", "--uid", "-5", "--", "x"});
+    bad({"/r", "--bind", "/a", "--", "x"});
+    bad({"/r", "--bind", "/a:rel", "--", "x"});
+    bad({"/r", "--setenv", "NOVALUE", "--", "x"});
+    bad({"/r", "--init=yes", "--", "x"});
+    bad({"/r", "--layer"});
+    bad({"/r", "/s", "--", "x"});
+}

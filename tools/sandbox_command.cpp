@@ -1,0 +1,179 @@
+#include "sandbox_command.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <optional>
+#include <unistd.h>
+
+namespace bincastle::cli {
+
+const char* const sandbox_usage = R"(usage: bincastle sandbox [OPTIONS] [ROOTFS] -- CMD [ARG...]
+
+Runs CMD in a rootless container: new user, mount, pid, uts, ipc, cgroup and
+network namespaces, over ROOTFS or an overlay of --layer directories.
+
+  ROOTFS               a directory used as / (or give --layer instead)
+  --layer DIR          an overlay lower layer, lowest first; repeatable
+  --upper DIR          keep writes here (with --layer); default: writes are discarded
+  --bind SRC:DST       read-write bind mount; --ro-bind SRC:DST read-only
+  --tmpfs DST          a fresh tmpfs
+  --hostname NAME      default: bincastle
+  --setenv KEY=VALUE   the environment is empty but for these (and a default PATH)
+  --chdir DIR          working directory inside (default /)
+  --uid N --gid N      ids inside (default 0: the caller maps to root)
+  --subids             map a full id range through newuidmap and /etc/subuid
+  --net none|host      default none (loopback only)
+  --pids-max N  --memory-max BYTES[K|M|G]  --cpus N
+  --tty / --no-tty     default: a pty when stdin is a terminal
+  --init               a minimal init as pid 1 that reaps orphans and forwards signals
+  -h, --help           this text
+
+Signals bincastle receives (INT TERM HUP QUIT USR1 USR2) go to the container; a
+second INT or TERM kills it. A command running as pid 1 without --init ignores
+signals it has no handler for.
+
+Exit status: the command's, 128+N if it was killed by signal N, 125 if the
+sandbox could not be set up, 126 if CMD cannot be executed, 127 if not found.
+)";
+
+namespace {
+
+[[noreturn]] void usage_error(const std::string& message) {
+    throw Error(message, "see 'bincastle sandbox --help'");
+}
+
+template <typename T>
+T parse_number(const std::string& option, const std::string& text) {
+    T value{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size())
+        usage_error(option + ": '" + text + "' is not a valid number");
+    return value;
+}
+
+std::uint64_t parse_bytes(const std::string& option, const std::string& text) {
+    std::string digits = text;
+    std::uint64_t scale = 1;
+    if (!digits.empty()) {
+        switch (digits.back()) {
+        case 'k': case 'K': scale = 1ULL << 10; break;
+        case 'm': case 'M': scale = 1ULL << 20; break;
+        case 'g': case 'G': scale = 1ULL << 30; break;
+        default: break;
+        }
+        if (scale != 1) digits.pop_back();
+    }
+    return parse_number<std::uint64_t>(option, digits) * scale;
+}
+
+container::Mount parse_bind(const std::string& option, const std::string& value,
+                            container::Mount::Kind kind) {
+    // The target is absolute, so the last ":/" separates it even when SRC has a ':'.
+    size_t separator = value.rfind(":/");
+    if (separator == std::string::npos || separator == 0)
+        usage_error(option + " " + value + ": expected SRC:DST with an absolute DST");
+    return {kind, value.substr(0, separator), value.substr(separator + 1)};
+}
+
+}  // namespace
+
+SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool stdin_is_tty) {
+    SandboxCommand command;
+    auto& spec = command.spec;
+    std::optional<bool> tty;
+    bool saw_separator = false;
+    size_t i = 0;
+    for (; i < args.size(); ++i) {
+        std::string arg = args[i];
+        if (arg == "--") {
+            saw_separator = true;
+            ++i;
+            break;
+        }
+        if (arg == "-h" || arg == "--help") {
+            command.help = true;
+            return command;
+        }
+        if (arg.size() < 2 || arg[0] != '-') {
+            if (!spec.rootfs.empty()) usage_error("unexpected argument '" + arg + "' (is '--' missing?)");
+            spec.rootfs = arg;
+            continue;
+        }
+        std::optional<std::string> inline_value;
+        if (size_t eq = arg.find('='); arg.rfind("--", 0) == 0 && eq != std::string::npos) {
+            inline_value = arg.substr(eq + 1);
+            arg = arg.substr(0, eq);
+        }
+        auto value = [&]() -> std::string {
+            if (inline_value) return *inline_value;
+            if (i + 1 >= args.size()) usage_error(arg + " needs a value");
+            return args[++i];
+        };
+        auto flag = [&] {
+            if (inline_value) usage_error(arg + " takes no value");
+        };
+
+        if (arg == "--layer") spec.layers.push_back(value());
+        else if (arg == "--upper") spec.upper = value();
+        else if (arg == "--bind") spec.mounts.push_back(parse_bind(arg, value(), container::Mount::Kind::bind));
+        else if (arg == "--ro-bind") spec.mounts.push_back(parse_bind(arg, value(), container::Mount::Kind::ro_bind));
+        else if (arg == "--tmpfs") spec.mounts.push_back({container::Mount::Kind::tmpfs, "", value()});
+        else if (arg == "--hostname") spec.hostname = value();
+        else if (arg == "--setenv") {
+            std::string entry = value();
+            if (entry.find('=') == std::string::npos || entry[0] == '=')
+                usage_error("--setenv " + entry + ": expected KEY=VALUE");
+            spec.env.push_back(entry);
+        } else if (arg == "--chdir") spec.cwd = value();
+        else if (arg == "--uid") spec.uid = parse_number<std::uint32_t>(arg, value());
+        else if (arg == "--gid") spec.gid = parse_number<std::uint32_t>(arg, value());
+        else if (arg == "--subids") { flag(); spec.subids = true; }
+        else if (arg == "--net") {
+            std::string mode = value();
+            if (mode == "none") spec.network = container::Network::none;
+            else if (mode == "host") spec.network = container::Network::host;
+            else usage_error("--net " + mode + ": expected none or host");
+        } else if (arg == "--pids-max") {
+            auto n = parse_number<std::uint64_t>(arg, value());
+            if (n == 0) usage_error("--pids-max must be at least 1");
+            spec.limits.pids_max = n;
+        } else if (arg == "--memory-max") {
+            auto n = parse_bytes(arg, value());
+            if (n == 0) usage_error("--memory-max must be more than 0");
+            spec.limits.memory_max = n;
+        } else if (arg == "--cpus") {
+            std::string text = value();
+            char* end = nullptr;
+            double cpus = std::strtod(text.c_str(), &end);
+            if (text.empty() || *end != '\0' || !(cpus > 0) || !std::isfinite(cpus))
+                usage_error("--cpus " + text + ": expected a number above 0");
+            spec.limits.cpus = cpus;
+        } else if (arg == "--tty") { flag(); tty = true; }
+        else if (arg == "--no-tty") { flag(); tty = false; }
+        else if (arg == "--init") { flag(); spec.init = true; }
+        else usage_error("unknown option " + arg);
+    }
+    if (!saw_separator) usage_error("missing '--' before the command");
+    for (; i < args.size(); ++i) spec.args.push_back(args[i]);
+    if (spec.args.empty()) usage_error("no command after '--'");
+    if (spec.rootfs.empty() && spec.layers.empty()) usage_error("give a ROOTFS directory or --layer");
+    if (!spec.rootfs.empty() && !spec.layers.empty()) usage_error("give a ROOTFS directory or --layer, not both");
+    if (!spec.upper.empty() && spec.layers.empty()) usage_error("--upper needs --layer");
+    spec.tty = tty.value_or(stdin_is_tty);
+    spec.forward_signals = true;
+    return command;
+}
+
+int sandbox_main(const std::vector<std::string>& args) {
+    SandboxCommand command = parse_sandbox_args(args, ::isatty(STDIN_FILENO) == 1);
+    if (command.help) {
+        std::fputs(sandbox_usage, stdout);
+        return 0;
+    }
+    return container::run(command.spec);
+}
+
+}  // namespace bincastle::cli
