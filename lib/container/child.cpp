@@ -13,6 +13,7 @@
 #include <bincastle/error.hpp>
 
 #include <cerrno>
+#include <filesystem>
 #include <csignal>
 #include <fcntl.h>
 #include <grp.h>
@@ -40,13 +41,13 @@ void make_dir(const std::string& path) {
     if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) throw SysError("mkdir", path);
 }
 
-std::string work_dir_for(const std::string& upper) {
-    std::string trimmed = upper;
+// "/a/b/upper" -> {"/a/b", "upper"}
+std::pair<std::string, std::string> split_parent(const std::string& path) {
+    std::string trimmed = path;
     while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
     size_t slash = trimmed.rfind('/');
-    std::string parent = slash == std::string::npos ? "." : trimmed.substr(0, slash == 0 ? 1 : slash);
-    std::string name = slash == std::string::npos ? trimmed : trimmed.substr(slash + 1);
-    return parent + "/." + name + ".work";
+    if (slash == std::string::npos) return {".", trimmed};
+    return {trimmed.substr(0, slash == 0 ? 1 : slash), trimmed.substr(slash + 1)};
 }
 
 struct RootSource {
@@ -63,11 +64,17 @@ RootSource open_root_source(const Spec& spec) {
     }
     for (const auto& layer : spec.layers) source.overlay.lowers.push_back(open_dir(layer));
     if (!spec.upper.empty()) {
-        make_dir(spec.upper);
-        std::string work = work_dir_for(spec.upper);
-        make_dir(work);
+        // The work dir must be on the upper's filesystem and outside it: a hidden sibling.
+        auto [parent, name] = split_parent(spec.upper);
+        std::error_code error;
+        std::filesystem::create_directories(spec.upper, error);
+        if (error) throw SysError(error.value(), "mkdir", spec.upper);
+        make_dir(parent + "/." + name + ".work");
+        source.overlay.upper_parent = open_dir(parent);
+        source.overlay.upper_name = name;
+        source.overlay.work_name = "." + name + ".work";
         source.overlay.upper = open_dir(spec.upper);
-        source.overlay.work = open_dir(work);
+        source.overlay.work = open_dir(parent + "/." + name + ".work");
         source.overlay.description = spec.upper;
     } else {
         source.overlay.description = "discarded writes";
@@ -88,12 +95,20 @@ UniqueFd mount_root(RootSource& source) {
         attach(source.tree.get(), mount_point.get(), root);
     } else {
         if (!source.overlay.upper) {
-            make_dir(std::string(staging) + "/upper");
-            make_dir(std::string(staging) + "/work");
-            source.overlay.upper = open_dir(std::string(staging) + "/upper");
-            source.overlay.work = open_dir(std::string(staging) + "/work");
+            const std::string scratch = std::string(staging) + "/discarded";
+            make_dir(scratch);
+            make_dir(scratch + "/upper");
+            make_dir(scratch + "/work");
+            source.overlay.upper_parent = open_dir(scratch);
+            source.overlay.upper_name = "upper";
+            source.overlay.work_name = "work";
+            source.overlay.upper = open_dir(scratch + "/upper");
+            source.overlay.work = open_dir(scratch + "/work");
         }
-        mount_overlay(source.overlay, mount_point.get(), root, overlay_backend_from_environment());
+        const std::string layers = std::string(staging) + "/layers";
+        make_dir(layers);
+        mount_overlay(source.overlay, mount_point.get(), root, layers,
+                      overlay_backend_from_environment());
     }
     return open_dir(root);
 }
@@ -136,6 +151,10 @@ void switch_ids(const Spec& spec) {
         reset_signals();
         exec_command(spec.args, plan.env);
     }
+    // Blocked before the fork, so that no SIGCHLD is lost before run_init waits.
+    sigset_t all;
+    sigfillset(&all);
+    ::sigprocmask(SIG_BLOCK, &all, nullptr);
     pid_t command = ::fork();
     if (command < 0) throw SysError("fork", "command");
     if (command == 0) {

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 
 namespace bincastle::container {
 
@@ -18,8 +19,8 @@ namespace {
 std::string fd_path(const UniqueFd& fd) { return "/proc/self/fd/" + std::to_string(fd.get()); }
 
 void set_upper_and_work(FsContext& overlay, OverlayDirs& dirs) {
-    if (overlay.try_set_fd("upperdir+", dirs.upper.get()) &&
-        overlay.try_set_fd("workdir+", dirs.work.get()))
+    if (overlay.try_set_fd("upperdir", dirs.upper.get()) &&
+        overlay.try_set_fd("workdir", dirs.work.get()))
         return;
     // Kernels before 6.13 take the directories only as paths; the fds' magic links
     // name them even where the staging mount hides their host paths.
@@ -60,21 +61,42 @@ UniqueFd kernel_overlay(OverlayDirs& dirs) {
     return overlay.mount(MOUNT_ATTR_NODEV);
 }
 
-void fuse_overlay(OverlayDirs& dirs, const std::string& target) {
+// Binds `dirfd`/`path_in` (a whole directory fd when `path_in` is empty) at the new
+// directory `path`, and returns `path`.
+std::string bind_under(int dirfd, const std::string& path, const std::string& path_in = {}) {
+    if (::mkdir(path.c_str(), 0700) != 0) throw SysError("mkdir", path);
+    UniqueFd tree = clone_tree(dirfd, path_in);
+    UniqueFd target(::open(path.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (!target) throw SysError("open", path);
+    attach(tree.get(), target.get(), path);
+    return path;
+}
+
+void fuse_overlay(OverlayDirs& dirs, int target_fd, const std::string& scratch) {
     std::vector<std::string> lowers;
-    for (auto& fd : dirs.lowers) lowers.push_back(fd_path(fd));
-    std::string options = "lowerdir=" + lowerdir_option(lowers) + ",upperdir=" + fd_path(dirs.upper) +
-                          ",workdir=" + fd_path(dirs.work);
-    // The child inherits the layer fds (opened O_CLOEXEC) only if we clear the flag.
-    for (auto* fd : {&dirs.upper, &dirs.work}) ::fcntl(fd->get(), F_SETFD, 0);
-    for (auto& fd : dirs.lowers) ::fcntl(fd.get(), F_SETFD, 0);
-    int status = run_program({"fuse-overlayfs", "-o", options, target});
+    for (size_t i = 0; i < dirs.lowers.size(); ++i)
+        lowers.push_back(bind_under(dirs.lowers[i].get(), scratch + "/" + std::to_string(i)));
+    std::string upper_parent = bind_under(dirs.upper_parent.get(), scratch + "/upper");
+    std::string options = "lowerdir=" + lowerdir_option(lowers) + ",upperdir=" + upper_parent + "/" +
+                          dirs.upper_name + ",workdir=" + upper_parent + "/" + dirs.work_name;
+
+    // pivot_root moves every process rooted at the old root to the new one; the
+    // daemon would then find its own mount under its feet (its /proc lookups go
+    // through it) and deadlock. Rooted in a copy of the host tree, it keeps its view.
+    std::string host_view = bind_under(AT_FDCWD, scratch + "/host", "/");
+    // The mount point is reached through an inherited fd, as the copy's /tmp/root
+    // is another mount than ours.
+    UniqueFd target(::fcntl(target_fd, F_DUPFD, 3));
+    if (!target) throw SysError("dup", "overlay mount point");
+    int status = run_program({"fuse-overlayfs", "-o", options,
+                              "/proc/self/fd/" + std::to_string(target.get())},
+                             host_view);
     if (status == exit_status_not_found)
         throw Error("fuse-overlayfs is needed (the kernel refused an overlay mount here) but is "
                     "not installed",
                     "install it: apt-get install fuse-overlayfs");
     if (status != 0)
-        throw Error("fuse-overlayfs (" + dirs.description + ") on " + target + " exited with status " +
+        throw Error("fuse-overlayfs (" + dirs.description + ") exited with status " +
                         std::to_string(status),
                     "fuse-overlayfs needs /dev/fuse readable and writable by you");
 }
@@ -100,7 +122,7 @@ std::string lowerdir_option(const std::vector<std::string>& lowest_first) {
 }
 
 void mount_overlay(OverlayDirs& dirs, int target_fd, const std::string& target,
-                   OverlayBackend backend) {
+                   const std::string& scratch, OverlayBackend backend) {
     if (backend == OverlayBackend::kernel) {
         try {
             UniqueFd mnt = kernel_overlay(dirs);
@@ -113,7 +135,7 @@ void mount_overlay(OverlayDirs& dirs, int target_fd, const std::string& target,
                 error.error_number() != EINVAL)
                 throw;
             try {
-                fuse_overlay(dirs, target);
+                fuse_overlay(dirs, target_fd, scratch);
             } catch (const Error& fuse_error) {
                 throw Error(std::string(error.what()) + "; fallback: " + fuse_error.what(),
                             fuse_error.hint());
@@ -121,7 +143,7 @@ void mount_overlay(OverlayDirs& dirs, int target_fd, const std::string& target,
             return;
         }
     }
-    fuse_overlay(dirs, target);
+    fuse_overlay(dirs, target_fd, scratch);
 }
 
 }  // namespace bincastle::container

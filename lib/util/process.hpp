@@ -8,8 +8,8 @@ namespace bincastle {
 inline constexpr int exit_status_not_found = 127;
 
 // Runs a helper program (looked up in PATH) with the caller's stdio and environment,
-// waits for it, and returns its exit status (128+N when killed by signal N, 127 when
-// it could not be started).
-int run_program(const std::vector<std::string>& argv);
+// chrooted to `root` when one is given, waits for it, and returns its exit status
+// (128+N when killed by signal N, 127 when it could not be started).
+int run_program(const std::vector<std::string>& argv, const std::string& root = {});
 
 }  // namespace bincastle
