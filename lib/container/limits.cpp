@@ -5,6 +5,7 @@
 #include <bincastle/error.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <fcntl.h>
 #include <sched.h>
@@ -78,47 +79,149 @@ std::vector<std::string> needed_controllers(const Limits& limits) {
     return controllers;
 }
 
+namespace {
+
+std::string unique_name() { return "bincastle-" + std::to_string(::getpid()); }
+
+// Creates `dir`/bincastle-PID and writes `files`; returns its path.
+std::string make_limited_cgroup(const std::string& dir,
+                                const std::vector<std::pair<std::string, std::string>>& files) {
+    std::string path = dir + "/" + unique_name();
+    if (::mkdir(path.c_str(), 0755) != 0) throw SysError("mkdir", path);
+    try {
+        for (const auto& [name, value] : files) write_file(path + "/" + name, value);
+    } catch (...) {
+        ::rmdir(path.c_str());
+        throw;
+    }
+    return path;
+}
+
+std::vector<std::pair<std::string, std::string>> v2_files(const Limits& limits) {
+    std::vector<std::pair<std::string, std::string>> files;
+    if (limits.pids_max) files.emplace_back("pids.max", std::to_string(*limits.pids_max));
+    if (limits.memory_max) files.emplace_back("memory.max", std::to_string(*limits.memory_max));
+    if (limits.cpus) files.emplace_back("cpu.max", cpu_max(*limits.cpus));
+    return files;
+}
+
+std::vector<std::pair<std::string, std::string>> v1_files(const std::string& controller,
+                                                         const Limits& limits) {
+    if (controller == "pids") return {{"pids.max", std::to_string(*limits.pids_max)}};
+    if (controller == "memory") return {{"memory.limit_in_bytes", std::to_string(*limits.memory_max)}};
+    auto quota = words(cpu_max(*limits.cpus));
+    return {{"cpu.cfs_period_us", quota[1]}, {"cpu.cfs_quota_us", quota[0]}};
+}
+
+}  // namespace
+
+std::optional<std::string> cgroup1_dir(const std::string& mountinfo, const std::string& proc_cgroup,
+                                       const std::string& controller) {
+    auto has_controller = [&](const std::string& list) {
+        std::istringstream items(list);
+        for (std::string item; std::getline(items, item, ',');)
+            if (item == controller) return true;
+        return false;
+    };
+    std::string own;
+    std::istringstream cgroups(proc_cgroup);
+    for (std::string line; std::getline(cgroups, line);) {
+        size_t first = line.find(':'), second = line.find(':', first + 1);
+        if (first == std::string::npos || second == std::string::npos) continue;
+        if (has_controller(line.substr(first + 1, second - first - 1))) own = line.substr(second + 1);
+    }
+    if (own.empty()) return std::nullopt;
+    std::istringstream mounts(mountinfo);
+    for (std::string line; std::getline(mounts, line);) {
+        size_t separator = line.find(" - ");
+        if (separator == std::string::npos) continue;
+        auto after = words(line.substr(separator + 3));
+        if (after.size() < 3 || after[0] != "cgroup" || !has_controller(after[2])) continue;
+        auto before = words(line.substr(0, separator));
+        if (before.size() < 5) continue;
+        std::string relative = own;
+        if (before[3] != "/") {
+            if (relative.rfind(before[3], 0) != 0) continue;
+            relative = relative.substr(before[3].size());
+        }
+        if (relative == "/") relative.clear();
+        return before[4] + relative;
+    }
+    return std::nullopt;
+}
+
 std::optional<LimitCgroup> LimitCgroup::create(const Limits& limits, std::string& why_not) {
-    auto dir = cgroup2_dir(read_file("/proc/self/mountinfo"), read_file("/proc/self/cgroup"));
-    if (!dir) {
-        why_not = "no cgroup v2 hierarchy";
-        return std::nullopt;
+    const std::string mountinfo = read_file("/proc/self/mountinfo");
+    const std::string proc_cgroup = read_file("/proc/self/cgroup");
+    const auto controllers = needed_controllers(limits);
+
+    std::string why_not_v2;
+    if (auto dir = cgroup2_dir(mountinfo, proc_cgroup)) {
+        auto enabled = read_file_if_exists(*dir + "/cgroup.subtree_control");
+        if (!enabled || ::access(dir->c_str(), W_OK) != 0) {
+            why_not_v2 = "cgroup " + *dir + " is not delegated to you";
+        } else {
+            for (const auto& controller : controllers) {
+                if (why_not_v2.empty() && !contains(words(*enabled), controller))
+                    why_not_v2 = "controller '" + controller + "' is not enabled in " + *dir +
+                                 "/cgroup.subtree_control";
+            }
+        }
+        if (why_not_v2.empty()) {
+            try {
+                LimitCgroup cgroup;
+                cgroup.v2_ = true;
+                cgroup.paths_.push_back(make_limited_cgroup(*dir, v2_files(limits)));
+                cgroup.v2_dir_.reset(::open(cgroup.paths_[0].c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+                if (!cgroup.v2_dir_) throw SysError("open", cgroup.paths_[0]);
+                return cgroup;
+            } catch (const Error& error) {
+                why_not_v2 = error.what();
+            }
+        }
+    } else {
+        why_not_v2 = "no cgroup v2 hierarchy";
     }
-    auto enabled = read_file_if_exists(*dir + "/cgroup.subtree_control");
-    if (!enabled || ::access(dir->c_str(), W_OK) != 0) {
-        why_not = "cgroup " + *dir + " is not delegated to you";
-        return std::nullopt;
-    }
-    for (const auto& controller : needed_controllers(limits)) {
-        if (!contains(words(*enabled), controller)) {
-            why_not = "controller '" + controller + "' is not enabled in " + *dir +
-                      "/cgroup.subtree_control";
-            return std::nullopt;
+
+    // Root on a v1 or hybrid host owns the v1 controllers. (Root also escapes
+    // RLIMIT_NPROC, which the kernel never applies to uid 0.)
+    LimitCgroup cgroup;
+    std::string why_not_v1;
+    for (const auto& controller : controllers) {
+        auto dir = cgroup1_dir(mountinfo, proc_cgroup, controller);
+        if (!dir || ::access(dir->c_str(), W_OK) != 0) {
+            why_not_v1 = "no writable cgroup v1 '" + controller + "' controller";
+            break;
+        }
+        try {
+            cgroup.paths_.push_back(make_limited_cgroup(*dir, v1_files(controller, limits)));
+        } catch (const Error& error) {
+            why_not_v1 = error.what();
+            break;
         }
     }
-    std::string path = *dir + "/bincastle-" + std::to_string(::getpid());
-    if (::mkdir(path.c_str(), 0755) != 0) {
-        why_not = SysError("mkdir", path).what();
-        return std::nullopt;
-    }
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    LimitCgroup cgroup(path, std::move(fd));
-    try {
-        if (!cgroup.dir_) throw SysError("open", path);
-        if (limits.pids_max) write_file(path + "/pids.max", std::to_string(*limits.pids_max));
-        if (limits.memory_max) write_file(path + "/memory.max", std::to_string(*limits.memory_max));
-        if (limits.cpus) write_file(path + "/cpu.max", cpu_max(*limits.cpus));
-    } catch (const Error& error) {
-        why_not = error.what();
-        return std::nullopt;
-    }
-    return cgroup;
+    if (why_not_v1.empty()) return cgroup;
+    why_not = why_not_v2 + ", " + why_not_v1;
+    return std::nullopt;
+}
+
+void LimitCgroup::add(pid_t pid) const {
+    if (v2_) return;
+    for (const auto& path : paths_) write_file(path + "/cgroup.procs", std::to_string(pid));
+}
+
+std::string LimitCgroup::description() const {
+    std::string text = v2_ ? "cgroup v2" : "cgroup v1";
+    for (const auto& path : paths_) text += " " + path;
+    return text;
 }
 
 LimitCgroup::~LimitCgroup() {
-    if (!path_.empty() && dir_) {
-        dir_.reset();
-        ::rmdir(path_.c_str());
+    v2_dir_.reset();
+    for (const auto& path : paths_) {
+        // The container's last processes may still be on their way out.
+        for (int attempt = 0; attempt < 100 && ::rmdir(path.c_str()) != 0 && errno == EBUSY; ++attempt)
+            ::usleep(10000);
     }
 }
 

@@ -241,12 +241,11 @@ int run(const Spec& spec) {
     if (has_limits(spec.limits)) {
         std::string why_not;
         cgroup = LimitCgroup::create(spec.limits, why_not);
-        if (!cgroup) {
-            use_rlimits = true;
-            std::string notice = rlimit_notice(spec.limits, why_not);
-            if (spec.notice) spec.notice(notice);
-            else std::fprintf(stderr, "bincastle: %s\n", notice.c_str());
-        }
+        use_rlimits = !cgroup;
+        std::string notice = cgroup ? "limits: " + cgroup->description()
+                                    : rlimit_notice(spec.limits, why_not);
+        if (spec.notice) spec.notice(notice);
+        else std::fprintf(stderr, "bincastle: %s\n", notice.c_str());
     }
 
     unmask_proc_for_nested_container();
@@ -269,7 +268,7 @@ int run(const Spec& spec) {
     args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
                  CLONE_NEWCGROUP | CLONE_PIDFD;
     if (spec.network == Network::none) args.flags |= CLONE_NEWNET;
-    if (cgroup) {
+    if (cgroup && cgroup->fd() >= 0) {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = static_cast<std::uint64_t>(cgroup->fd());
     }
@@ -289,6 +288,7 @@ int run(const Spec& spec) {
     child_end.close();
     ChildProcess child(pid, pidfd);
 
+    if (cgroup) cgroup->add(pid);
     write_id_maps(pid, ids);
     parent_end.send("go");
 

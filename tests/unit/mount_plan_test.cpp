@@ -87,6 +87,13 @@ TEST_CASE("limits go to the caller's cgroup v2 directory") {
     const std::string namespaced = "40 1 0:26 /outer /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n";
     CHECK(cgroup2_dir(namespaced, "0::/outer/inner\n") == "/sys/fs/cgroup/inner");
     CHECK(cpu_max(1.5) == "150000 100000");
+    const std::string proc_cgroup = "12:pids:/user.slice\n4:cpu,cpuacct:/\n0::/user.slice\n";
+    const std::string v1 =
+        "31 23 0:27 / /sys/fs/cgroup/pids rw - cgroup cgroup rw,pids\n"
+        "32 23 0:28 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct\n";
+    CHECK(cgroup1_dir(v1, proc_cgroup, "pids") == "/sys/fs/cgroup/pids/user.slice");
+    CHECK(cgroup1_dir(v1, proc_cgroup, "cpu") == "/sys/fs/cgroup/cpu,cpuacct");
+    CHECK_FALSE(cgroup1_dir(v1, proc_cgroup, "memory").has_value());
     CHECK(cpu_max(0.001) == "1000 100000");
     Limits limits;
     limits.pids_max = 50;
