@@ -2,7 +2,7 @@
 
 # Debian packages the build and the tests need. Boost is pinned to 1.81 (Debian 12's
 # default libboost-dev is 1.74, which lacks Process v2).
-build_packages="meson ninja-build g++ pkg-config libboost1.81-dev doctest-dev busybox-static"
+build_packages="meson ninja-build g++ pkg-config libboost1.81-dev doctest-dev busybox-static libxxhash-dev"
 test_packages="uidmap fuse-overlayfs util-linux procps gcc libc6-dev"
 
 as_root() {

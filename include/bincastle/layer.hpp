@@ -1,0 +1,266 @@
+#pragma once
+
+// The system-definition DSL: a Layer is an immutable value built from options.
+//
+//     struct Busybox {
+//         bincastle::Layer spec() const {
+//             using namespace bincastle;
+//             return Layer(Name("busybox"),
+//                          BuildDep(Bootstrap{}),
+//                          BuildDep(Wrap(BusyboxSource{}, MountDir("/src"))),
+//                          BuildScript({"cd /src", "make -j$(nproc) install"}));
+//         }
+//     };
+//     Layer system(Name("system"), Dep(Busybox{}), RunArgs({"/bin/sh"}));
+//
+// Any type with a `spec()` returning a Layer is a reusable piece (LayerLike) and can
+// be given wherever a Layer can. Nothing runs until the graph is evaluated.
+
+#include <concepts>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace bincastle {
+
+class Layer;
+
+// A reusable piece of a system: anything with `Layer spec() const`.
+template <typename T>
+concept LayerLike = std::same_as<std::remove_cvref_t<T>, Layer> || requires(const T& piece) {
+    { piece.spec() } -> std::same_as<Layer>;
+};
+
+template <LayerLike T>
+Layer to_layer(const T& piece);
+
+// Where a wrapped layer appears in the container instead of being merged into /.
+struct MountDir {
+    explicit MountDir(std::string path) : path(std::move(path)) {}
+    std::string path;
+};
+
+// Where a layer's files come from when it is a source rather than built.
+struct Source {
+    enum class Kind { local_dir, git, http_archive };
+    Kind kind = Kind::local_dir;
+    std::string location;  // directory (relative to the definition), repository URL, or archive URL
+    std::string revision;  // git: branch, tag or commit; http: the archive's sha256
+    int strip_components = 0;
+    bool operator==(const Source&) const = default;
+};
+
+// One dependency edge, as the options below make it.
+struct Dependency {
+    std::shared_ptr<const class LayerData> layer;
+    bool build = false;  // present while the dependent builds
+    bool run = false;    // present wherever the dependent is present
+    std::optional<std::string> mount_dir;  // bound here instead of merged into the overlay
+};
+
+// What a Layer holds. Built only through Layer's options; read by the graph.
+class LayerData {
+public:
+    std::string name;
+    std::optional<Source> source;
+    bool overridable = false;  // LocalOverride: BINCASTLE_OVERRIDE_<name> replaces the source
+    std::vector<Dependency> deps;
+    std::vector<std::pair<std::string, std::string>> env;
+    std::vector<std::string> build_script;
+    std::vector<std::string> build_scratch;
+    std::optional<std::string> output_dir;
+    std::vector<std::string> run_args;
+    std::optional<std::string> run_working_dir;
+    bool always_run = false;
+};
+
+// ---- options ---------------------------------------------------------------------
+
+struct Name {
+    explicit Name(std::string value) : value(std::move(value)) {}
+    std::string value;
+};
+
+struct Env {
+    Env(std::string key, std::string value) : key(std::move(key)), value(std::move(value)) {}
+    std::string key;
+    std::string value;
+};
+
+// Lines of sh, run in order with `set -e` semantics: a line that fails fails the build.
+struct BuildScript {
+    BuildScript(std::initializer_list<std::string> lines) : lines(lines) {}
+    explicit BuildScript(std::vector<std::string> lines) : lines(std::move(lines)) {}
+    std::vector<std::string> lines;
+};
+
+// An empty writable directory during the build that is not part of the output.
+struct BuildScratch {
+    explicit BuildScratch(std::string path) : path(std::move(path)) {}
+    std::string path;
+};
+
+// Only this subtree of what the build writes is kept as the layer.
+struct OutputDir {
+    explicit OutputDir(std::string path) : path(std::move(path)) {}
+    std::string path;
+};
+
+struct RunArgs {
+    RunArgs(std::initializer_list<std::string> args) : args(args) {}
+    explicit RunArgs(std::vector<std::string> args) : args(std::move(args)) {}
+    std::vector<std::string> args;
+};
+
+struct RunWorkingDir {
+    explicit RunWorkingDir(std::string path) : path(std::move(path)) {}
+    std::string path;
+};
+
+// Never cached: built again every time the graph is evaluated.
+struct AlwaysRun {};
+
+// The source may be replaced by the directory in BINCASTLE_OVERRIDE_<name>.
+struct LocalOverride {};
+
+// Sources.
+struct LocalDir {
+    explicit LocalDir(std::string path) : path(std::move(path)) {}
+    std::string path;
+};
+
+struct Git {
+    Git(std::string url, std::string ref) : url(std::move(url)), ref(std::move(ref)) {}
+    std::string url;
+    std::string ref;
+};
+
+struct HttpArchive {
+    HttpArchive(std::string url, std::string sha256, int strip_components = 0)
+        : url(std::move(url)), sha256(std::move(sha256)), strip_components(strip_components) {}
+    std::string url;
+    std::string sha256;
+    int strip_components;
+};
+
+// A layer mounted at a directory instead of merged into the overlay.
+struct Wrapped {
+    std::shared_ptr<const LayerData> layer;
+    std::string mount_dir;
+};
+
+template <LayerLike T>
+Wrapped Wrap(const T& piece, MountDir where);
+
+struct DependencyOption {
+    Dependency dependency;
+};
+
+template <typename T>
+concept Dependable = LayerLike<T> || std::same_as<std::remove_cvref_t<T>, Wrapped>;
+
+template <Dependable T>
+DependencyOption Dep(const T& what);
+template <Dependable T>
+DependencyOption BuildDep(const T& what);
+template <Dependable T>
+DependencyOption RunDep(const T& what);
+
+namespace detail {
+
+inline void apply(LayerData& data, const Name& option) { data.name = option.value; }
+inline void apply(LayerData& data, const Env& option) { data.env.emplace_back(option.key, option.value); }
+inline void apply(LayerData& data, const BuildScript& option) {
+    data.build_script.insert(data.build_script.end(), option.lines.begin(), option.lines.end());
+}
+inline void apply(LayerData& data, const BuildScratch& option) { data.build_scratch.push_back(option.path); }
+inline void apply(LayerData& data, const OutputDir& option) { data.output_dir = option.path; }
+inline void apply(LayerData& data, const RunArgs& option) { data.run_args = option.args; }
+inline void apply(LayerData& data, const RunWorkingDir& option) { data.run_working_dir = option.path; }
+inline void apply(LayerData& data, const AlwaysRun&) { data.always_run = true; }
+inline void apply(LayerData& data, const LocalOverride&) { data.overridable = true; }
+inline void apply(LayerData& data, const DependencyOption& option) { data.deps.push_back(option.dependency); }
+inline void apply(LayerData& data, const LocalDir& option) {
+    data.source = Source{Source::Kind::local_dir, option.path, "", 0};
+}
+inline void apply(LayerData& data, const Git& option) {
+    data.source = Source{Source::Kind::git, option.url, option.ref, 0};
+}
+inline void apply(LayerData& data, const HttpArchive& option) {
+    data.source = Source{Source::Kind::http_archive, option.url, option.sha256, option.strip_components};
+}
+
+}  // namespace detail
+
+// Something Layer's constructor takes.
+template <typename T>
+concept LayerOption = requires(LayerData& data, const T& option) { detail::apply(data, option); };
+
+class Layer {
+public:
+    template <typename... Options>
+    explicit Layer(const Options&... options) {
+        static_assert((LayerOption<Options> && ...),
+                      "bincastle::Layer takes only options: Name, Dep, BuildDep, RunDep, Env, "
+                      "BuildScript, BuildScratch, OutputDir, RunArgs, RunWorkingDir, AlwaysRun, "
+                      "LocalOverride, LocalDir, Git, HttpArchive (a Layer or a piece with spec() "
+                      "goes inside Dep, BuildDep or RunDep)");
+        auto data = std::make_shared<LayerData>();
+        // Guarded so that a wrong option reports only the assertion above.
+        if constexpr ((LayerOption<Options> && ...)) (detail::apply(*data, options), ...);
+        data_ = std::move(data);
+    }
+
+    const LayerData& data() const { return *data_; }
+    const std::shared_ptr<const LayerData>& shared() const { return data_; }
+    const std::string& name() const { return data_->name; }
+
+private:
+    std::shared_ptr<const LayerData> data_;
+};
+
+template <LayerLike T>
+Layer to_layer(const T& piece) {
+    if constexpr (std::same_as<T, Layer>) {
+        return piece;
+    } else {
+        return piece.spec();
+    }
+}
+
+template <LayerLike T>
+Wrapped Wrap(const T& piece, MountDir where) {
+    return Wrapped{to_layer(piece).shared(), std::move(where.path)};
+}
+
+namespace detail {
+
+template <Dependable T>
+Dependency dependency(const T& what, bool build, bool run) {
+    if constexpr (std::same_as<T, Wrapped>) {
+        return Dependency{what.layer, build, run, what.mount_dir};
+    } else {
+        return Dependency{to_layer(what).shared(), build, run, std::nullopt};
+    }
+}
+
+}  // namespace detail
+
+template <Dependable T>
+DependencyOption Dep(const T& what) {
+    return {detail::dependency(what, true, true)};
+}
+template <Dependable T>
+DependencyOption BuildDep(const T& what) {
+    return {detail::dependency(what, true, false)};
+}
+template <Dependable T>
+DependencyOption RunDep(const T& what) {
+    return {detail::dependency(what, false, true)};
+}
+
+}  // namespace bincastle
