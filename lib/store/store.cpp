@@ -1,0 +1,173 @@
+#include "store/store.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <set>
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace bincastle {
+
+namespace {
+
+void make_dirs(const fs::path& path) {
+    std::error_code error;
+    fs::create_directories(path, error);
+    if (error) throw SysError(error.value(), "mkdir", path.string());
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd) throw SysError("open", path.string());
+    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+        throw SysError("write", path.string());
+}
+
+}  // namespace
+
+void remove_tree(const fs::path& path) {
+    std::error_code error;
+    if (!fs::exists(fs::symlink_status(path, error))) return;
+    // A build may leave directories without u+w or u+x; give them back first.
+    for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::none, error);
+         !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
+        if (it->is_directory(error) && !it->is_symlink(error))
+            fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, error);
+    }
+    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, error);
+    fs::remove_all(path, error);
+    if (error) throw SysError(error.value(), "remove", path.string());
+}
+
+Store::Store(fs::path root) : root_(std::move(root)) {
+    for (const char* dir : {"layers", "building", "logs", "locks"}) make_dirs(root_ / dir);
+}
+
+fs::path Store::default_root() {
+    if (const char* home = std::getenv("BINCASTLE_HOME"); home && *home) return home;
+    const char* user_home = std::getenv("HOME");
+    if (!user_home || !*user_home)
+        throw Error("neither BINCASTLE_HOME nor HOME is set", "set BINCASTLE_HOME to the store's directory");
+    return fs::path(user_home) / ".bincastle";
+}
+
+fs::path Store::layer_dir(const Key& key) const { return root_ / "layers" / key.hex(); }
+
+std::optional<fs::path> Store::find(const Key& key) const {
+    fs::path dir = layer_dir(key);
+    std::error_code error;
+    if (fs::is_directory(dir / "fs", error)) return dir / "fs";
+    return std::nullopt;
+}
+
+fs::path Store::log_path(const Key& key) const { return root_ / "logs" / (key.hex() + ".log"); }
+
+namespace {
+
+UniqueFd open_lock(const fs::path& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd) throw SysError("open", path.string());
+    return fd;
+}
+
+}  // namespace
+
+Store::KeyLock Store::lock(const Key& key) const {
+    fs::path path = root_ / "locks" / key.hex();
+    UniqueFd fd = open_lock(path);
+    while (::flock(fd.get(), LOCK_EX) != 0) {
+        if (errno != EINTR) throw SysError("flock", path.string());
+    }
+    return KeyLock(std::move(fd));
+}
+
+std::optional<Store::KeyLock> Store::try_lock(const Key& key) const {
+    fs::path path = root_ / "locks" / key.hex();
+    UniqueFd fd = open_lock(path);
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return KeyLock(std::move(fd));
+    if (errno == EWOULDBLOCK) return std::nullopt;
+    throw SysError("flock", path.string());
+}
+
+Store::Build Store::begin(const Key& key) const {
+    // Under the key's lock, any other build directory of this key is a crash's leftover.
+    const std::string prefix = key.hex() + ".";
+    for (const auto& entry : fs::directory_iterator(root_ / "building")) {
+        if (entry.path().filename().string().rfind(prefix, 0) == 0) remove_tree(entry.path());
+    }
+    fs::path dir = root_ / "building" / (prefix + std::to_string(::getpid()));
+    make_dirs(dir / "fs");
+    make_dirs(dir / "scratch");
+    return Build(dir, layer_dir(key));
+}
+
+Store::Build::Build(fs::path dir, fs::path final_dir) : dir_(std::move(dir)), final_dir_(std::move(final_dir)) {}
+
+Store::Build::Build(Build&& other) noexcept
+    : dir_(std::move(other.dir_)), final_dir_(std::move(other.final_dir_)), committed_(other.committed_) {
+    other.committed_ = true;
+}
+
+Store::Build::~Build() {
+    if (committed_ || dir_.empty()) return;
+    try {
+        remove_tree(dir_);
+    } catch (const std::exception&) {
+        // Left for the next builder of this key, which clears it.
+    }
+}
+
+fs::path Store::Build::commit(const std::string& meta, const std::string& subdir) {
+    // The unit that is renamed holds the files and the metadata, so that a crash at
+    // any moment leaves either no layer or a whole one.
+    fs::path unit = dir_ / "unit";
+    make_dirs(unit);
+    fs::path files = subdir.empty() ? fs() : fs() / fs::path(subdir).relative_path();
+    std::error_code error;
+    if (!fs::is_directory(files, error))
+        throw Error("the build produced no " + (subdir.empty() ? std::string("files") : "directory " + subdir));
+    if (::rename(files.c_str(), (unit / "fs").c_str()) != 0) throw SysError("rename", files.string());
+    write_text(unit / "meta", meta);
+    if (::rename(unit.c_str(), final_dir_.c_str()) != 0) {
+        int saved = errno;
+        // Someone else committed the same key first (a store shared without its lock):
+        // theirs is as good as ours.
+        if (saved != EEXIST && saved != ENOTEMPTY) throw SysError(saved, "rename", final_dir_.string());
+    }
+    committed_ = true;
+    remove_tree(dir_);
+    return final_dir_ / "fs";
+}
+
+std::size_t Store::gc(const std::vector<Key>& keep) const {
+    std::set<std::string> kept;
+    for (const auto& key : keep) kept.insert(key.hex());
+    std::size_t removed = 0;
+    for (const auto& entry : fs::directory_iterator(root_ / "layers")) {
+        const std::string name = entry.path().filename().string();
+        if (kept.count(name)) continue;
+        Key key = Key::from_hex(name);
+        KeyLock held = lock(key);
+        remove_tree(entry.path());
+        std::error_code error;
+        fs::remove(log_path(key), error);
+        ++removed;
+    }
+    // A build in progress holds its key's lock. Pids cannot tell, as nested stores
+    // are shared across pid namespaces.
+    for (const auto& entry : fs::directory_iterator(root_ / "building")) {
+        const std::string name = entry.path().filename().string();
+        auto held = try_lock(Key::from_hex(name.substr(0, name.find('.'))));
+        if (held) remove_tree(entry.path());
+    }
+    return removed;
+}
+
+void Store::clean() const { remove_tree(root_); }
+
+}  // namespace bincastle
