@@ -6,6 +6,7 @@
 #include <bincastle/error.hpp>
 #include <bincastle/version.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -28,6 +29,11 @@ Commands:
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A closed pipe on stdout must not kill bincastle mid-relay (leaving the terminal
+    // raw); the container's command gets the default disposition back.
+    std::signal(SIGPIPE, SIG_IGN);
+    // Inherited SIG_IGN would make the kernel reap the container and lose its status.
+    std::signal(SIGCHLD, SIG_DFL);
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
         std::fputs(usage, args.empty() ? stderr : stdout);

@@ -13,6 +13,7 @@
 #include <bincastle/error.hpp>
 
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <csignal>
 #include <fcntl.h>
@@ -144,10 +145,48 @@ void switch_ids(const Spec& spec) {
     if (::setresuid(spec.uid, spec.uid, spec.uid) != 0) throw SysError("setresuid", std::to_string(spec.uid));
 }
 
-[[noreturn]] void start(const ChildPlan& plan, UniqueFd tty_slave) {
+// Every fd above 2 is closed at the exec (or now, with `now`), so that nothing of the
+// caller's reaches the container. close_range may be refused by a seccomp filter of
+// an enclosing container; /proc/self/fd then says what is open.
+void close_inherited_fds(bool now) {
+    if (::close_range(3, ~0U, now ? 0 : CLOSE_RANGE_CLOEXEC) == 0) return;
+    std::vector<int> open_fds;
+    {
+        UniqueFd dir_fd(::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dir_fd) throw SysError("open", "/proc/self/fd");
+        for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+            int fd = std::atoi(entry.path().filename().c_str());
+            if (fd > 2 && fd != dir_fd.get()) open_fds.push_back(fd);
+        }
+    }
+    for (int fd : open_fds) {
+        if (now) UniqueFd{fd}.reset();
+        else ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+}
+
+// The init holds nothing of the caller's: no fd (a host directory's fd would be a
+// way out), no terminal, and it cannot be ptraced or read through /proc/1.
+void become_bare_init() {
+    close_inherited_fds(true);
+    UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
+    if (!null) throw SysError("open", "/dev/null");
+    for (int fd = 0; fd <= 2; ++fd) {
+        if (::dup2(null.get(), fd) < 0) throw SysError("dup2", "/dev/null");
+    }
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) throw SysError("prctl(PR_SET_DUMPABLE)", "");
+}
+
+[[noreturn]] void fail_after_setup(const Error& error) {
+    std::string line = std::string("bincastle: ") + error.what() + "\n";
+    (void)!::write(2, line.data(), line.size());
+    ::_exit(exit_setup_failed);
+}
+
+// Runs after "ready": failures go to the container's stderr, as an exec failure would.
+[[noreturn]] void start(const ChildPlan& plan, UniqueFd tty_slave) noexcept {
     const Spec& spec = *plan.spec;
     if (!spec.init) {
-        if (tty_slave) become_terminal_owner(tty_slave.get());
         reset_signals();
         exec_command(spec.args, plan.env);
     }
@@ -156,23 +195,29 @@ void switch_ids(const Spec& spec) {
     sigfillset(&all);
     ::sigprocmask(SIG_BLOCK, &all, nullptr);
     pid_t command = ::fork();
-    if (command < 0) throw SysError("fork", "command");
+    if (command < 0) fail_after_setup(SysError("fork", "command"));
     if (command == 0) {
         try {
             if (::setsid() < 0) throw SysError("setsid", "");
             if (tty_slave) become_terminal_owner(tty_slave.get());
         } catch (const Error& error) {
-            std::string line = std::string("bincastle: ") + error.what() + "\n";
-            (void)!::write(2, line.data(), line.size());
-            ::_exit(exit_setup_failed);
+            fail_after_setup(error);
         }
         reset_signals();
         exec_command(spec.args, plan.env);
     }
+    try {
+        tty_slave.reset();
+        become_bare_init();
+    } catch (const Error& error) {
+        ::kill(command, SIGKILL);
+        fail_after_setup(error);
+    }
     run_init(command);
 }
 
-void set_up(const ChildPlan& plan, Channel& channel) {
+// Everything up to "ready"; returns the pty's slave side for an --init command.
+UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
     const Spec& spec = *plan.spec;
     // Dies with the parent; re-armed below because changing ids clears it.
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -181,55 +226,61 @@ void set_up(const ChildPlan& plan, Channel& channel) {
 
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0)
         throw SysError("mount(MS_SLAVE)", "/");
-    RootSource source = open_root_source(spec);
-    PreparedMounts mounts = prepare_mounts(plan.mounts);
-    UniqueFd root = mount_root(source);
-    apply_mounts(root.get(), mounts);
-
-    if (::sethostname(spec.hostname.data(), spec.hostname.size()) != 0)
-        throw SysError("sethostname", spec.hostname);
-    if (spec.network == Network::none) bring_up_loopback();
-
     UniqueFd tty_slave;
-    if (spec.tty) {
-        Pty pty = open_pty(root.get());
-        channel.send("pty", pty.master.get());
-        tty_slave = std::move(pty.slave);
+    {
+        RootSource source = open_root_source(spec);
+        PreparedMounts mounts = prepare_mounts(plan.mounts);
+        UniqueFd root = mount_root(source);
+        apply_mounts(root.get(), mounts);
+
+        if (::sethostname(spec.hostname.data(), spec.hostname.size()) != 0)
+            throw SysError("sethostname", spec.hostname, "a hostname has at most 64 characters");
+        if (spec.network == Network::none) bring_up_loopback();
+
+        if (spec.tty) {
+            Pty pty = open_pty(root.get());
+            channel.send("pty", pty.master.get());
+            tty_slave = std::move(pty.slave);
+        }
+        switch_root(root.get(), spec.cwd);
     }
-    switch_root(root.get(), spec.cwd);
-    root.reset();
 
     if (plan.apply_rlimits) apply_rlimits(spec.limits);
     // A new session: the container cannot reach the caller's terminal (TIOCSTI).
     if (::setsid() < 0) throw SysError("setsid", "");
     if (!spec.tty) redirect_stdio(spec);
+    if (spec.tty && !spec.init) become_terminal_owner(tty_slave.get());
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw SysError("prctl(PR_SET_NO_NEW_PRIVS)", "");
     if (plan.switch_ids && (spec.uid != 0 || spec.gid != 0)) {
         switch_ids(spec);
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     }
-    channel.send("ready");
-    ::close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
-    start(plan, std::move(tty_slave));
+    close_inherited_fds(false);
+    return tty_slave;
 }
 
 }  // namespace
 
 void container_main(const ChildPlan& plan, Channel& channel) noexcept {
+    UniqueFd tty_slave;
     try {
-        set_up(plan, channel);
-    } catch (const Error& error) {
-        try {
-            channel.send(std::string("error\n") + error.what() + "\n" + error.hint());
-        } catch (...) {
-        }
+        tty_slave = set_up(plan, channel);
+        channel.send("ready");
+        channel.close();
     } catch (const std::exception& error) {
+        // One line each: the parent splits message and hint at the first newline.
+        auto one_line = [](std::string text) {
+            for (char& c : text) c = c == '\n' ? ' ' : c;
+            return text;
+        };
+        const auto* with_hint = dynamic_cast<const Error*>(&error);
         try {
-            channel.send(std::string("error\n") + error.what() + "\n");
+            channel.send("error\n" + one_line(error.what()) + "\n" + one_line(with_hint ? with_hint->hint() : ""));
         } catch (...) {
         }
+        ::_exit(exit_setup_failed);
     }
-    ::_exit(exit_setup_failed);
+    start(plan, std::move(tty_slave));
 }
 
 }  // namespace bincastle::container

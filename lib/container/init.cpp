@@ -1,5 +1,7 @@
 #include "container/init.hpp"
 
+#include "util/process.hpp"
+
 #include <cerrno>
 #include <csignal>
 #include <sys/wait.h>
@@ -24,7 +26,7 @@ void run_init(pid_t command) {
             if (pid <= 0) break;
             if (pid == command) {
                 // Leaving as pid 1 makes the kernel kill whatever is left.
-                ::_exit(WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status));
+                ::_exit(shell_status(status));
             }
         }
     }

@@ -11,6 +11,9 @@
 
 namespace bincastle::container::linux_api {
 
+// waitid's P_PIDFD (linux/wait.h, which clashes with glibc's sys/wait.h).
+inline constexpr int p_pidfd = 3;
+
 inline int openat2(int dirfd, const char* path, std::uint64_t flags, std::uint64_t mode,
                    std::uint64_t resolve) {
     open_how how{};

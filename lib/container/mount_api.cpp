@@ -23,6 +23,7 @@ std::string FsContext::kernel_messages() const {
         if (!messages.empty()) messages += "; ";
         std::string line(buffer, static_cast<size_t>(n));
         if (line.size() > 2 && line[1] == ' ') line.erase(0, 2);
+        while (!line.empty() && line.back() == '\n') line.pop_back();
         messages += line;
     }
     return messages;

@@ -30,6 +30,7 @@ void require_directory(const std::string& path, const std::string& what) {
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) throw SysError("stat", what + " " + path);
     if (!S_ISDIR(st.st_mode)) throw Error(what + " " + path + ": not a directory");
+    if (::access(path.c_str(), R_OK | X_OK) != 0) throw SysError("access", what + " " + path);
 }
 
 void validate(const Spec& spec) {
@@ -55,10 +56,6 @@ void validate(const Spec& spec) {
     }
 }
 
-int exit_status(int wait_status) {
-    return WIFSIGNALED(wait_status) ? 128 + WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
-}
-
 // The container's first process: killed and reaped unless it was waited for.
 class ChildProcess {
 public:
@@ -68,20 +65,27 @@ public:
     ~ChildProcess() {
         if (pid_ > 0) {
             signal(SIGKILL);
-            wait();
+            try {
+                wait();
+            } catch (const Error&) {
+            }
         }
     }
 
     int pidfd() const { return pidfd_.get(); }
     void signal(int sig) const { ::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0); }
 
-    // Waits for it to exit; returns the raw wait status.
+    // Waits for it to exit; returns its shell status. Through the pidfd and with no
+    // exit signal, so that a caller that ignores SIGCHLD (and so has its children
+    // reaped by the kernel) still learns the status.
     int wait() {
-        int status = 0;
-        while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+        siginfo_t info{};
+        while (::waitid(static_cast<idtype_t>(linux_api::p_pidfd), static_cast<id_t>(pidfd_.get()), &info,
+                        WEXITED | __WALL) != 0) {
+            if (errno != EINTR) throw SysError("waitid", "container process " + std::to_string(pid_));
         }
         pid_ = -1;
-        return status;
+        return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
     }
 
 private:
@@ -179,7 +183,7 @@ int supervise(ChildProcess& child, const BlockedSignals* signals, UniqueFd maste
         if (fds[0].revents) {
             int status = child.wait();
             if (master_open) drain_master();
-            return exit_status(status);
+            return status;
         }
         if (signal_index >= 0 && fds[signal_index].revents) {
             signalfd_siginfo info{};
@@ -229,6 +233,11 @@ int supervise(ChildProcess& child, const BlockedSignals* signals, UniqueFd maste
 
 int run(const Spec& spec) {
     validate(spec);
+    struct sigaction child_action {};
+    if (::sigaction(SIGCHLD, nullptr, &child_action) == 0 &&
+        (child_action.sa_handler == SIG_IGN || (child_action.sa_flags & SA_NOCLDWAIT)))
+        throw Error("SIGCHLD is ignored in this process, so the container's exit status would be lost",
+                    "restore SIGCHLD's default disposition before calling bincastle::container::run");
     if (spec.tty && !::isatty(STDIN_FILENO)) throw Error("--tty: standard input is not a terminal");
 
     Caller caller = current_caller();
@@ -273,7 +282,7 @@ int run(const Spec& spec) {
         args.cgroup = static_cast<std::uint64_t>(cgroup->fd());
     }
     args.pidfd = reinterpret_cast<std::uint64_t>(&pidfd);
-    args.exit_signal = SIGCHLD;
+    args.exit_signal = 0;  // waited for through the pidfd
 
     pid_t pid = linux_api::clone3(args);
     if (pid < 0) {
@@ -298,7 +307,7 @@ int run(const Spec& spec) {
         if (!message) {
             int status = child.wait();
             throw Error("the container's setup process ended before it was ready (status " +
-                        std::to_string(exit_status(status)) + ")");
+                        std::to_string(status) + ")");
         }
         if (message->text == "ready") break;
         if (message->text == "pty") {

@@ -33,8 +33,11 @@ int run_program(const std::vector<std::string>& argv, const std::string& root) {
     while (::waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) throw SysError("waitpid", argv[0]);
     }
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
+    return shell_status(status);
+}
+
+int shell_status(int wait_status) {
+    return WIFSIGNALED(wait_status) ? 128 + WTERMSIG(wait_status) : WEXITSTATUS(wait_status);
 }
 
 }  // namespace bincastle
