@@ -1,6 +1,7 @@
 #include "container/child.hpp"
 
 #include "container/command.hpp"
+#include "container/id_map.hpp"
 #include "container/init.hpp"
 #include "container/limits.hpp"
 #include "container/linux_api.hpp"
@@ -9,6 +10,7 @@
 #include "container/network.hpp"
 #include "container/overlay.hpp"
 #include "container/pty.hpp"
+#include "util/file_io.hpp"
 
 #include <bincastle/error.hpp>
 
@@ -22,6 +24,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace bincastle::container {
@@ -42,15 +45,6 @@ void make_dir(const std::string& path) {
     if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST) throw SysError("mkdir", path);
 }
 
-// "/a/b/upper" -> {"/a/b", "upper"}
-std::pair<std::string, std::string> split_parent(const std::string& path) {
-    std::string trimmed = path;
-    while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
-    size_t slash = trimmed.rfind('/');
-    if (slash == std::string::npos) return {".", trimmed};
-    return {trimmed.substr(0, slash == 0 ? 1 : slash), trimmed.substr(slash + 1)};
-}
-
 struct RootSource {
     UniqueFd tree;        // a directory rootfs, cloned
     OverlayDirs overlay;  // or the layers
@@ -65,25 +59,17 @@ RootSource open_root_source(const Spec& spec) {
     }
     for (const auto& layer : spec.layers) source.overlay.lowers.push_back(open_dir(layer));
     if (!spec.upper.empty()) {
-        // The work dir must be on the upper's filesystem and outside it: a hidden sibling.
-        auto [parent, name] = split_parent(spec.upper);
         std::error_code error;
         std::filesystem::create_directories(spec.upper, error);
         if (error) throw SysError(error.value(), "mkdir", spec.upper);
-        make_dir(parent + "/." + name + ".work");
-        source.overlay.upper_parent = open_dir(parent);
-        source.overlay.upper_name = name;
-        source.overlay.work_name = "." + name + ".work";
+        make_dir(work_dir_for(spec.upper));
         source.overlay.upper = open_dir(spec.upper);
-        source.overlay.work = open_dir(parent + "/." + name + ".work");
-        source.overlay.description = spec.upper;
-    } else {
-        source.overlay.description = "discarded writes";
+        source.overlay.work = open_dir(work_dir_for(spec.upper));
     }
     return source;
 }
 
-UniqueFd mount_root(RootSource& source) {
+UniqueFd mount_root(RootSource& source, Channel& channel) {
     FsContext tmpfs("tmpfs");
     tmpfs.set_string("mode", "0700");
     UniqueFd stage = tmpfs.mount(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
@@ -94,23 +80,20 @@ UniqueFd mount_root(RootSource& source) {
     UniqueFd mount_point = open_dir(root);
     if (source.tree) {
         attach(source.tree.get(), mount_point.get(), root);
-    } else {
-        if (!source.overlay.upper) {
-            const std::string scratch = std::string(staging) + "/discarded";
-            make_dir(scratch);
-            make_dir(scratch + "/upper");
-            make_dir(scratch + "/work");
-            source.overlay.upper_parent = open_dir(scratch);
-            source.overlay.upper_name = "upper";
-            source.overlay.work_name = "work";
-            source.overlay.upper = open_dir(scratch + "/upper");
-            source.overlay.work = open_dir(scratch + "/work");
-        }
-        const std::string layers = std::string(staging) + "/layers";
-        make_dir(layers);
-        mount_overlay(source.overlay, mount_point.get(), root, layers,
-                      overlay_backend_from_environment());
+        return open_dir(root);
     }
+    if (!source.overlay.upper) {
+        // Writes to be discarded go to the staging tmpfs, which dies with the container.
+        for (const char* dir : {"/upper", "/work"}) make_dir(std::string(staging) + dir);
+        source.overlay.upper = open_dir(std::string(staging) + "/upper");
+        source.overlay.work = open_dir(std::string(staging) + "/work");
+    }
+    auto serve_fuse = [&](int fuse_device) {
+        channel.send("fuse", fuse_device);
+        auto reply = channel.receive();
+        if (!reply || reply->text != "go") ::_exit(exit_setup_failed);
+    };
+    mount_overlay(source.overlay, mount_point.get(), root, overlay_backend_from_environment(), serve_fuse);
     return open_dir(root);
 }
 
@@ -123,6 +106,61 @@ void switch_root(int root_fd, const std::string& cwd) {
     if (::umount2(".", MNT_DETACH) != 0) throw SysError("umount2", "old root");
     if (::chdir("/") != 0) throw SysError("chdir", "/");
     if (::chdir(cwd.c_str()) != 0) throw SysError("chdir", cwd + " (inside the container)");
+}
+
+// A container whose root is the host's root (kuid 0) must not undo its own mounts:
+// unmasked, /proc/sys would let it write the host's sysctls (core_pattern runs code
+// as host root), and a remount would make /sys or a --ro-bind writable. Entering one
+// more user namespace, with a copy of the mount namespace, locks every mount and its
+// flags (as bubblewrap does); root keeps its other powers, in namespaces of its own.
+// The price: the locked masks keep a nested container from mounting a procfs.
+void lock_mounts(const Spec& spec) {
+    auto identity = [](const std::string& path) {
+        IdMap map;
+        for (const auto& entry : parse_id_map(read_file(path))) map.push_back({entry.inside, entry.inside, entry.count});
+        return format_id_map(map);
+    };
+    const std::string uid_map = identity("/proc/self/uid_map");
+    const std::string gid_map = identity("/proc/self/gid_map");
+    // Only a process in the parent namespace may map more than its own id: a helper
+    // stays behind in this one and maps the same ids again once we have moved on.
+    UniqueFd ready_read, ready_write;
+    {
+        int fds[2];
+        if (::pipe2(fds, O_CLOEXEC) != 0) throw SysError("pipe2", "");
+        ready_read.reset(fds[0]);
+        ready_write.reset(fds[1]);
+    }
+    pid_t self = ::getpid();
+    pid_t helper = ::fork();
+    if (helper < 0) throw SysError("fork", "id map helper");
+    if (helper == 0) {
+        ready_write.reset();
+        char byte;
+        if (::read(ready_read.get(), &byte, 1) != 1) ::_exit(1);
+        try {
+            write_file("/proc/" + std::to_string(self) + "/uid_map", uid_map);
+            write_file("/proc/" + std::to_string(self) + "/gid_map", gid_map);
+        } catch (const Error& error) {
+            std::string line = std::string("bincastle: ") + error.what() + "\n";
+            (void)!::write(2, line.data(), line.size());
+            ::_exit(1);
+        }
+        ::_exit(0);
+    }
+    ready_read.reset();
+    int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
+    if (spec.network == Network::none) flags |= CLONE_NEWNET;
+    int unshared = ::unshare(flags);
+    int unshare_errno = errno;
+    (void)!::write(ready_write.get(), "x", 1);
+    int status = 0;
+    while (::waitpid(helper, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (unshared != 0) throw SysError(unshare_errno, "unshare", "the user namespace that locks the mounts");
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw Error("mapping the ids of the user namespace that locks the mounts failed");
+    if (spec.network == Network::none) bring_up_loopback();
 }
 
 void redirect_stdio(const Spec& spec) {
@@ -230,7 +268,7 @@ UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
     {
         RootSource source = open_root_source(spec);
         PreparedMounts mounts = prepare_mounts(plan.mounts);
-        UniqueFd root = mount_root(source);
+        UniqueFd root = mount_root(source, channel);
         apply_mounts(root.get(), mounts);
 
         if (::sethostname(spec.hostname.data(), spec.hostname.size()) != 0)
@@ -244,6 +282,7 @@ UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
         }
         switch_root(root.get(), spec.cwd);
     }
+    if (plan.lock_mounts) lock_mounts(spec);
 
     if (plan.apply_rlimits) apply_rlimits(spec.limits);
     // A new session: the container cannot reach the caller's terminal (TIOCSTI).

@@ -20,11 +20,12 @@ struct ChildPlan {
     std::vector<std::string> env;
     bool switch_ids;     // setresuid/setresgid to the spec's ids (identity or subordinate maps)
     bool apply_rlimits;  // no cgroup took the limits
+    bool lock_mounts;    // the container's root is the host's root: see lock_mounts()
 };
 
-// Protocol on `channel`: waits for "go" (the id maps are written); then sends
-// "pty" with the pty master when the spec asks for a tty; then "ready" before the
-// exec, or "error\n<message>\n<hint>" and exits 125.
+// Protocol on `channel`: waits for "go" (the id maps are written); sends "pty" with
+// the pty master when the spec asks for a tty; then "ready" before the exec, or
+// "error\n<message>\n<hint>" and exits 125.
 [[noreturn]] void container_main(const ChildPlan& plan, Channel& channel) noexcept;
 
 }  // namespace bincastle::container

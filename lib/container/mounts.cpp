@@ -25,7 +25,16 @@ UniqueFd fresh_filesystem(const MountOp& op) {
     using Kind = MountOp::Kind;
     switch (op.kind) {
     case Kind::proc:
-        return FsContext("proc").mount(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        try {
+            return FsContext("proc").mount(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC);
+        } catch (const SysError& error) {
+            if (error.error_number() != EPERM) throw;
+            throw Error(error.what(),
+                        "the kernel refuses a new /proc while parts of every existing one are "
+                        "hidden by locked mounts: a sandbox started by root locks its masked "
+                        "/proc (start the outer one as an ordinary user to nest); another "
+                        "container engine must leave /proc unmasked");
+        }
     case Kind::sysfs:
         return FsContext("sysfs").mount(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
                                         MOUNT_ATTR_NOEXEC);

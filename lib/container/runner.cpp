@@ -5,8 +5,11 @@
 #include "container/linux_api.hpp"
 #include "container/mount_plan.hpp"
 #include "container/nesting.hpp"
+#include "container/overlay.hpp"
 #include "container/pty.hpp"
 #include "container/user_namespace.hpp"
+#include "util/file_tree.hpp"
+#include "util/process.hpp"
 
 #include <bincastle/container.hpp>
 #include <bincastle/error.hpp>
@@ -14,6 +17,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/signalfd.h>
@@ -220,6 +224,35 @@ int supervise(ChildProcess& child, const BlockedSignals* signals, UniqueFd maste
     }
 }
 
+// Serves the container's /dev/fuse with fuse-overlayfs from this side: the daemon
+// must be out of the container's sight (its /proc/PID/root would be a way out).
+// Discarded writes go to `scratch`. Returns once the daemon has started.
+void serve_fuse_overlay(const Spec& spec, const IdMapPlan& ids, int fuse_device,
+                        std::optional<TempDir>& scratch) {
+    std::vector<std::string> lowers;
+    for (const auto& layer : spec.layers) lowers.push_back(std::filesystem::absolute(layer).string());
+    std::string upper, work;
+    if (!spec.upper.empty()) {
+        upper = std::filesystem::absolute(spec.upper).string();
+        work = work_dir_for(upper);
+    } else {
+        scratch.emplace("bincastle-overlay");
+        upper = (scratch->path() / "upper").string();
+        work = (scratch->path() / "work").string();
+        for (const auto& dir : {upper, work})
+            if (::mkdir(dir.c_str(), 0700) != 0) throw SysError("mkdir", dir);
+    }
+    ::fcntl(fuse_device, F_SETFD, 0);  // the daemon inherits it by number
+    int status = run_program(fuse_overlayfs_command(lowers, upper, work, ids, fuse_device));
+    if (status == exit_not_found)
+        throw Error("fuse-overlayfs is needed (this kernel has no overlayfs for user namespaces) "
+                    "but is not installed",
+                    "install it: apt-get install fuse-overlayfs");
+    if (status != 0)
+        throw Error("fuse-overlayfs exited with status " + std::to_string(status) + " for layers " +
+                    lowerdir_option(lowers));
+}
+
 [[noreturn]] void throw_setup_error(const std::string& text) {
     // "error\n<message>\n<hint>"
     std::string rest = text.substr(text.find('\n') + 1);
@@ -259,8 +292,15 @@ int run(const Spec& spec) {
 
     unmask_proc_for_nested_container();
 
+    // Root whose uid 0 is the parent namespace's uid 0 (the host's, unless nested
+    // under such a root): its container gets locked mounts.
+    bool maps_host_root = caller.uid == 0 && maps_id(ids.uids, 0) && [&] {
+        for (const auto& entry : parse_id_map(caller.own_uid_map))
+            if (entry.inside == 0 && entry.outside == 0) return true;
+        return false;
+    }();
     ChildPlan plan{&spec, plan_mounts(spec), command_environment(spec),
-                   /*switch_ids=*/!ids.deny_setgroups, use_rlimits};
+                   /*switch_ids=*/!ids.deny_setgroups, use_rlimits, maps_host_root};
     auto [parent_end, child_end] = Channel::make_pair();
 
     sigset_t handled;
@@ -302,6 +342,7 @@ int run(const Spec& spec) {
     parent_end.send("go");
 
     UniqueFd master;
+    std::optional<TempDir> fuse_scratch;
     for (;;) {
         auto message = parent_end.receive();
         if (!message) {
@@ -312,6 +353,11 @@ int run(const Spec& spec) {
         if (message->text == "ready") break;
         if (message->text == "pty") {
             master = std::move(message->fd);
+            continue;
+        }
+        if (message->text == "fuse") {
+            serve_fuse_overlay(spec, ids, message->fd.get(), fuse_scratch);
+            parent_end.send("go");
             continue;
         }
         if (message->text.rfind("error\n", 0) == 0) throw_setup_error(message->text);

@@ -1,5 +1,7 @@
 #include "store/store.hpp"
 
+#include "util/file_tree.hpp"
+
 #include <bincastle/error.hpp>
 
 #include <cerrno>
@@ -29,20 +31,6 @@ void write_text(const fs::path& path, const std::string& text) {
 }
 
 }  // namespace
-
-void remove_tree(const fs::path& path) {
-    std::error_code error;
-    if (!fs::exists(fs::symlink_status(path, error))) return;
-    // A build may leave directories without u+w or u+x; give them back first.
-    for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::none, error);
-         !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
-        if (it->is_directory(error) && !it->is_symlink(error))
-            fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, error);
-    }
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, error);
-    fs::remove_all(path, error);
-    if (error) throw SysError(error.value(), "remove", path.string());
-}
 
 Store::Store(fs::path root) : root_(std::move(root)) {
     for (const char* dir : {"layers", "building", "logs", "locks"}) make_dirs(root_ / dir);

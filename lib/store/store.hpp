@@ -85,8 +85,4 @@ private:
     std::filesystem::path root_;
 };
 
-// Removes a tree that a rootless build wrote, where directories may lack write or
-// search permission for their owner.
-void remove_tree(const std::filesystem::path& path);
-
 }  // namespace bincastle

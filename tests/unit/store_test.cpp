@@ -1,5 +1,6 @@
 #include "graph/key_encoder.hpp"
 #include "store/store.hpp"
+#include "util/file_tree.hpp"
 
 #include <bincastle/error.hpp>
 
@@ -14,15 +15,6 @@ using namespace bincastle;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "bincastle-store-test.XXXXXX").string();
-        path = ::mkdtemp(pattern.data());
-    }
-    ~TempDir() { remove_tree(path); }
-};
-
 void write(const fs::path& path, const std::string& text) {
     fs::create_directories(path.parent_path());
     std::ofstream(path) << text;
@@ -36,8 +28,8 @@ std::string read(const fs::path& path) {
 }  // namespace
 
 TEST_CASE("a committed build is found; an abandoned one leaves nothing") {
-    TempDir dir;
-    Store store(dir.path / "store");
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
     Key key = hash_bytes("layer one");
     CHECK_FALSE(store.find(key));
     {
@@ -49,7 +41,7 @@ TEST_CASE("a committed build is found; an abandoned one leaves nothing") {
     }
     REQUIRE(store.find(key));
     CHECK(read(*store.find(key) / "etc/motd") == "hello");
-    CHECK(fs::is_empty(dir.path / "store/building"));
+    CHECK(fs::is_empty(dir.path() / "store/building"));
 
     Key other = hash_bytes("layer two");
     {
@@ -58,12 +50,12 @@ TEST_CASE("a committed build is found; an abandoned one leaves nothing") {
         write(build.fs() / "partial", "x");
     }
     CHECK_FALSE(store.find(other));
-    CHECK(fs::is_empty(dir.path / "store/building"));
+    CHECK(fs::is_empty(dir.path() / "store/building"));
 }
 
 TEST_CASE("OutputDir keeps only that subtree") {
-    TempDir dir;
-    Store store(dir.path / "store");
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
     Key key = hash_bytes("out");
     auto build = store.begin(key);
     write(build.fs() / "usr/bin/tool", "t");
@@ -76,17 +68,17 @@ TEST_CASE("OutputDir keeps only that subtree") {
 }
 
 TEST_CASE("a crashed build's leftovers are cleared by the next builder") {
-    TempDir dir;
-    Store store(dir.path / "store");
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
     Key key = hash_bytes("crash");
-    write(dir.path / "store/building" / (key.hex() + ".99999") / "fs/half", "x");
+    write(dir.path() / "store/building" / (key.hex() + ".99999") / "fs/half", "x");
     auto build = store.begin(key);
-    CHECK_FALSE(fs::exists(dir.path / "store/building" / (key.hex() + ".99999")));
+    CHECK_FALSE(fs::exists(dir.path() / "store/building" / (key.hex() + ".99999")));
 }
 
 TEST_CASE("one process at a time holds a key") {
-    TempDir dir;
-    Store store(dir.path / "store");
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
     Key key = hash_bytes("locked");
     int ready[2];
     REQUIRE(::pipe(ready) == 0);
@@ -109,41 +101,41 @@ TEST_CASE("one process at a time holds a key") {
 }
 
 TEST_CASE("gc keeps what it is told to, and builds nobody holds go") {
-    TempDir dir;
-    Store store(dir.path / "store");
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
     Key keep = hash_bytes("keep"), drop = hash_bytes("drop");
     for (const Key& key : {keep, drop}) {
         auto build = store.begin(key);
         write(build.fs() / "f", key.hex());
         build.commit("");
     }
-    write(dir.path / "store/building" / (drop.hex() + ".12345") / "fs/x", "x");
+    write(dir.path() / "store/building" / (drop.hex() + ".12345") / "fs/x", "x");
     CHECK(store.gc({keep}) == 1);
     CHECK(store.find(keep));
     CHECK_FALSE(store.find(drop));
-    CHECK(fs::is_empty(dir.path / "store/building"));
+    CHECK(fs::is_empty(dir.path() / "store/building"));
 }
 
 TEST_CASE("trees without write permission are removed") {
-    TempDir dir;
-    write(dir.path / "t/a/b/file", "x");
+    TempDir dir("bincastle-store-test");
+    write(dir.path() / "t/a/b/file", "x");
     // Root ignores permissions; remove as an ordinary user then, or the test proves nothing.
     pid_t child = ::fork();
     if (child == 0) {
         if (::geteuid() == 0) {
-            for (const auto& entry : fs::recursive_directory_iterator(dir.path))
+            for (const auto& entry : fs::recursive_directory_iterator(dir.path()))
                 (void)!::chown(entry.path().c_str(), 65534, 65534);
-            (void)!::chown(dir.path.c_str(), 65534, 65534);
+            (void)!::chown(dir.path().c_str(), 65534, 65534);
             if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
         }
-        fs::permissions(dir.path / "t/a/b", fs::perms::owner_read | fs::perms::owner_exec);
-        fs::permissions(dir.path / "t/a", fs::perms::owner_read);
+        fs::permissions(dir.path() / "t/a/b", fs::perms::owner_read | fs::perms::owner_exec);
+        fs::permissions(dir.path() / "t/a", fs::perms::owner_read);
         try {
-            remove_tree(dir.path / "t");
+            remove_tree(dir.path() / "t");
         } catch (...) {
             ::_exit(1);
         }
-        ::_exit(fs::exists(dir.path / "t") ? 1 : 0);
+        ::_exit(fs::exists(dir.path() / "t") ? 1 : 0);
     }
     int status = 0;
     ::waitpid(child, &status, 0);

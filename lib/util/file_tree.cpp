@@ -1,0 +1,43 @@
+#include "util/file_tree.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <cstdlib>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace bincastle {
+
+void remove_tree(const fs::path& path) {
+    std::error_code error;
+    if (!fs::exists(fs::symlink_status(path, error))) return;
+    // A build may leave directories without u+w or u+x; give them back first, each
+    // before the iterator descends into it.
+    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, error);
+    for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::none, error);
+         !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
+        if (it->is_directory(error) && !it->is_symlink(error))
+            fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, error);
+    }
+    error.clear();
+    fs::remove_all(path, error);
+    if (error) throw SysError(error.value(), "remove", path.string());
+}
+
+TempDir::TempDir(const std::string& prefix) {
+    const char* base = std::getenv("TMPDIR");
+    std::string pattern = std::string(base && *base ? base : "/tmp") + "/" + prefix + ".XXXXXX";
+    if (!::mkdtemp(pattern.data())) throw SysError("mkdtemp", pattern);
+    path_ = pattern;
+}
+
+TempDir::~TempDir() {
+    try {
+        remove_tree(path_);
+    } catch (const std::exception&) {
+        // Left behind in the temporary directory; nothing else depends on it.
+    }
+}
+
+}  // namespace bincastle

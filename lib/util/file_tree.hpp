@@ -1,0 +1,26 @@
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace bincastle {
+
+// Removes a tree that a rootless build wrote, where directories may lack write or
+// search permission for their owner. Nothing to do when it does not exist.
+void remove_tree(const std::filesystem::path& path);
+
+// A new private directory under $TMPDIR (or /tmp), removed with its contents when dropped.
+class TempDir {
+public:
+    explicit TempDir(const std::string& prefix);
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    ~TempDir();
+
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+}  // namespace bincastle
