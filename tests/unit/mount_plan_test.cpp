@@ -76,6 +76,24 @@ TEST_CASE("a classic lowerdir option lists the top layer first and escapes separ
     CHECK(lowerdir_option({"/a:b", "/c,d"}) == "/c\\,d:/a\\:b");
 }
 
+TEST_CASE("an upper dir's work dir is a hidden sibling") {
+    CHECK(work_dir_for("/store/systems/demo/upper") == "/store/systems/demo/.upper.work");
+    CHECK(work_dir_for("/store/up/") == "/store/.up.work");
+    CHECK(work_dir_for("up") == ".up.work");
+}
+
+TEST_CASE("fuse-overlayfs is told host paths and how host ids read inside") {
+    IdMapPlan ids;
+    ids.uids = {{0, 1000, 1}, {1, 100000, 65536}};
+    ids.gids = {{0, 1000, 1}};
+    auto command = fuse_overlayfs_command({"/l/base", "/l/top"}, "/s/up", "/s/.up.work", ids, 7);
+    CHECK(command == std::vector<std::string>{
+                         "fuse-overlayfs", "-o",
+                         "lowerdir=/l/top:/l/base,upperdir=/s/up,workdir=/s/.up.work,"
+                         "uidmapping=1000:0:1:100000:1:65536,gidmapping=1000:0:1",
+                         "/dev/fd/7"});
+}
+
 TEST_CASE("limits go to the caller's cgroup v2 directory") {
     const std::string mountinfo =
         "30 23 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw\n"
