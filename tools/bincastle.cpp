@@ -1,9 +1,8 @@
 // The bincastle driver: one verb per file, dispatched here.
 
-#include "sandbox_command.hpp"
-
 #include <bincastle/container.hpp>
 #include <bincastle/error.hpp>
+#include <bincastle/sandbox_command.hpp>
 #include <bincastle/version.hpp>
 
 #include <csignal>

@@ -1,6 +1,5 @@
-#include "sandbox_command.hpp"
-
 #include <bincastle/error.hpp>
+#include <bincastle/sandbox_command.hpp>
 
 #include <doctest/doctest.h>
 

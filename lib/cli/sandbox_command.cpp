@@ -1,4 +1,4 @@
-#include "sandbox_command.hpp"
+#include <bincastle/sandbox_command.hpp>
 
 #include <bincastle/error.hpp>
 

@@ -1,0 +1,29 @@
+#pragma once
+
+// `bincastle sandbox`: the runner on the command line. In the library, so that every
+// program linking it (the driver, a definition program) can start containers by
+// running itself with this verb: a fresh process, safe to clone from, where a
+// multi-threaded builder is not.
+
+#include <bincastle/container.hpp>
+#include <bincastle/export.hpp>
+
+#include <string>
+#include <vector>
+
+namespace bincastle::cli {
+
+BINCASTLE_API extern const char* const sandbox_usage;
+
+struct SandboxCommand {
+    bool help = false;
+    container::Spec spec;
+};
+
+// Parses the arguments after "sandbox". Throws bincastle::Error on a usage error.
+BINCASTLE_API SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool stdin_is_tty);
+
+// Runs the verb; returns the exit status.
+BINCASTLE_API int sandbox_main(const std::vector<std::string>& args);
+
+}  // namespace bincastle::cli
