@@ -114,7 +114,7 @@ void switch_root(int root_fd, const std::string& cwd) {
 // more user namespace, with a copy of the mount namespace, locks every mount and its
 // flags (as bubblewrap does); root keeps its other powers, in namespaces of its own.
 // The price: the locked masks keep a nested container from mounting a procfs.
-void lock_mounts(const Spec& spec) {
+void lock_mounts() {
     auto identity = [](const std::string& path) {
         IdMap map;
         for (const auto& entry : parse_id_map(read_file(path))) map.push_back({entry.inside, entry.inside, entry.count});
@@ -149,9 +149,9 @@ void lock_mounts(const Spec& spec) {
         ::_exit(0);
     }
     ready_read.reset();
-    int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC;
-    if (spec.network == Network::none) flags |= CLONE_NEWNET;
-    int unshared = ::unshare(flags);
+    // The network stays the first namespace's (lo is up; /sys shows it); uts and ipc
+    // are new, so that root may still set the hostname.
+    int unshared = ::unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC);
     int unshare_errno = errno;
     (void)!::write(ready_write.get(), "x", 1);
     int status = 0;
@@ -160,7 +160,6 @@ void lock_mounts(const Spec& spec) {
     if (unshared != 0) throw SysError(unshare_errno, "unshare", "the user namespace that locks the mounts");
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
         throw Error("mapping the ids of the user namespace that locks the mounts failed");
-    if (spec.network == Network::none) bring_up_loopback();
 }
 
 void redirect_stdio(const Spec& spec) {
@@ -282,7 +281,7 @@ UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
         }
         switch_root(root.get(), spec.cwd);
     }
-    if (plan.lock_mounts) lock_mounts(spec);
+    if (plan.lock_mounts) lock_mounts();
 
     if (plan.apply_rlimits) apply_rlimits(spec.limits);
     // A new session: the container cannot reach the caller's terminal (TIOCSTI).
