@@ -49,8 +49,9 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bincastle: unknown command '%s'\n%s", verb.c_str(), usage);
         return bincastle::container::exit_setup_failed;
     } catch (const bincastle::Error& error) {
-        std::fprintf(stderr, "bincastle: %s\n", error.what());
-        if (!error.hint().empty()) std::fprintf(stderr, "bincastle: hint: %s\n", error.hint().c_str());
+        // One line: what failed, on which path, and what to do.
+        std::fprintf(stderr, "bincastle: %s%s%s\n", error.what(), error.hint().empty() ? "" : "; ",
+                     error.hint().c_str());
         return bincastle::container::exit_setup_failed;
     } catch (const std::exception& error) {
         std::fprintf(stderr, "bincastle: %s\n", error.what());

@@ -277,6 +277,9 @@ UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
         if (spec.tty) {
             Pty pty = open_pty(root.get());
             channel.send("pty", pty.master.get());
+            // The parent gives the pty its window size before the command can ask.
+            auto sized = channel.receive();
+            if (!sized || sized->text != "go") ::_exit(exit_setup_failed);
             tty_slave = std::move(pty.slave);
         }
         switch_root(root.get(), spec.cwd);

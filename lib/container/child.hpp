@@ -24,8 +24,10 @@ struct ChildPlan {
 };
 
 // Protocol on `channel`: waits for "go" (the id maps are written); sends "pty" with
-// the pty master when the spec asks for a tty; then "ready" before the exec, or
-// "error\n<message>\n<hint>" and exits 125.
+// the pty master when the spec asks for a tty and waits for "go" (its window size is
+// set); sends "fuse" with /dev/fuse when it needs fuse-overlayfs and waits for "go"
+// (the daemon is up); then "ready" before the exec, or "error\n<message>\n<hint>"
+// and exits 125.
 [[noreturn]] void container_main(const ChildPlan& plan, Channel& channel) noexcept;
 
 }  // namespace bincastle::container

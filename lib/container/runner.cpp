@@ -137,7 +137,6 @@ int supervise(ChildProcess& child, const BlockedSignals* signals, UniqueFd maste
     bool relay_input = false;
     if (master) {
         raw.emplace(STDIN_FILENO);
-        copy_window_size(STDIN_FILENO, master.get());
         ::fcntl(master.get(), F_SETFL, ::fcntl(master.get(), F_GETFL) | O_NONBLOCK);
         relay_input = true;
     }
@@ -353,6 +352,8 @@ int run(const Spec& spec) {
         if (message->text == "ready") break;
         if (message->text == "pty") {
             master = std::move(message->fd);
+            copy_window_size(STDIN_FILENO, master.get());
+            parent_end.send("go");
             continue;
         }
         if (message->text == "fuse") {
