@@ -1,0 +1,77 @@
+#!/bin/sh
+# run-as.sh MODE SCRIPT: runs an integration SCRIPT (TAP on stdout) as root or as the
+# unprivileged user bincastle-test, with BINCASTLE and BUSYBOX_ROOTFS from the
+# environment.
+#
+#   root   exec the script as is (the caller must be root).
+#   user   (started as root) stage copies of the binary, busybox-rootfs and the test
+#          scripts in a fresh directory the user can read, then run the script as
+#          bincastle-test with a clean environment and its own HOME and TMPDIR; the
+#          staging directory goes away afterwards.
+#
+# Prints nothing on stdout but the script's TAP stream.
+set -u
+
+TEST_USER=${BINCASTLE_TEST_USER:-bincastle-test}
+
+bail() {
+    echo "Bail out! run-as.sh: $*"
+    exit 1
+}
+
+[ $# -eq 2 ] || bail "usage: run-as.sh root|user SCRIPT"
+mode=$1
+script=$2
+[ -f "$script" ] || bail "no script $script"
+[ -n "${BINCASTLE:-}" ] && [ -x "$BINCASTLE" ] || bail "BINCASTLE must name the bincastle binary"
+[ -n "${BUSYBOX_ROOTFS:-}" ] && [ -f "$BUSYBOX_ROOTFS" ] || bail "BUSYBOX_ROOTFS must name tools/busybox-rootfs"
+
+case $mode in
+root)
+    [ "$(id -u)" -eq 0 ] || bail "mode root needs to be started as root"
+    exec sh "$script"
+    ;;
+user) ;;
+*) bail "unknown mode $mode (root or user)" ;;
+esac
+
+[ "$(id -u)" -eq 0 ] || bail "mode user needs to be started as root (it switches to $TEST_USER)"
+id "$TEST_USER" >/dev/null 2>&1 || bail "no user $TEST_USER (useradd --create-home $TEST_USER)"
+command -v runuser >/dev/null || bail "runuser (util-linux) is needed"
+
+stage=$(mktemp -d /tmp/bincastle-it.XXXXXX) || bail "mktemp failed"
+cleanup() {
+    rm -rf "$stage"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+chmod 755 "$stage"
+
+mkdir "$stage/bin" "$stage/tests" "$stage/home" || bail "cannot populate $stage"
+cp "$BINCASTLE" "$stage/bin/bincastle" || bail "cannot copy $BINCASTLE"
+cp "$BUSYBOX_ROOTFS" "$stage/bin/busybox-rootfs" || bail "cannot copy $BUSYBOX_ROOTFS"
+# The core's test definition program, for the scripts that drive one.
+if [ -n "${DEFINITION:-}" ]; then
+    cp "$DEFINITION" "$stage/bin/definition" || bail "cannot copy $DEFINITION"
+    chmod 755 "$stage/bin/definition"
+fi
+script_dir=$(cd "$(dirname "$script")" && pwd)
+for f in "$script_dir"/*.sh "$script_dir"/*.c; do
+    [ -f "$f" ] && cp "$f" "$stage/tests/"
+done
+chmod 755 "$stage/bin" "$stage/tests" "$stage/bin/bincastle" "$stage/bin/busybox-rootfs"
+chmod 644 "$stage/tests/"*
+mkdir "$stage/home/tmp"
+chown -R "$TEST_USER:" "$stage/home"
+chmod 700 "$stage/home"
+
+set -- PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
+    HOME="$stage/home" TMPDIR="$stage/home/tmp" USER="$TEST_USER" LOGNAME="$TEST_USER" \
+    LANG=C.UTF-8 SHELL=/bin/sh \
+    BINCASTLE="$stage/bin/bincastle" BUSYBOX_ROOTFS="$stage/bin/busybox-rootfs"
+[ -z "${DEFINITION:-}" ] || set -- "$@" DEFINITION="$stage/bin/definition"
+[ -z "${TAP_VERBOSE:-}" ] || set -- "$@" TAP_VERBOSE="$TAP_VERBOSE"
+[ -z "${TAP_ONLY:-}" ] || set -- "$@" TAP_ONLY="$TAP_ONLY"
+runuser -u "$TEST_USER" -- env -i "$@" sh "$stage/tests/$(basename "$script")" </dev/null
+status=$?
+exit "$status"

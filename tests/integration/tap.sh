@@ -1,0 +1,105 @@
+# A tiny TAP producer, sourced by the integration scripts (POSIX sh).
+#
+#   . "$here/tap.sh"
+#   t_example() { run true; expect_rc 0; }   # a case is a shell function
+#   tap_case t_example "what it checks"      # register it (the plan is counted)
+#   tap_main                                 # prints 1..N, runs every case
+#
+# Each case runs in its own subshell, stdin from /dev/null, with $T a fresh private
+# directory that is removed when the case ends; `on_exit CMD` adds cleanup (run first,
+# in order). `fail MSG` ends the case as "not ok", `skip MSG` as "ok ... # SKIP" (only
+# for a host that lacks a kernel feature). Everything a case writes to stdout or stderr
+# becomes `# ` diagnostics, shown for failed cases (and for all with TAP_VERBOSE=1), so
+# stdout stays pure TAP. A watchdog ends a case after TAP_CASE_TIMEOUT seconds.
+# TAP_ONLY=PATTERN runs only the cases whose function name matches the shell PATTERN.
+
+TAP_CASE_TIMEOUT=${TAP_CASE_TIMEOUT:-120}
+_tap_count=0
+
+tap_case() {
+    # TAP_ONLY=PATTERN (a shell pattern) keeps only the matching cases, for development.
+    # shellcheck disable=SC2254 # a pattern on purpose
+    case $1 in ${TAP_ONLY:-*}) ;; *) return 0 ;; esac
+    _tap_count=$((_tap_count + 1))
+    eval "_tap_func_$_tap_count=\$1 _tap_name_$_tap_count=\$2"
+}
+
+fail() {
+    echo "FAIL: $*" >&2
+    exit 1
+}
+
+skip() {
+    echo "$*" >"$_tap_skip_file"
+    exit 77
+}
+
+on_exit() {
+    _tap_cleanup="$_tap_cleanup
+$*"
+}
+
+_tap_finish_case() {
+    _tap_rc=$?
+    trap '' EXIT INT TERM HUP
+    eval "$_tap_cleanup"
+    if [ -n "${T:-}" ] && [ -d "$T" ]; then
+        chmod -R u+rwX "$T" 2>/dev/null
+        rm -rf "$T" 2>/dev/null || echo "cleanup: could not remove $T" >&2
+    fi
+    exit "$_tap_rc"
+}
+
+_tap_run_case() {
+    _tap_cleanup=""
+    T=$(mktemp -d "${TMPDIR:-/tmp}/bincastle-case.XXXXXX") || exit 1
+    trap _tap_finish_case EXIT
+    trap 'echo "interrupted (case timeout?)" >&2; exit 1' INT TERM HUP
+    "$1"
+    exit 0
+}
+
+tap_main() {
+    echo "1..$_tap_count"
+    _tap_failed=0
+    _tap_log=$(mktemp "${TMPDIR:-/tmp}/bincastle-tap.XXXXXX") || exit 1
+    _tap_skip_file=$_tap_log.skip
+    _tap_i=1
+    while [ "$_tap_i" -le "$_tap_count" ]; do
+        eval "_tap_func=\$_tap_func_$_tap_i _tap_name=\$_tap_name_$_tap_i"
+        rm -f "$_tap_skip_file"
+        _tap_started=$(date +%s)
+        (_tap_run_case "$_tap_func") >"$_tap_log" 2>&1 </dev/null &
+        _tap_pid=$!
+        # The watchdog polls, so it leaves nothing behind once the case is over.
+        (
+            n=0
+            while [ "$n" -lt $((TAP_CASE_TIMEOUT * 10)) ]; do
+                sleep 0.1
+                kill -0 "$_tap_pid" 2>/dev/null || exit 0
+                n=$((n + 1))
+            done
+            echo "watchdog: case exceeded ${TAP_CASE_TIMEOUT}s" >>"$_tap_log"
+            kill -TERM "$_tap_pid" 2>/dev/null
+        ) </dev/null >/dev/null 2>&1 &
+        wait "$_tap_pid"
+        _tap_rc=$?
+        _tap_secs=$(($(date +%s) - _tap_started))
+        case $_tap_rc in
+        0) echo "ok $_tap_i - $_tap_name" ;;
+        77) echo "ok $_tap_i - $_tap_name # SKIP $(cat "$_tap_skip_file" 2>/dev/null)" ;;
+        *)
+            echo "not ok $_tap_i - $_tap_name"
+            _tap_failed=$((_tap_failed + 1))
+            ;;
+        esac
+        if [ "$_tap_rc" -ne 0 ] && [ "$_tap_rc" -ne 77 ] || [ -n "${TAP_VERBOSE:-}" ]; then
+            sed 's/^/# /' "$_tap_log"
+            echo "# (case $_tap_func, exit $_tap_rc, ${_tap_secs}s)"
+        fi
+        _tap_i=$((_tap_i + 1))
+    done
+    rm -f "$_tap_log" "$_tap_skip_file"
+    [ "$_tap_failed" -eq 0 ] || echo "# $_tap_failed of $_tap_count failed"
+    [ "$_tap_failed" -eq 0 ]
+}
