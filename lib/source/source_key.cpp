@@ -1,0 +1,40 @@
+#include "source/source_key.hpp"
+
+#include "exec/layer_builder.hpp"
+#include "graph/key_encoder.hpp"
+#include "source/tree_hash.hpp"
+
+#include <bincastle/error.hpp>
+
+namespace fs = std::filesystem;
+
+namespace bincastle {
+
+SourceContentKey make_source_key(const fs::path& definition_dir, const Store& store) {
+    return [definition_dir, &store](const LayerData& layer) -> Key {
+        const SourceSpec& source = *layer.source;
+        switch (source.kind) {
+        case SourceSpec::Kind::local_dir: {
+            fs::path dir = fs::absolute(local_source_dir(layer, definition_dir));
+            if (!fs::is_directory(dir))
+                throw Error("source " + layer.name + ": " + dir.string() + " is not a directory");
+            // One cache per tree, named by its path.
+            fs::path cache_file = store.root() / "cache" / "trees" / hash_bytes(dir.string()).hex();
+            fs::create_directories(cache_file.parent_path());
+            StatCache cache;
+            cache.load(cache_file);
+            Key key = hash_tree(dir, &cache, 0);
+            cache.save(cache_file);
+            return key;
+        }
+        case SourceSpec::Kind::http_archive:
+            // The archive is pinned: its declared digest is its content, wherever it is fetched from.
+            return KeyEncoder("http-archive").field('s', source.revision).finish();
+        case SourceSpec::Kind::git:
+            break;
+        }
+        throw Error("source " + layer.name + ": git sources are not supported yet");
+    };
+}
+
+}  // namespace bincastle

@@ -1,0 +1,15 @@
+#pragma once
+
+// What a source layer's content is, for its key: a local tree's hash (with a stat
+// cache in the store), a git commit id, an archive's declared sha256.
+
+#include "graph/graph.hpp"
+#include "store/store.hpp"
+
+#include <filesystem>
+
+namespace bincastle {
+
+SourceContentKey make_source_key(const std::filesystem::path& definition_dir, const Store& store);
+
+}  // namespace bincastle

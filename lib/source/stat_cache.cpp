@@ -1,0 +1,154 @@
+#include "source/stat_cache.hpp"
+
+#include "graph/key_encoder.hpp"
+#include "util/file_io.hpp"
+#include "util/unique_fd.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <string_view>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace bincastle {
+
+namespace {
+
+// The file: this header, then per entry the path (length-prefixed), the six stat
+// fields and the content hash, all integers as 8 bytes little-endian; then the
+// xxh3-128 of everything before it, so that a torn or damaged file is not believed.
+constexpr std::string_view file_header = "bincastle-stat-cache-v1\n";
+
+std::int64_t nanoseconds(const struct timespec& time) {
+    return static_cast<std::int64_t>(time.tv_sec) * 1'000'000'000 + time.tv_nsec;
+}
+
+std::string_view bytes_of(const Key& key) {
+    return {reinterpret_cast<const char*>(key.bytes.data()), key.bytes.size()};
+}
+
+void put(std::string& out, std::uint64_t value) {
+    for (int i = 0; i < 8; ++i) out += static_cast<char>((value >> (8 * i)) & 0xff);
+}
+
+// Reads what put() wrote. A read past the end fails this read and every later one,
+// and makes the whole file count as corrupt.
+class Reader {
+public:
+    explicit Reader(std::string_view data) : data_(data) {}
+
+    bool ok() const { return ok_; }
+    bool at_end() const { return data_.empty(); }
+
+    std::uint64_t number() {
+        std::uint64_t value = 0;
+        auto raw = bytes(8);
+        for (size_t i = raw.size(); i-- > 0;) value = value << 8 | static_cast<std::uint8_t>(raw[i]);
+        return value;
+    }
+
+    std::string_view bytes(std::uint64_t n) {
+        if (!ok_ || n > data_.size()) {
+            ok_ = false;
+            return {};
+        }
+        auto taken = data_.substr(0, n);
+        data_.remove_prefix(n);
+        return taken;
+    }
+
+private:
+    std::string_view data_;
+    bool ok_ = true;
+};
+
+}  // namespace
+
+StatCache::Stat StatCache::Stat::of(const struct stat& st) {
+    return {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+            static_cast<std::uint64_t>(st.st_size), nanoseconds(st.st_mtim), nanoseconds(st.st_ctim),
+            static_cast<std::uint32_t>(st.st_mode)};
+}
+
+StatCache::StatCache(std::chrono::nanoseconds racy_window) : racy_window_(racy_window) {}
+
+std::optional<Key> StatCache::find(const std::string& path, const Stat& stat) const {
+    auto it = entries_.find(path);
+    if (it == entries_.end() || it->second.stat != stat) return std::nullopt;
+    return it->second.content;
+}
+
+void StatCache::store(const std::string& path, const Stat& stat, const Key& content, std::int64_t hashed_at) {
+    // A write after hashed_at gets a timestamp no earlier than hashed_at minus the
+    // granularity, so it cannot leave the stat of an entry older than that unchanged.
+    const std::int64_t settled = hashed_at - racy_window_.count();
+    if (stat.mtime_ns >= settled || stat.ctime_ns >= settled) {
+        entries_.erase(path);
+        return;
+    }
+    entries_.insert_or_assign(path, Entry{stat, content});
+}
+
+void StatCache::load(const fs::path& file) {
+    entries_.clear();
+    auto data = read_file_if_exists(file.string());
+    if (!data || data->size() < file_header.size() + sizeof(Key::bytes)) return;
+    std::string_view body(data->data(), data->size() - sizeof(Key::bytes));
+    if (bytes_of(hash_bytes(body)) != std::string_view(*data).substr(body.size())) return;
+    if (!body.starts_with(file_header)) return;
+
+    std::unordered_map<std::string, Entry> loaded;
+    Reader in(body.substr(file_header.size()));
+    while (!in.at_end()) {
+        std::string path(in.bytes(in.number()));
+        // Braced initializers evaluate in order, as the fields were written.
+        Entry entry{{in.number(), in.number(), in.number(), static_cast<std::int64_t>(in.number()),
+                     static_cast<std::int64_t>(in.number()), static_cast<std::uint32_t>(in.number())},
+                    {}};
+        auto content = in.bytes(sizeof(Key::bytes));
+        if (!in.ok()) return;
+        std::copy(content.begin(), content.end(), entry.content.bytes.begin());
+        loaded.insert_or_assign(std::move(path), entry);
+    }
+    entries_ = std::move(loaded);
+}
+
+void StatCache::save(const fs::path& file) const {
+    std::string data(file_header);
+    for (const auto& [path, entry] : entries_) {
+        put(data, path.size());
+        data += path;
+        for (std::uint64_t field : {entry.stat.dev, entry.stat.ino, entry.stat.size,
+                                    static_cast<std::uint64_t>(entry.stat.mtime_ns),
+                                    static_cast<std::uint64_t>(entry.stat.ctime_ns),
+                                    std::uint64_t{entry.stat.mode}})
+            put(data, field);
+        data += bytes_of(entry.content);
+    }
+    data += bytes_of(hash_bytes(data));
+
+    std::string temp = file.string() + ".XXXXXX";
+    UniqueFd fd(::mkostemp(temp.data(), O_CLOEXEC));
+    if (!fd) throw SysError("mkostemp", temp);
+    try {
+        // No fsync: a file torn by a power loss fails its checksum and is ignored,
+        // which costs one rehash of the tree, not a wrong key.
+        for (std::string_view rest = data; !rest.empty();) {
+            ssize_t n = ::write(fd.get(), rest.data(), rest.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw SysError("write", temp);
+            rest.remove_prefix(static_cast<size_t>(n));
+        }
+        if (::rename(temp.c_str(), file.c_str()) != 0) throw SysError("rename", file.string());
+    } catch (...) {
+        ::unlink(temp.c_str());
+        throw;
+    }
+}
+
+}  // namespace bincastle
