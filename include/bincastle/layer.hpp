@@ -45,13 +45,13 @@ struct MountDir {
 };
 
 // Where a layer's files come from when it is a source rather than built.
-struct Source {
+struct SourceSpec {
     enum class Kind { local_dir, git, http_archive };
     Kind kind = Kind::local_dir;
     std::string location;  // directory (relative to the definition), repository URL, or archive URL
     std::string revision;  // git: branch, tag or commit; http: the archive's sha256
     int strip_components = 0;
-    bool operator==(const Source&) const = default;
+    bool operator==(const SourceSpec&) const = default;
 };
 
 // One dependency edge, as the options below make it.
@@ -66,7 +66,7 @@ struct Dependency {
 class LayerData {
 public:
     std::string name;
-    std::optional<Source> source;
+    std::optional<SourceSpec> source;
     bool overridable = false;  // LocalOverride: BINCASTLE_OVERRIDE_<name> replaces the source
     std::vector<Dependency> deps;
     std::vector<std::pair<std::string, std::string>> env;
@@ -185,13 +185,13 @@ inline void apply(LayerData& data, const AlwaysRun&) { data.always_run = true; }
 inline void apply(LayerData& data, const LocalOverride&) { data.overridable = true; }
 inline void apply(LayerData& data, const DependencyOption& option) { data.deps.push_back(option.dependency); }
 inline void apply(LayerData& data, const LocalDir& option) {
-    data.source = Source{Source::Kind::local_dir, option.path, "", 0};
+    data.source = SourceSpec{SourceSpec::Kind::local_dir, option.path, "", 0};
 }
 inline void apply(LayerData& data, const Git& option) {
-    data.source = Source{Source::Kind::git, option.url, option.ref, 0};
+    data.source = SourceSpec{SourceSpec::Kind::git, option.url, option.ref, 0};
 }
 inline void apply(LayerData& data, const HttpArchive& option) {
-    data.source = Source{Source::Kind::http_archive, option.url, option.sha256, option.strip_components};
+    data.source = SourceSpec{SourceSpec::Kind::http_archive, option.url, option.sha256, option.strip_components};
 }
 
 }  // namespace detail

@@ -156,6 +156,8 @@ std::size_t Store::gc(const std::vector<Key>& keep) const {
     return removed;
 }
 
+void Store::forget(const Key& key) const { remove_tree(layer_dir(key)); }
+
 void Store::clean() const { remove_tree(root_); }
 
 }  // namespace bincastle

@@ -74,6 +74,9 @@ public:
     // Starts building `key` (hold its lock): clears what a crashed build left.
     Build begin(const Key& key) const;
 
+    // Removes a finished layer (hold its lock), for a layer that is never cached.
+    void forget(const Key& key) const;
+
     // Removes every finished layer whose key is not in `keep`, and every build
     // directory that no builder holds. Returns how many layers were removed.
     std::size_t gc(const std::vector<Key>& keep) const;

@@ -42,7 +42,7 @@ TEST_CASE("a layer holds its options") {
     CHECK(data.build_script == std::vector<std::string>{"make", "make install"});
     CHECK(data.output_dir == "/usr");
     CHECK_FALSE(data.source.has_value());
-    CHECK(data.deps[0].layer->source->kind == Source::Kind::local_dir);
+    CHECK(data.deps[0].layer->source->kind == SourceSpec::Kind::local_dir);
 }
 
 TEST_CASE("build, run and wrapped dependencies") {

@@ -1,0 +1,237 @@
+// bincastle::main: the verbs of a definition program.
+
+#include "exec/job_runner.hpp"
+#include "exec/layer_builder.hpp"
+#include "exec/progress.hpp"
+#include "graph/graph.hpp"
+#include "graph/key_encoder.hpp"
+#include "source/source_key.hpp"
+#include "store/store.hpp"
+
+#include <bincastle/container.hpp>
+#include <bincastle/error.hpp>
+#include <bincastle/main.hpp>
+#include <bincastle/sandbox_command.hpp>
+
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace bincastle {
+
+namespace {
+
+const char* const usage = R"(usage: %s [VERB] [OPTIONS] [-- CMD [ARG...]]
+
+Builds the system this program defines, as cached layers, and runs it.
+
+Verbs:
+  run        build what is missing, then run the system (the default); CMD replaces
+             the system's RunArgs
+  build      build what is missing
+  keys       print each layer's key and name
+  graph      print the layer graph in Graphviz dot
+  sandbox    run a command in a rootless container (see 'sandbox --help')
+
+Options:
+  -j N                   build N layers at once (default: the number of CPUs)
+  -v, --verbose          show build output, each line prefixed with its layer
+  --progress=FORMAT      auto, plain or json (one JSON object per line)
+  -h, --help             this text
+
+The store is ${BINCASTLE_HOME:-$HOME/.bincastle}. Exit status: the system command's
+own; 125 when a build or the container set-up failed.
+)";
+
+struct Options {
+    std::string verb = "run";
+    unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
+    bool verbose = false;
+    ProgressFormat progress = ProgressFormat::plain;
+    std::vector<std::string> command;
+    bool help = false;
+};
+
+Options parse(const std::vector<std::string>& args) {
+    Options options;
+    size_t i = 0;
+    if (!args.empty() && args[0][0] != '-') options.verb = args[i++];
+    for (; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--") {
+            options.command.assign(args.begin() + static_cast<long>(i) + 1, args.end());
+            break;
+        }
+        if (arg == "-h" || arg == "--help") {
+            options.help = true;
+        } else if (arg == "-v" || arg == "--verbose") {
+            options.verbose = true;
+        } else if (arg == "-j" || arg.rfind("-j", 0) == 0) {
+            std::string value = arg.size() > 2 ? arg.substr(2) : (i + 1 < args.size() ? args[++i] : "");
+            unsigned jobs = 0;
+            auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), jobs);
+            if (ec != std::errc() || end != value.data() + value.size() || jobs == 0)
+                throw Error("-j " + value + ": expected a number of jobs above 0");
+            options.jobs = jobs;
+        } else if (arg.rfind("--progress=", 0) == 0) {
+            std::string format = arg.substr(11);
+            if (format == "json") options.progress = ProgressFormat::json;
+            else if (format == "plain" || format == "auto" || format == "tty") options.progress = ProgressFormat::plain;
+            else throw Error("--progress=" + format + ": expected auto, plain or json");
+        } else {
+            throw Error("unknown option " + arg, "see --help");
+        }
+    }
+    if (!options.command.empty() && options.verb != "run")
+        throw Error("a command after '--' goes with 'run' only");
+    return options;
+}
+
+// Every layer the system needs built: its run closure, and what each of those, and
+// their build closures in turn, is built on.
+std::vector<bool> needed_layers(const Graph& graph) {
+    std::vector<bool> needed(graph.size(), false);
+    std::vector<std::size_t> pending;
+    for (const auto& placement : graph.run_closure(graph.root())) pending.push_back(placement.node);
+    while (!pending.empty()) {
+        std::size_t node = pending.back();
+        pending.pop_back();
+        if (needed[node]) continue;
+        needed[node] = true;
+        for (const auto& placement : graph.build_closure(node)) pending.push_back(placement.node);
+    }
+    return needed;
+}
+
+bool build(const Graph& graph, const std::vector<Key>& keys, const Store& store, const Options& options,
+           const fs::path& definition_dir, ProgressSink& progress) {
+    // Scheduled in topological order, so that ties start in declaration order.
+    std::vector<std::size_t> order = graph.topological_order();
+    std::vector<std::size_t> position(graph.size());
+    for (std::size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
+
+    std::vector<bool> needed = needed_layers(graph);
+    std::vector<std::vector<std::size_t>> prerequisites(graph.size());
+    std::vector<bool> to_build(graph.size(), false);
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        std::size_t node = order[i];
+        for (const auto& placement : graph.build_closure(node)) prerequisites[i].push_back(position[placement.node]);
+        if (!needed[node]) continue;
+        const LayerData& layer = *graph.node(node).layer;
+        if (layer.always_run || !store.find(keys[node])) {
+            to_build[i] = true;
+            progress.event({ProgressEvent::Kind::queued, layer.name, keys[node], 0, ""});
+        } else {
+            progress.event({ProgressEvent::Kind::cached, layer.name, keys[node], 0, ""});
+        }
+    }
+    BuildSetup setup{&graph, &keys, &store, "/proc/self/exe", options.jobs, definition_dir, &progress};
+    Scheduler scheduler(std::move(prerequisites), std::move(to_build));
+    return run_jobs(scheduler, options.jobs, [&](std::size_t i) { return build_layer(setup, order[i]); });
+}
+
+int run(const Graph& graph, const std::vector<Key>& keys, const Store& store, const Options& options) {
+    const LayerData& system = *graph.node(graph.root()).layer;
+    container::Spec spec;
+    for (const auto& placement : graph.run_closure(graph.root())) {
+        fs::path files = *store.find(keys[placement.node]);
+        if (!placement.mount_dir) {
+            spec.layers.push_back(files.string());
+            continue;
+        }
+        // A wrapped layer is the system's own copy, editable and kept across runs;
+        // an overridable source says where it is, so that builds started inside
+        // use the edited copy.
+        const LayerData& wrapped = *graph.node(placement.node).layer;
+        fs::path copy = store.root() / "systems" / system.name / "mounts" / hash_bytes(*placement.mount_dir).hex();
+        if (!fs::exists(copy)) {
+            fs::create_directories(copy.parent_path());
+            fs::path partial = copy.string() + ".partial";
+            fs::remove_all(partial);
+            fs::copy(files, partial, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
+            fs::rename(partial, copy);
+        }
+        spec.mounts.push_back({container::Mount::Kind::bind, copy.string(), *placement.mount_dir});
+        if (wrapped.overridable) spec.env.push_back(override_variable(wrapped.name) + "=" + *placement.mount_dir);
+    }
+    spec.upper = (store.root() / "systems" / system.name / "upper").string();
+    for (const auto& [key, value] : system.env) spec.env.push_back(key + "=" + value);
+    if (const char* term = std::getenv("TERM")) spec.env.push_back(std::string("TERM=") + term);
+    spec.cwd = system.run_working_dir.value_or("/");
+    spec.args = !options.command.empty() ? options.command
+                : !system.run_args.empty() ? system.run_args
+                                           : std::vector<std::string>{"/bin/sh"};
+    spec.tty = ::isatty(STDIN_FILENO) == 1;
+    spec.forward_signals = true;
+    return container::run(spec);
+}
+
+void print_graph(const Graph& graph) {
+    std::printf("digraph bincastle {\n");
+    for (std::size_t node : graph.topological_order()) {
+        std::printf("  \"%s\";\n", graph.name(node).c_str());
+        for (const auto& edge : graph.node(node).deps) {
+            const char* style = edge.build && edge.run ? "solid" : edge.build ? "dashed" : "dotted";
+            std::printf("  \"%s\" -> \"%s\" [style=%s%s];\n", graph.name(node).c_str(), graph.name(edge.to).c_str(),
+                        style, edge.mount_dir ? (", label=\"" + *edge.mount_dir + "\"").c_str() : "");
+        }
+    }
+    std::printf("}\n");
+}
+
+int main_verbs(int argc, char** argv, const Layer& system, const fs::path& definition_dir) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (!args.empty() && args[0] == "sandbox") return cli::sandbox_main({args.begin() + 1, args.end()});
+    Options options = parse(args);
+    if (options.help) {
+        std::printf(usage, argv[0]);
+        return 0;
+    }
+    Graph graph = Graph::from(system);
+    Store store(Store::default_root());
+    std::vector<Key> keys = compute_keys(graph, make_source_key(definition_dir, store));
+
+    if (options.verb == "keys") {
+        for (std::size_t node : graph.topological_order())
+            std::printf("%s %s\n", keys[node].hex().c_str(), graph.name(node).c_str());
+        return 0;
+    }
+    if (options.verb == "graph") {
+        print_graph(graph);
+        return 0;
+    }
+    if (options.verb != "build" && options.verb != "run")
+        throw Error("unknown verb '" + options.verb + "'", "see --help");
+    auto progress = make_progress_view(options.progress, options.verbose, stderr);
+    if (!build(graph, keys, store, options, definition_dir, *progress)) return container::exit_setup_failed;
+    if (options.verb == "build") return 0;
+    return run(graph, keys, store, options);
+}
+
+}  // namespace
+
+int main(int argc, char** argv, const Layer& system, std::source_location caller) {
+    std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGCHLD, SIG_DFL);
+    try {
+        fs::path definition_dir;
+        if (const char* dir = std::getenv("BINCASTLE_DEFINITION_DIR"); dir && *dir) definition_dir = dir;
+        else definition_dir = fs::absolute(caller.file_name()).parent_path();
+        return main_verbs(argc, argv, system, definition_dir);
+    } catch (const Error& error) {
+        std::fprintf(stderr, "%s: %s%s%s\n", argv[0], error.what(), error.hint().empty() ? "" : "; ",
+                     error.hint().c_str());
+        return container::exit_setup_failed;
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "%s: %s\n", argv[0], error.what());
+        return container::exit_setup_failed;
+    }
+}
+
+}  // namespace bincastle

@@ -1,0 +1,178 @@
+#include "exec/layer_builder.hpp"
+
+#include "util/unique_fd.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace bincastle {
+
+std::string override_variable(const std::string& layer_name) {
+    std::string name = "BINCASTLE_OVERRIDE_";
+    for (char c : layer_name) name += std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '_';
+    return name;
+}
+
+fs::path local_source_dir(const LayerData& layer, const fs::path& definition_dir) {
+    if (layer.overridable) {
+        if (const char* dir = std::getenv(override_variable(layer.name).c_str()); dir && *dir) return dir;
+    }
+    fs::path path = layer.source->location;
+    return path.is_absolute() ? path : definition_dir / path;
+}
+
+std::vector<std::string> build_command(const BuildSetup& setup, std::size_t node, const fs::path& upper,
+                                       const fs::path& empty_dir) {
+    const Graph& graph = *setup.graph;
+    const LayerData& layer = *graph.node(node).layer;
+    std::vector<std::string> args = {"--no-tty", "--upper", upper.string()};
+    bool any_lower = false;
+    for (const auto& placement : graph.build_closure(node)) {
+        auto files = setup.store->find((*setup.keys)[placement.node]);
+        if (!files) throw Error("layer " + graph.name(placement.node) + " is not built yet");
+        if (placement.mount_dir) {
+            args.insert(args.end(), {"--ro-bind", files->string() + ":" + *placement.mount_dir});
+        } else {
+            args.insert(args.end(), {"--layer", files->string()});
+            any_lower = true;
+        }
+    }
+    // The overlay needs a lower layer; a layer built on nothing gets an empty one.
+    if (!any_lower) args.insert(args.begin(), {"--layer", empty_dir.string()});
+    for (const auto& scratch : layer.build_scratch) args.insert(args.end(), {"--tmpfs", scratch});
+    args.insert(args.end(), {"--setenv", "MAKEFLAGS=-j" + std::to_string(setup.jobs)});
+    for (const auto& [key, value] : layer.env) args.insert(args.end(), {"--setenv", key + "=" + value});
+    std::string script = "set -e\n";
+    for (const auto& line : layer.build_script) script += line + "\n";
+    args.insert(args.end(), {"--", "/bin/sh", "-c", script});
+    return args;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+void copy_source(const fs::path& from, const fs::path& to) {
+    std::error_code error;
+    if (!fs::is_directory(from, error))
+        throw Error("source directory " + from.string() + ": not a directory");
+    fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::copy_symlinks, error);
+    if (error) throw SysError(error.value(), "copy", from.string() + " -> " + to.string());
+}
+
+// Runs `self sandbox ARGS` with its output in `log` (and, line by line, in the progress
+// sink); returns its exit status.
+int run_logged(const BuildSetup& setup, const std::string& layer_name, const Key& key,
+               const std::vector<std::string>& sandbox_args, const fs::path& log,
+               std::deque<std::string>& tail) {
+    UniqueFd log_fd(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!log_fd) throw SysError("open", log.string());
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) != 0) throw SysError("pipe2", "build output");
+    UniqueFd read_end(pipe_fds[0]), write_end(pipe_fds[1]);
+
+    std::vector<std::string> argv = {setup.self, "sandbox"};
+    argv.insert(argv.end(), sandbox_args.begin(), sandbox_args.end());
+    std::vector<char*> args;
+    for (auto& arg : argv) args.push_back(arg.data());
+    args.push_back(nullptr);
+
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
+    posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
+    pid_t pid = 0;
+    int error = ::posix_spawn(&pid, setup.self.c_str(), &actions, nullptr, args.data(), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    if (error != 0) throw SysError(error, "posix_spawn", setup.self);
+    write_end.reset();
+
+    std::string pending;
+    char buffer[65536];
+    for (;;) {
+        ssize_t n = ::read(read_end.get(), buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        (void)!::write(log_fd.get(), buffer, static_cast<size_t>(n));
+        pending.append(buffer, static_cast<size_t>(n));
+        for (size_t newline; (newline = pending.find('\n')) != std::string::npos;) {
+            std::string line = pending.substr(0, newline);
+            pending.erase(0, newline + 1);
+            tail.push_back(line);
+            if (tail.size() > 20) tail.pop_front();
+            setup.progress->event({ProgressEvent::Kind::output, layer_name, key, 0, line});
+        }
+    }
+    if (!pending.empty()) tail.push_back(pending);
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) throw SysError("waitpid", setup.self);
+    }
+    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+}
+
+}  // namespace
+
+bool build_layer(const BuildSetup& setup, std::size_t node) {
+    const Graph& graph = *setup.graph;
+    const LayerData& layer = *graph.node(node).layer;
+    const Key& key = (*setup.keys)[node];
+    auto start = Clock::now();
+    auto held = setup.store->lock(key);
+    if (layer.always_run) {
+        setup.store->forget(key);
+    } else if (setup.store->find(key)) {
+        // Another process built it while we waited for the lock.
+        setup.progress->event({ProgressEvent::Kind::cached, layer.name, key, seconds_since(start), ""});
+        return true;
+    }
+    setup.progress->event({ProgressEvent::Kind::started, layer.name, key, 0, ""});
+    const fs::path log = setup.store->log_path(key);
+    std::deque<std::string> tail;
+    try {
+        auto build = setup.store->begin(key);
+        int status = 0;
+        if (layer.source) {
+            if (layer.source->kind != SourceSpec::Kind::local_dir)
+                throw Error("git and http sources are not supported yet");
+            copy_source(local_source_dir(layer, setup.definition_dir), build.fs());
+        } else if (!layer.build_script.empty()) {
+            fs::create_directories(build.scratch() / "empty");
+            status = run_logged(setup, layer.name, key,
+                                build_command(setup, node, build.fs(), build.scratch() / "empty"), log, tail);
+        }
+        if (status != 0) {
+            std::string text = "exit status " + std::to_string(status) + "; log: " + log.string() + "\n";
+            for (const auto& line : tail) text += "  " + line + "\n";
+            setup.progress->event({ProgressEvent::Kind::failed, layer.name, key, seconds_since(start), text});
+            return false;
+        }
+        build.commit("name=" + layer.name + "\n", layer.output_dir.value_or(""));
+    } catch (const Error& error) {
+        setup.progress->event({ProgressEvent::Kind::failed, layer.name, key, seconds_since(start),
+                               std::string(error.what()) + "\n"});
+        return false;
+    }
+    setup.progress->event({ProgressEvent::Kind::built, layer.name, key, seconds_since(start), ""});
+    return true;
+}
+
+}  // namespace bincastle

@@ -1,0 +1,40 @@
+#pragma once
+
+// Progress as events, consumed by interchangeable views (plain lines, JSON lines).
+
+#include <bincastle/key.hpp>
+
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+
+namespace bincastle {
+
+struct ProgressEvent {
+    enum class Kind { queued, started, cached, built, failed, output };
+    Kind kind;
+    std::string layer;
+    Key key;
+    double seconds = 0;  // cached, built, failed: how long it took
+    std::string text;    // output: one line of the build; failed: why
+};
+
+class ProgressSink {
+public:
+    virtual ~ProgressSink() = default;
+    // Called from several build threads at once.
+    virtual void event(const ProgressEvent& event) = 0;
+};
+
+enum class ProgressFormat { plain, json };
+
+// Writes events to `out`: "built busybox (12.3s)" lines, or one JSON object per line
+// ({"event": "built", "layer": ..., "key": ..., "seconds": ...}). Build output is
+// shown, prefixed with the layer's name, only when `verbose`.
+std::unique_ptr<ProgressSink> make_progress_view(ProgressFormat format, bool verbose, std::FILE* out);
+
+// JSON string quoting, for the JSON view.
+std::string json_quote(const std::string& text);
+
+}  // namespace bincastle

@@ -1,0 +1,55 @@
+// A small system for the core's integration tests. The environment shapes it:
+//   BC_SLOW=SECONDS  two independent layers that sleep that long
+//   BC_FAIL=1        a layer whose script fails
+// LocalDir paths are relative to BINCASTLE_DEFINITION_DIR, which the tests set to a
+// directory holding rootfs/ (busybox) and src/.
+#include <bincastle/main.hpp>
+
+#include <cstdlib>
+#include <string>
+
+using namespace bincastle;
+
+namespace {
+
+struct Base {
+    Layer spec() const { return Layer(Name("base"), LocalDir("rootfs")); }
+};
+
+struct Source {
+    Layer spec() const { return Layer(Name("src"), LocalDir("src"), LocalOverride()); }
+};
+
+struct Tool {
+    Layer spec() const {
+        return Layer(Name("tool"), Dep(Base{}), BuildDep(Wrap(Source{}, MountDir("/src"))),
+                     BuildScript({"mkdir -p /opt/tool", "cat /src/* > /opt/tool/content",
+                                  "echo \"$MAKEFLAGS\" > /opt/tool/makeflags"}));
+    }
+};
+
+struct App {
+    Layer spec() const {
+        return Layer(Name("app"), Dep(Tool{}), BuildScript({"mkdir -p /opt/app", "cp /opt/tool/content /opt/app/"}));
+    }
+};
+
+Layer slow(const char* name, const std::string& seconds) {
+    return Layer(Name(name), Dep(Base{}), BuildScript({"sleep " + seconds, std::string("echo done > /") + name}));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const char* slow_seconds = std::getenv("BC_SLOW");
+    std::string seconds = slow_seconds ? slow_seconds : "0";
+    std::vector<Layer> parts = {App{}.spec(), slow("slow-a", seconds), slow("slow-b", seconds)};
+    if (std::getenv("BC_FAIL"))
+        parts.push_back(Layer(Name("broken"), Dep(Base{}), BuildScript({"echo about to fail", "false", "echo not reached"})));
+    auto system = [&](auto... deps) {
+        return Layer(Name("system"), RunDep(Base{}), RunDep(Wrap(Source{}, MountDir("/home/src"))), RunDep(deps)...,
+                     Env("GREETING", "hello"), RunWorkingDir("/opt"), RunArgs({"/bin/cat", "/opt/app/content"}));
+    };
+    Layer root = parts.size() == 4 ? system(parts[0], parts[1], parts[2], parts[3]) : system(parts[0], parts[1], parts[2]);
+    return bincastle::main(argc, argv, root);
+}

@@ -1,0 +1,180 @@
+#!/bin/sh
+# Integration tests of the core: a definition program (tests/core/definition.cpp,
+# $DEFINITION) builds a small graph from a busybox rootfs into a store, in real
+# containers. TAP on stdout; run by run-as.sh as root and as an unprivileged user.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/tap.sh"
+
+[ -x "${DEFINITION:-}" ] || { echo "Bail out! DEFINITION must name the test definition program"; exit 1; }
+
+# A definition directory (rootfs/, src/) and a store, fresh for each case.
+setup() {
+    D=$T/def
+    mkdir -p "$D/src"
+    sh "$BUSYBOX_ROOTFS" "$D/rootfs" >/dev/null || fail "busybox-rootfs failed"
+    echo "first version" >"$D/src/a.txt"
+    export BINCASTLE_HOME="$T/store" BINCASTLE_DEFINITION_DIR="$D"
+}
+
+def() { timeout -k 5 120 "$DEFINITION" "$@"; }
+
+# The names of the layers with EVENT in a JSON progress file, sorted, on one line.
+layers_with() {
+    grep "\"event\": \"$1\"" "$2" | sed 's/.*"layer": "\([^"]*\)".*/\1/' | sort | tr '\n' ' '
+}
+
+t_first_build() {
+    setup
+    def build --progress=json 2>"$T/events" || fail "build failed: $(cat "$T/events")"
+    [ "$(layers_with built "$T/events")" = "app base slow-a slow-b src system tool " ] ||
+        fail "built: $(layers_with built "$T/events")"
+    [ "$(layers_with cached "$T/events")" = "" ] || fail "cached on a first build: $(layers_with cached "$T/events")"
+}
+
+t_second_build_cached() {
+    setup
+    def build 2>/dev/null || fail "first build failed"
+    def build --progress=json 2>"$T/events" || fail "second build failed"
+    [ "$(layers_with built "$T/events")" = "" ] || fail "rebuilt: $(layers_with built "$T/events")"
+    [ "$(layers_with cached "$T/events")" = "app base slow-a slow-b src system tool " ] ||
+        fail "cached: $(layers_with cached "$T/events")"
+}
+
+t_source_edit_rebuilds_downstream() {
+    setup
+    def build 2>/dev/null || fail "first build failed"
+    echo "second version" >"$D/src/a.txt"
+    def build --progress=json 2>"$T/events" || fail "rebuild failed"
+    [ "$(layers_with built "$T/events")" = "app src tool " ] || fail "rebuilt: $(layers_with built "$T/events")"
+    out=$(def run 2>/dev/null) || fail "run failed"
+    [ "$out" = "second version" ] || fail "the system shows '$out'"
+}
+
+t_parallel() {
+    setup
+    BC_SLOW=2 def build -j2 --progress=json 2>"$T/events" || fail "build failed"
+    # Both slow layers start before either finishes.
+    first_done=$(grep -n '"event": "built", "layer": "slow-' "$T/events" | head -1 | cut -d: -f1)
+    for layer in slow-a slow-b; do
+        started=$(grep -n "\"event\": \"started\", \"layer\": \"$layer\"" "$T/events" | cut -d: -f1)
+        [ -n "$started" ] && [ "$started" -lt "$first_done" ] || fail "$layer did not overlap: $(cat "$T/events")"
+    done
+    grep -q '"layer": "tool"' "$T/events" || fail "no event for tool"
+    out=$(def run -- cat /opt/tool/makeflags 2>/dev/null)
+    [ "$out" = "-j2" ] || fail "MAKEFLAGS in the build was '$out'"
+}
+
+t_failure() {
+    setup
+    BC_FAIL=1 def build -j1 --progress=json 2>"$T/events"
+    rc=$?
+    [ "$rc" -eq 125 ] || fail "exit status $rc, expected 125"
+    line=$(grep '"event": "failed"' "$T/events")
+    case $line in *'"layer": "broken"'*) ;; *) fail "no failed event for broken: $(cat "$T/events")" ;; esac
+    case $line in *"$T/store/logs/"*".log"*) ;; *) fail "the failure does not give the log path: $line" ;; esac
+    case $line in *"about to fail"*) ;; *) fail "the failure does not show the log's last lines: $line" ;; esac
+    key=$(BC_FAIL=1 def keys | awk '$2 == "broken" { print $1 }')
+    [ ! -e "$T/store/layers/$key" ] || fail "a failed build left a layer"
+    [ -z "$(ls "$T/store/building")" ] || fail "a failed build left $(ls "$T/store/building")"
+    # Independent branches finished and are cached (system only composes: it is
+    # built on nothing).
+    [ "$(layers_with built "$T/events")" = "app base slow-a slow-b src system tool " ] ||
+        fail "built: $(layers_with built "$T/events")"
+}
+
+t_kill_and_rerun() {
+    setup
+    export BC_SLOW=3
+    keys_before=$(def keys)
+    "$DEFINITION" build -j2 --progress=json 2>"$T/events" &
+    pid=$!
+    n=0
+    while ! grep -q '"started", "layer": "slow-' "$T/events" && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    kill -9 $pid
+    wait $pid 2>/dev/null
+    grep -q '"built", "layer": "slow-' "$T/events" && fail "the build finished before it was killed"
+    def build --progress=json 2>"$T/events2" || fail "the rerun failed: $(cat "$T/events2")"
+    [ "$(def keys)" = "$keys_before" ] || fail "keys changed"
+    for layer in slow-a slow-b; do
+        grep -q "\"built\", \"layer\": \"$layer\"" "$T/events2" || fail "$layer was not built by the rerun"
+    done
+    [ -z "$(ls "$T/store/building")" ] || fail "leftovers: $(ls "$T/store/building")"
+}
+
+t_concurrent_builds() {
+    setup
+    BC_SLOW=1 def build -j2 --progress=json 2>"$T/one" &
+    first=$!
+    BC_SLOW=1 def build -j2 --progress=json 2>"$T/two" || fail "the second build failed: $(cat "$T/two")"
+    wait $first || fail "the first build failed: $(cat "$T/one")"
+    built=$(cat "$T/one" "$T/two" | grep -c '"event": "built"')
+    [ "$built" -eq 7 ] || fail "$built builds for 7 layers: $(cat "$T/one" "$T/two")"
+}
+
+t_run_status_env_cwd() {
+    setup
+    out=$(def run 2>/dev/null) || fail "run failed"
+    [ "$out" = "first version" ] || fail "RunArgs printed '$out'"
+    def run -- /bin/sh -c 'exit 42' 2>/dev/null
+    rc=$?
+    [ "$rc" -eq 42 ] || fail "exit status $rc, expected 42"
+    out=$(def run -- /bin/sh -c 'echo $GREETING; pwd; echo $$' 2>/dev/null)
+    [ "$out" = "hello
+/opt
+1" ] || fail "env, cwd or pid 1 wrong: $out"
+}
+
+t_system_keeps_its_files() {
+    setup
+    def run -- /bin/sh -c 'echo kept >/root/note' 2>/dev/null || fail "first run failed"
+    out=$(def run -- cat /root/note 2>/dev/null)
+    [ "$out" = "kept" ] || fail "the system lost /root/note ('$out')"
+}
+
+t_overrides() {
+    setup
+    out=$(def run -- /bin/sh -c 'echo $BINCASTLE_OVERRIDE_src; cat /home/src/a.txt' 2>/dev/null)
+    [ "$out" = "/home/src
+first version" ] || fail "the wrapped source is not announced and mounted: $out"
+    mkdir "$T/edited"
+    echo "overridden" >"$T/edited/a.txt"
+    BINCASTLE_OVERRIDE_src="$T/edited" def build --progress=json 2>"$T/events" || fail "build failed"
+    [ "$(layers_with built "$T/events")" = "app src tool " ] || fail "rebuilt: $(layers_with built "$T/events")"
+    out=$(BINCASTLE_OVERRIDE_src="$T/edited" def run 2>/dev/null)
+    [ "$out" = "overridden" ] || fail "the override was not used: $out"
+}
+
+t_keys_and_graph() {
+    setup
+    [ "$(def keys | wc -l)" -eq 7 ] || fail "keys: $(def keys)"
+    def keys | grep -Eq '^[0-9a-f]{32} tool$' || fail "no key for tool"
+    def graph >"$T/dot" || fail "graph failed"
+    grep -q '"tool" -> "src" \[style=dashed, label="/src"\]' "$T/dot" || fail "graph: $(cat "$T/dot")"
+}
+
+t_bad_input() {
+    setup
+    def build --bogus 2>"$T/err"
+    rc=$?
+    [ "$rc" -eq 125 ] || fail "exit status $rc for an unknown option"
+    grep -q "unknown option --bogus" "$T/err" || fail "message: $(cat "$T/err")"
+    rm -r "$D/src"
+    def keys 2>"$T/err"
+    [ $? -eq 125 ] || fail "a missing source directory did not fail"
+    grep -q "src" "$T/err" || fail "the message does not name the source: $(cat "$T/err")"
+}
+
+tap_case t_first_build "a first build builds every layer"
+tap_case t_second_build_cached "a second build builds nothing (all cached)"
+tap_case t_source_edit_rebuilds_downstream "editing a local source rebuilds exactly what is downstream"
+tap_case t_parallel "two independent slow layers overlap under -j2, and MAKEFLAGS says -j2"
+tap_case t_failure "a failing script names the layer, its log and last lines, and leaves no layer"
+tap_case t_kill_and_rerun "kill -9 during a build, then a rerun completes with the same keys"
+tap_case t_concurrent_builds "two processes building one store build each layer once"
+tap_case t_run_status_env_cwd "run passes the exit status through, with the system's env and cwd"
+tap_case t_system_keeps_its_files "a system keeps its files between runs"
+tap_case t_overrides "wrapped sources are mounted and announced; BINCASTLE_OVERRIDE_* replaces a source"
+tap_case t_keys_and_graph "keys and graph describe the layers"
+tap_case t_bad_input "bad options and missing sources give 125 and say what"
+
+tap_main
