@@ -27,7 +27,6 @@ public:
     // Blocks for the next message; nullopt when the other end has closed.
     std::optional<Message> receive() const;
 
-    int fd() const { return socket_.get(); }
     void close() { socket_.reset(); }
 
 private:

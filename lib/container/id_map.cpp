@@ -108,12 +108,21 @@ IdMapPlan plan_id_maps(const Caller& caller, std::uint32_t inside_uid, std::uint
         plan.gids = {{inside_gid, caller.gid, 1}};
         plan.deny_setgroups = true;
     }
+    auto ranges = [](const IdMap& map) {
+        std::string text;
+        for (const auto& entry : map) {
+            if (!text.empty()) text += ", ";
+            text += std::to_string(entry.inside);
+            if (entry.count > 1) text += "-" + std::to_string(entry.inside + (entry.count - 1));
+        }
+        return text;
+    };
     if (!maps_id(plan.uids, inside_uid))
         throw Error("uid " + std::to_string(inside_uid) + " cannot be mapped inside the container",
-                    "choose a uid within " + format_id_map(plan.uids));
+                    "choose a uid in " + ranges(plan.uids) + (sub_ids || caller.uid == 0 ? "" : ", or use --subids"));
     if (!maps_id(plan.gids, inside_gid))
         throw Error("gid " + std::to_string(inside_gid) + " cannot be mapped inside the container",
-                    "choose a gid within " + format_id_map(plan.gids));
+                    "choose a gid in " + ranges(plan.gids) + (sub_ids || caller.uid == 0 ? "" : ", or use --subids"));
     return plan;
 }
 

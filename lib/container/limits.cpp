@@ -255,7 +255,10 @@ std::string rlimit_notice(const Limits& limits, const std::string& why_no_cgroup
     if (limits.pids_max) add("RLIMIT_NPROC");
     if (limits.memory_max) add("RLIMIT_AS (per process)");
     if (limits.cpus) add("CPU affinity (whole CPUs)");
-    return "limits: " + why_no_cgroup + "; using " + used + " instead";
+    // RLIMIT_NPROC binds the container alone only on Linux >= 5.14 (per user
+    // namespace); before, it counts the caller's every process. Affinity can be
+    // widened from inside. Say so rather than promise a limit.
+    return "limits: " + why_no_cgroup + "; using " + used + " instead (weaker than a cgroup)";
 }
 
 }  // namespace bincastle::container

@@ -25,7 +25,6 @@ public:
     // Creates the superblock and returns a detached mount with `attributes` (MOUNT_ATTR_*).
     UniqueFd mount(unsigned attributes);
 
-    const std::string& type() const { return type_; }
 
 private:
     [[noreturn]] void fail(const std::string& operation, const std::string& detail) const;

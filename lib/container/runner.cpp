@@ -243,7 +243,7 @@ void serve_fuse_overlay(const Spec& spec, const IdMapPlan& ids, int fuse_device,
     }
     ::fcntl(fuse_device, F_SETFD, 0);  // the daemon inherits it by number
     int status = run_program(fuse_overlayfs_command(lowers, upper, work, ids, fuse_device));
-    if (status == exit_not_found)
+    if (status == program_not_found)
         throw Error("fuse-overlayfs is needed (this kernel has no overlayfs for user namespaces) "
                     "but is not installed",
                     "install it: apt-get install fuse-overlayfs");

@@ -33,7 +33,7 @@ void run_newidmap(const char* helper, pid_t pid, const IdMap& map) {
     std::vector<std::string> argv = {helper, std::to_string(pid)};
     for (auto& arg : newidmap_args(map)) argv.push_back(std::move(arg));
     int status = run_program(argv);
-    if (status == exit_status_not_found)
+    if (status == program_not_found)
         throw Error(std::string("--subids needs ") + helper + ", which is not installed",
                     "install it: apt-get install uidmap");
     if (status != 0)

@@ -18,7 +18,7 @@ int run_program(const std::vector<std::string>& argv, const std::string& root) {
     pid_t pid = 0;
     if (root.empty()) {
         int error = ::posix_spawnp(&pid, args[0], nullptr, nullptr, args.data(), environ);
-        if (error == ENOENT) return exit_status_not_found;
+        if (error == ENOENT) return program_not_found;
         if (error != 0) throw SysError(error, "posix_spawn", argv[0]);
     } else {
         // posix_spawn cannot chroot; the caller is single-threaded when it asks for a root.
@@ -26,7 +26,7 @@ int run_program(const std::vector<std::string>& argv, const std::string& root) {
         if (pid < 0) throw SysError("fork", argv[0]);
         if (pid == 0) {
             if (::chroot(root.c_str()) == 0 && ::chdir("/") == 0) ::execvp(args[0], args.data());
-            ::_exit(exit_status_not_found);
+            ::_exit(program_not_found);
         }
     }
     int status = 0;

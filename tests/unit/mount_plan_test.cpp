@@ -118,7 +118,7 @@ TEST_CASE("limits go to the caller's cgroup v2 directory") {
     limits.cpus = 1;
     CHECK(needed_controllers(limits) == std::vector<std::string>{"pids", "cpu"});
     CHECK(rlimit_notice(limits, "no cgroup v2 hierarchy") ==
-          "limits: no cgroup v2 hierarchy; using RLIMIT_NPROC, CPU affinity (whole CPUs) instead");
+          "limits: no cgroup v2 hierarchy; using RLIMIT_NPROC, CPU affinity (whole CPUs) instead (weaker than a cgroup)");
 }
 
 TEST_CASE("namespace failures name the setting that blocks them") {
