@@ -57,7 +57,12 @@ RootSource open_root_source(const Spec& spec) {
         source.tree = clone_tree(AT_FDCWD, spec.rootfs);
         return source;
     }
-    for (const auto& layer : spec.layers) source.overlay.lowers.push_back(open_dir(layer));
+    for (const auto& layer : spec.layers) {
+        // Read access is what the overlay will need: ask for it now, naming the layer.
+        UniqueFd fd(::open(layer.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!fd) throw SysError("open", "layer " + layer);
+        source.overlay.lowers.push_back(std::move(fd));
+    }
     if (!spec.upper.empty()) {
         std::error_code error;
         std::filesystem::create_directories(spec.upper, error);
@@ -264,8 +269,9 @@ UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
     if (::mount(nullptr, "/", nullptr, MS_REC | MS_SLAVE, nullptr) != 0)
         throw SysError("mount(MS_SLAVE)", "/");
     UniqueFd tty_slave;
+    // Kept open until the exec closes them in one go (pid 1 of --init closes them itself).
+    RootSource source = open_root_source(spec);
     {
-        RootSource source = open_root_source(spec);
         PreparedMounts mounts = prepare_mounts(plan.mounts);
         UniqueFd root = mount_root(source, channel);
         apply_mounts(root.get(), mounts);
