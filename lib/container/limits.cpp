@@ -35,6 +35,34 @@ bool has_limits(const Limits& limits) {
     return limits.pids_max || limits.memory_max || limits.cpus;
 }
 
+namespace {
+
+// The directory of the cgroup `own` under the first mount whose filesystem fields
+// (after " - ": type, source, super options) `accepts`. A cgroup namespace or a bind
+// may mount a subtree: its root is stripped from `own`.
+template <typename Accepts>
+std::optional<std::string> cgroup_dir_in(const std::string& mountinfo, const std::string& own, Accepts accepts) {
+    std::istringstream mounts(mountinfo);
+    for (std::string line; std::getline(mounts, line);) {
+        size_t separator = line.find(" - ");
+        if (separator == std::string::npos) continue;
+        if (!accepts(words(line.substr(separator + 3)))) continue;
+        auto before = words(line.substr(0, separator));
+        if (before.size() < 5) continue;
+        const std::string& root = before[3];
+        std::string relative = own;
+        if (root != "/") {
+            if (relative.rfind(root, 0) != 0) continue;
+            relative = relative.substr(root.size());
+        }
+        if (relative == "/") relative.clear();
+        return before[4] + relative;
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 std::optional<std::string> cgroup2_dir(const std::string& mountinfo, const std::string& proc_cgroup) {
     std::string own;
     std::istringstream cgroups(proc_cgroup);
@@ -42,27 +70,9 @@ std::optional<std::string> cgroup2_dir(const std::string& mountinfo, const std::
         if (line.rfind("0::", 0) == 0) own = line.substr(3);
     }
     if (own.empty()) return std::nullopt;
-
-    std::istringstream mounts(mountinfo);
-    for (std::string line; std::getline(mounts, line);) {
-        size_t separator = line.find(" - ");
-        if (separator == std::string::npos) continue;
-        auto after = words(line.substr(separator + 3));
-        if (after.empty() || after[0] != "cgroup2") continue;
-        auto before = words(line.substr(0, separator));
-        if (before.size() < 5) continue;
-        const std::string& root = before[3];
-        const std::string& mount_point = before[4];
-        // A cgroup namespace or bind may mount a subtree: strip its root from our path.
-        std::string relative = own;
-        if (root != "/") {
-            if (relative.rfind(root, 0) != 0) continue;
-            relative = relative.substr(root.size());
-        }
-        if (relative == "/") relative.clear();
-        return mount_point + relative;
-    }
-    return std::nullopt;
+    return cgroup_dir_in(mountinfo, own, [](const std::vector<std::string>& fs) {
+        return !fs.empty() && fs[0] == "cgroup2";
+    });
 }
 
 std::string cpu_max(double cpus) {
@@ -131,23 +141,9 @@ std::optional<std::string> cgroup1_dir(const std::string& mountinfo, const std::
         if (has_controller(line.substr(first + 1, second - first - 1))) own = line.substr(second + 1);
     }
     if (own.empty()) return std::nullopt;
-    std::istringstream mounts(mountinfo);
-    for (std::string line; std::getline(mounts, line);) {
-        size_t separator = line.find(" - ");
-        if (separator == std::string::npos) continue;
-        auto after = words(line.substr(separator + 3));
-        if (after.size() < 3 || after[0] != "cgroup" || !has_controller(after[2])) continue;
-        auto before = words(line.substr(0, separator));
-        if (before.size() < 5) continue;
-        std::string relative = own;
-        if (before[3] != "/") {
-            if (relative.rfind(before[3], 0) != 0) continue;
-            relative = relative.substr(before[3].size());
-        }
-        if (relative == "/") relative.clear();
-        return before[4] + relative;
-    }
-    return std::nullopt;
+    return cgroup_dir_in(mountinfo, own, [&](const std::vector<std::string>& fs) {
+        return fs.size() >= 3 && fs[0] == "cgroup" && has_controller(fs[2]);
+    });
 }
 
 std::optional<LimitCgroup> LimitCgroup::create(const Limits& limits, std::string& why_not) {

@@ -14,6 +14,17 @@ namespace bincastle {
 
 namespace {
 
+// What a layer's build does: its env, script, scratch dirs and output dir.
+void encode_build_recipe(KeyEncoder& encoder, const LayerData& layer) {
+    std::vector<std::string> env;
+    for (const auto& [key, value] : layer.env) env.push_back(key + "=" + value);
+    encoder.field('E', env)
+        .field('B', layer.build_script)
+        .field('C', layer.build_scratch)
+        .field('o', layer.output_dir.value_or(""))
+        .field('p', static_cast<std::uint64_t>(layer.output_dir.has_value()));
+}
+
 // A structural fingerprint of a layer's declaration (not of any source content), to
 // tell whether two layers with one name are the same layer declared twice.
 class Fingerprints {
@@ -36,14 +47,8 @@ public:
                 .field('m', dep.mount_dir.value_or(""))
                 .field('M', static_cast<std::uint64_t>(dep.mount_dir.has_value()));
         }
-        std::vector<std::string> env;
-        for (const auto& [key, value] : layer.env) env.push_back(key + "=" + value);
-        encoder.field('E', env)
-            .field('B', layer.build_script)
-            .field('C', layer.build_scratch)
-            .field('o', layer.output_dir.value_or(""))
-            .field('p', static_cast<std::uint64_t>(layer.output_dir.has_value()))
-            .field('A', layer.run_args)
+        encode_build_recipe(encoder, layer);
+        encoder.field('A', layer.run_args)
             .field('W', layer.run_working_dir.value_or(""))
             .field('a', static_cast<std::uint64_t>(layer.always_run));
         return memo_[&layer] = encoder.finish();
@@ -195,14 +200,8 @@ KeyEncoder layer_encoder(const Graph& graph, std::size_t node, const std::vector
     // RunWorkingDir are left out (they do not change what a build writes).
     KeyEncoder encoder("layer");
     if (layer.source) encoder.field('S', source_key(layer));
-    std::vector<std::string> env;
-    for (const auto& [key, value] : layer.env) env.push_back(key + "=" + value);
-    encoder.field('E', env)
-        .field('B', layer.build_script)
-        .field('C', layer.build_scratch)
-        .field('o', layer.output_dir.value_or(""))
-        .field('p', static_cast<std::uint64_t>(layer.output_dir.has_value()))
-        .field('a', static_cast<std::uint64_t>(layer.always_run));
+    encode_build_recipe(encoder, layer);
+    encoder.field('a', static_cast<std::uint64_t>(layer.always_run));
     for (const auto& placement : graph.build_closure(node)) {
         encoder.field('D', keys[placement.node])
             .field('m', placement.mount_dir.value_or(""))
