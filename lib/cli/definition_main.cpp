@@ -37,6 +37,8 @@ Verbs:
   build      build what is missing
   keys       print each layer's key and name
   graph      print the layer graph in Graphviz dot
+  gc         remove every layer that no system built with this store needs
+  clean      remove the whole store
   sandbox    run a command in a rootless container (see 'sandbox --help')
 
 Options:
@@ -206,8 +208,24 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
         print_graph(graph);
         return 0;
     }
+    if (options.verb == "clean") {
+        store.clean();
+        std::fprintf(stderr, "removed %s\n", store.root().c_str());
+        return 0;
+    }
+    std::vector<bool> needed = needed_layers(graph);
+    std::vector<Key> needed_keys;
+    for (std::size_t node = 0; node < graph.size(); ++node)
+        if (needed[node]) needed_keys.push_back(keys[node]);
+    if (options.verb == "gc") {
+        store.record_root(system.name(), needed_keys);
+        std::size_t removed = store.gc(store.rooted_keys());
+        std::fprintf(stderr, "removed %zu layers\n", removed);
+        return 0;
+    }
     if (options.verb != "build" && options.verb != "run")
         throw Error("unknown verb '" + options.verb + "'", "see --help");
+    store.record_root(system.name(), needed_keys);
     auto progress = make_progress_view(options.progress, options.verbose, stderr);
     if (!build(graph, keys, store, options, definition_dir, *progress)) return container::exit_setup_failed;
     if (options.verb == "build") return 0;

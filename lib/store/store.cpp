@@ -1,5 +1,6 @@
 #include "store/store.hpp"
 
+#include "graph/key_encoder.hpp"
 #include "util/file_tree.hpp"
 
 #include <bincastle/error.hpp>
@@ -7,6 +8,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <fcntl.h>
+#include <fstream>
 #include <set>
 #include <sys/file.h>
 #include <unistd.h>
@@ -33,7 +35,7 @@ void write_text(const fs::path& path, const std::string& text) {
 }  // namespace
 
 Store::Store(fs::path root) : root_(std::move(root)) {
-    for (const char* dir : {"layers", "building", "logs", "locks"}) make_dirs(root_ / dir);
+    for (const char* dir : {"layers", "building", "logs", "locks", "roots"}) make_dirs(root_ / dir);
 }
 
 fs::path Store::default_root() {
@@ -154,6 +156,27 @@ std::size_t Store::gc(const std::vector<Key>& keep) const {
         if (held) remove_tree(entry.path());
     }
     return removed;
+}
+
+void Store::record_root(const std::string& system, const std::vector<Key>& keys) const {
+    std::string text;
+    for (const auto& key : keys) text += key.hex() + "\n";
+    // By rename, so that gc never reads half a list.
+    fs::path file = root_ / "roots" / hash_bytes(system).hex();
+    fs::path partial = file.string() + "." + std::to_string(::getpid());
+    write_text(partial, text);
+    if (::rename(partial.c_str(), file.c_str()) != 0) throw SysError("rename", partial.string());
+}
+
+std::vector<Key> Store::rooted_keys() const {
+    std::vector<Key> keys;
+    for (const auto& entry : fs::directory_iterator(root_ / "roots")) {
+        if (entry.path().extension() != "") continue;  // a list being written
+        std::ifstream in(entry.path());
+        for (std::string line; std::getline(in, line);)
+            if (line.size() == 32) keys.push_back(Key::from_hex(line));
+    }
+    return keys;
 }
 
 void Store::forget(const Key& key) const { remove_tree(layer_dir(key)); }

@@ -8,6 +8,7 @@
 //                        builder of the key after a crash)
 //   logs/<key>.log       the last build log of a key
 //   locks/<key>          one builder per key across processes (flock)
+//   roots/<system>       the keys a system needs, written at each build: what gc keeps
 //
 // Several processes, nested ones included, may share a store: one builds a key, the
 // others wait on its lock and then find it finished.
@@ -73,6 +74,11 @@ public:
     };
     // Starts building `key` (hold its lock): clears what a crashed build left.
     Build begin(const Key& key) const;
+
+    // Records the keys `system` needs (replacing what it needed before).
+    void record_root(const std::string& system, const std::vector<Key>& keys) const;
+    // Every key that some recorded system needs.
+    std::vector<Key> rooted_keys() const;
 
     // Removes a finished layer (hold its lock), for a layer that is never cached.
     void forget(const Key& key) const;

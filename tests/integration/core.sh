@@ -164,6 +164,20 @@ t_bad_input() {
     grep -q "src" "$T/err" || fail "the message does not name the source: $(cat "$T/err")"
 }
 
+t_gc_and_clean() {
+    setup
+    def build 2>/dev/null || fail "first build failed"
+    echo "second version" >"$D/src/a.txt"
+    def build 2>/dev/null || fail "second build failed"
+    [ "$(ls "$T/store/layers" | wc -l)" -eq 10 ] || fail "expected 7 + 3 superseded layers: $(ls "$T/store/layers")"
+    def gc 2>"$T/err" || fail "gc failed: $(cat "$T/err")"
+    grep -q "removed 3 layers" "$T/err" || fail "gc said: $(cat "$T/err")"
+    def build --progress=json 2>"$T/events" || fail "build after gc failed"
+    [ "$(layers_with built "$T/events")" = "" ] || fail "gc removed a needed layer: $(layers_with built "$T/events")"
+    def clean 2>/dev/null || fail "clean failed"
+    [ ! -e "$T/store" ] || fail "clean left $(ls "$T/store")"
+}
+
 tap_case t_first_build "a first build builds every layer"
 tap_case t_second_build_cached "a second build builds nothing (all cached)"
 tap_case t_source_edit_rebuilds_downstream "editing a local source rebuilds exactly what is downstream"
@@ -175,6 +189,7 @@ tap_case t_run_status_env_cwd "run passes the exit status through, with the syst
 tap_case t_system_keeps_its_files "a system keeps its files between runs"
 tap_case t_overrides "wrapped sources are mounted and announced; BINCASTLE_OVERRIDE_* replaces a source"
 tap_case t_keys_and_graph "keys and graph describe the layers"
+tap_case t_gc_and_clean "gc removes superseded layers and keeps what the system needs; clean removes the store"
 tap_case t_bad_input "bad options and missing sources give 125 and say what"
 
 tap_main

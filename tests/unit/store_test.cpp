@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -114,6 +115,21 @@ TEST_CASE("gc keeps what it is told to, and builds nobody holds go") {
     CHECK(store.find(keep));
     CHECK_FALSE(store.find(drop));
     CHECK(fs::is_empty(dir.path() / "store/building"));
+}
+
+TEST_CASE("roots record what each system needs; a new record replaces the old") {
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
+    Key a = hash_bytes("a"), b = hash_bytes("b"), c = hash_bytes("c");
+    store.record_root("one", {a, b});
+    store.record_root("two", {c});
+    auto keys = store.rooted_keys();
+    std::sort(keys.begin(), keys.end());
+    std::vector<Key> expected = {a, b, c};
+    std::sort(expected.begin(), expected.end());
+    CHECK(keys == expected);
+    store.record_root("one", {a});
+    CHECK(store.rooted_keys().size() == 2);
 }
 
 TEST_CASE("trees without write permission are removed") {
