@@ -44,18 +44,23 @@ Verbs:
 Options:
   -j N                   build N layers at once (default: the number of CPUs)
   -v, --verbose          show build output, each line prefixed with its layer
-  --progress=FORMAT      auto, plain or json (one JSON object per line)
+  --progress=FORMAT      auto (tty on a terminal, else plain), tty, plain, or json
+                         (one JSON object per line)
   -h, --help             this text
 
 The store is ${BINCASTLE_HOME:-$HOME/.bincastle}. Exit status: the system command's
 own; 125 when a build or the container set-up failed.
 )";
 
+ProgressFormat auto_progress() {
+    return ::isatty(STDERR_FILENO) == 1 ? ProgressFormat::tty : ProgressFormat::plain;
+}
+
 struct Options {
     std::string verb = "run";
     unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
     bool verbose = false;
-    ProgressFormat progress = ProgressFormat::plain;
+    ProgressFormat progress = auto_progress();
     std::vector<std::string> command;
     bool help = false;
 };
@@ -84,8 +89,10 @@ Options parse(const std::vector<std::string>& args) {
         } else if (arg.rfind("--progress=", 0) == 0) {
             std::string format = arg.substr(11);
             if (format == "json") options.progress = ProgressFormat::json;
-            else if (format == "plain" || format == "auto" || format == "tty") options.progress = ProgressFormat::plain;
-            else throw Error("--progress=" + format + ": expected auto, plain or json");
+            else if (format == "plain") options.progress = ProgressFormat::plain;
+            else if (format == "tty") options.progress = ProgressFormat::tty;
+            else if (format == "auto") options.progress = auto_progress();
+            else throw Error("--progress=" + format + ": expected auto, tty, plain or json");
         } else {
             throw Error("unknown option " + arg, "see --help");
         }
@@ -226,8 +233,12 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
     if (options.verb != "build" && options.verb != "run")
         throw Error("unknown verb '" + options.verb + "'", "see --help");
     store.record_root(system.name(), needed_keys);
-    auto progress = make_progress_view(options.progress, options.verbose, stderr);
-    if (!build(graph, keys, store, options, definition_dir, *progress)) return container::exit_setup_failed;
+    {
+        // Gone (its ticker thread too) before the container starts: run clones this
+        // process, which must then have no other thread.
+        auto progress = make_progress_view(options.progress, options.verbose, stderr);
+        if (!build(graph, keys, store, options, definition_dir, *progress)) return container::exit_setup_failed;
+    }
     if (options.verb == "build") return 0;
     return run(graph, keys, store, options);
 }

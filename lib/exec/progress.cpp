@@ -1,6 +1,10 @@
 #include "exec/progress.hpp"
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <map>
+#include <thread>
 
 namespace bincastle {
 
@@ -87,9 +91,77 @@ private:
     std::mutex mutex_;
 };
 
+// The plain lines, with a status line kept under them: "[3/9] building: musl 12s, zlib 3s".
+class TerminalView : public ProgressSink {
+public:
+    TerminalView(bool verbose, std::FILE* out) : lines_(ProgressFormat::plain, verbose, out), out_(out) {
+        ticker_ = std::thread([this] {
+            std::unique_lock lock(mutex_);
+            while (!stopping_) {
+                draw();
+                wake_.wait_for(lock, std::chrono::milliseconds(500));
+            }
+        });
+    }
+    ~TerminalView() override {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+            clear();
+        }
+        wake_.notify_all();
+        ticker_.join();
+    }
+
+    void event(const ProgressEvent& event) override {
+        std::lock_guard lock(mutex_);
+        clear();
+        switch (event.kind) {
+        case ProgressEvent::Kind::queued: ++total_; break;
+        case ProgressEvent::Kind::started: building_[event.layer] = Clock::now(); break;
+        case ProgressEvent::Kind::cached:
+        case ProgressEvent::Kind::built:
+        case ProgressEvent::Kind::failed:
+            if (building_.erase(event.layer) || event.kind != ProgressEvent::Kind::cached) ++finished_;
+            break;
+        case ProgressEvent::Kind::output: break;
+        }
+        lines_.event(event);
+        draw();
+    }
+
+private:
+    using Clock = std::chrono::steady_clock;
+
+    void clear() { std::fputs("\r\x1b[K", out_); }
+
+    void draw() {
+        if (building_.empty()) return;
+        std::string status = "[" + std::to_string(finished_) + "/" + std::to_string(total_) + "] building:";
+        for (const auto& [layer, since] : building_) {
+            auto seconds = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - since).count();
+            status += " " + layer + " " + std::to_string(seconds) + "s,";
+        }
+        status.pop_back();
+        clear();
+        std::fputs(status.c_str(), out_);
+        std::fflush(out_);
+    }
+
+    View lines_;
+    std::FILE* out_;
+    std::mutex mutex_;
+    std::condition_variable wake_;
+    bool stopping_ = false;
+    std::size_t total_ = 0, finished_ = 0;
+    std::map<std::string, Clock::time_point> building_;
+    std::thread ticker_;
+};
+
 }  // namespace
 
 std::unique_ptr<ProgressSink> make_progress_view(ProgressFormat format, bool verbose, std::FILE* out) {
+    if (format == ProgressFormat::tty) return std::make_unique<TerminalView>(verbose, out);
     return std::make_unique<View>(format, verbose, out);
 }
 

@@ -27,11 +27,13 @@ public:
     virtual void event(const ProgressEvent& event) = 0;
 };
 
-enum class ProgressFormat { plain, json };
+enum class ProgressFormat { tty, plain, json };
 
-// Writes events to `out`: "built busybox (12.3s)" lines, or one JSON object per line
-// ({"event": "built", "layer": ..., "key": ..., "seconds": ...}). Build output is
-// shown, prefixed with the layer's name, only when `verbose`.
+// Writes events to `out`: "built busybox (12.3s)" lines; on a terminal (tty) the
+// same lines with a status line below them, redrawn twice a second, of what is
+// building and for how long; or one JSON object per line ({"event": "built",
+// "layer": ..., "key": ..., "seconds": ...}). Build output is shown, prefixed with
+// the layer's name, only when `verbose`.
 std::unique_ptr<ProgressSink> make_progress_view(ProgressFormat format, bool verbose, std::FILE* out);
 
 // JSON string quoting, for the JSON view.
