@@ -7,6 +7,7 @@
 #include "graph/key_encoder.hpp"
 #include "source/source_key.hpp"
 #include "store/store.hpp"
+#include "util/unique_fd.hpp"
 
 #include <bincastle/container.hpp>
 #include <bincastle/error.hpp>
@@ -19,6 +20,8 @@
 #include <cstdlib>
 #include <set>
 #include <thread>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -142,11 +145,26 @@ bool build(const Graph& graph, const std::vector<Key>& keys, const Store& store,
     }
     BuildSetup setup{&graph, &keys, &store, "/proc/self/exe", options.jobs, definition_dir, &progress};
     Scheduler scheduler(std::move(prerequisites), std::move(to_build));
-    return run_jobs(scheduler, options.jobs, [&](std::size_t i) { return build_layer(setup, order[i]); });
+    bool ok = run_jobs(scheduler, options.jobs, [&](std::size_t i) { return build_layer(setup, order[i]); });
+    // Every layer ends with an event: those never started say why.
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        if (scheduler.state(i) == Scheduler::State::skipped)
+            progress.event({ProgressEvent::Kind::skipped, graph.name(order[i]), keys[order[i]], 0,
+                            "a layer it is built on failed"});
+    }
+    return ok;
 }
 
 int run(const Graph& graph, const std::vector<Key>& keys, const Store& store, const Options& options) {
     const LayerData& system = *graph.node(graph.root()).layer;
+    // One running instance per system: two overlay mounts must not share an upper dir.
+    fs::path system_dir = store.root() / "systems" / system.name;
+    fs::create_directories(system_dir);
+    UniqueFd running(::open((system_dir / "running").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!running) throw SysError("open", (system_dir / "running").string());
+    if (::flock(running.get(), LOCK_EX | LOCK_NB) != 0)
+        throw Error("system '" + system.name + "' is already running from " + store.root().string(),
+                    "leave it first, or give this system another Name");
     container::Spec spec;
     for (const auto& placement : graph.run_closure(graph.root())) {
         fs::path files = *store.find(keys[placement.node]);
@@ -202,22 +220,25 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
         std::printf(usage, argv[0]);
         return 0;
     }
+    static const std::set<std::string> verbs = {"run", "build", "keys", "graph", "gc", "clean"};
+    if (!verbs.count(options.verb)) throw Error("unknown verb '" + options.verb + "'", "see --help");
     Graph graph = Graph::from(system);
+    if (options.verb == "graph") {
+        print_graph(graph);
+        return 0;
+    }
     Store store(Store::default_root());
+    if (options.verb == "clean") {
+        // Before anything reads a source: clean must work whatever state they are in.
+        store.clean();
+        std::fprintf(stderr, "removed %s\n", store.root().c_str());
+        return 0;
+    }
     std::vector<Key> keys = compute_keys(graph, make_source_key(definition_dir, store));
 
     if (options.verb == "keys") {
         for (std::size_t node : graph.topological_order())
             std::printf("%s %s\n", keys[node].hex().c_str(), graph.name(node).c_str());
-        return 0;
-    }
-    if (options.verb == "graph") {
-        print_graph(graph);
-        return 0;
-    }
-    if (options.verb == "clean") {
-        store.clean();
-        std::fprintf(stderr, "removed %s\n", store.root().c_str());
         return 0;
     }
     std::vector<bool> needed = needed_layers(graph);
@@ -230,8 +251,6 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
         std::fprintf(stderr, "removed %zu layers\n", removed);
         return 0;
     }
-    if (options.verb != "build" && options.verb != "run")
-        throw Error("unknown verb '" + options.verb + "'", "see --help");
     store.record_root(system.name(), needed_keys);
     {
         // Gone (its ticker thread too) before the container starts: run clones this

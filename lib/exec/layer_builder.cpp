@@ -26,10 +26,15 @@ std::string override_variable(const std::string& layer_name) {
     return name;
 }
 
+std::optional<fs::path> overridden(const LayerData& layer) {
+    if (!layer.overridable) return std::nullopt;
+    const char* dir = std::getenv(override_variable(layer.name).c_str());
+    if (!dir || !*dir) return std::nullopt;
+    return fs::path(dir);
+}
+
 fs::path local_source_dir(const LayerData& layer, const fs::path& definition_dir) {
-    if (layer.overridable) {
-        if (const char* dir = std::getenv(override_variable(layer.name).c_str()); dir && *dir) return dir;
-    }
+    if (auto dir = overridden(layer)) return *dir;
     fs::path path = layer.source->location;
     return path.is_absolute() ? path : definition_dir / path;
 }
@@ -131,7 +136,9 @@ int run_logged(const BuildSetup& setup, const std::string& layer_name, const Key
 
 }  // namespace
 
-bool build_layer(const BuildSetup& setup, std::size_t node) {
+namespace {
+
+bool build_layer_locked(const BuildSetup& setup, std::size_t node) {
     const Graph& graph = *setup.graph;
     const LayerData& layer = *graph.node(node).layer;
     const Key& key = (*setup.keys)[node];
@@ -151,7 +158,8 @@ bool build_layer(const BuildSetup& setup, std::size_t node) {
         auto build = setup.store->begin(key);
         int status = 0;
         if (layer.source) {
-            if (layer.source->kind != SourceSpec::Kind::local_dir)
+            // An override replaces a source of any kind with a directory.
+            if (layer.source->kind != SourceSpec::Kind::local_dir && !overridden(layer))
                 throw Error("git and http sources are not supported yet");
             copy_source(local_source_dir(layer, setup.definition_dir), build.fs());
         } else if (!layer.build_script.empty()) {
@@ -166,13 +174,28 @@ bool build_layer(const BuildSetup& setup, std::size_t node) {
             return false;
         }
         build.commit("name=" + layer.name + "\n", layer.output_dir.value_or(""));
-    } catch (const Error& error) {
+    } catch (const std::exception& error) {
         setup.progress->event({ProgressEvent::Kind::failed, layer.name, key, seconds_since(start),
                                std::string(error.what()) + "\n"});
         return false;
     }
     setup.progress->event({ProgressEvent::Kind::built, layer.name, key, seconds_since(start), ""});
     return true;
+}
+
+}  // namespace
+
+bool build_layer(const BuildSetup& setup, std::size_t node) {
+    // Whatever fails (the lock, the store, memory) is reported as this layer's failure:
+    // run_jobs only counts it.
+    try {
+        return build_layer_locked(setup, node);
+    } catch (const std::exception& error) {
+        const LayerData& layer = *setup.graph->node(node).layer;
+        setup.progress->event({ProgressEvent::Kind::failed, layer.name, (*setup.keys)[node], 0,
+                               "building layer " + layer.name + ": " + error.what() + "\n"});
+        return false;
+    }
 }
 
 }  // namespace bincastle

@@ -9,6 +9,7 @@
 #include "store/store.hpp"
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,8 +25,10 @@ struct BuildSetup {
     ProgressSink* progress;
 };
 
-// The directory a local source layer is read from: its override, when it is
-// overridable and BINCASTLE_OVERRIDE_<name> is set, else LocalDir's path.
+// The directory in BINCASTLE_OVERRIDE_<name> when `layer` is an overridable source
+// and it is set: it replaces the source, whatever its kind.
+std::optional<std::filesystem::path> overridden(const LayerData& layer);
+// The directory a local source layer is read from: its override, else LocalDir's path.
 std::filesystem::path local_source_dir(const LayerData& layer, const std::filesystem::path& definition_dir);
 // BINCASTLE_OVERRIDE_<name>, with every character but [A-Za-z0-9_] made '_'.
 std::string override_variable(const std::string& layer_name);

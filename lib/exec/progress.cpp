@@ -39,6 +39,7 @@ const char* kind_name(ProgressEvent::Kind kind) {
     case ProgressEvent::Kind::cached: return "cached";
     case ProgressEvent::Kind::built: return "built";
     case ProgressEvent::Kind::failed: return "failed";
+    case ProgressEvent::Kind::skipped: return "skipped";
     case ProgressEvent::Kind::output: return "output";
     }
     return "?";
@@ -79,6 +80,9 @@ private:
             break;
         case ProgressEvent::Kind::failed:
             std::fprintf(out_, "failed   %s (%.1fs)\n%s", event.layer.c_str(), event.seconds, event.text.c_str());
+            break;
+        case ProgressEvent::Kind::skipped:
+            std::fprintf(out_, "skipped  %s: %s\n", event.layer.c_str(), event.text.c_str());
             break;
         default:
             std::fprintf(out_, "%-8s %s (%.1fs)\n", kind_name(event.kind), event.layer.c_str(), event.seconds);
@@ -122,6 +126,7 @@ public:
         case ProgressEvent::Kind::cached:
         case ProgressEvent::Kind::built:
         case ProgressEvent::Kind::failed:
+        case ProgressEvent::Kind::skipped:
             if (building_.erase(event.layer) || event.kind != ProgressEvent::Kind::cached) ++finished_;
             break;
         case ProgressEvent::Kind::output: break;

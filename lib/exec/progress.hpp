@@ -12,7 +12,7 @@
 namespace bincastle {
 
 struct ProgressEvent {
-    enum class Kind { queued, started, cached, built, failed, output };
+    enum class Kind { queued, started, cached, built, failed, skipped, output };
     Kind kind;
     std::string layer;
     Key key;

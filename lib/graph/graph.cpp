@@ -65,6 +65,10 @@ public:
             throw Error("a layer without a Name" +
                         (needed_by.empty() ? std::string() : " (a dependency of '" + needed_by + "')"),
                         "give every layer Name(\"...\")");
+        if (layer->source && !layer->build_script.empty())
+            throw Error("layer '" + layer->name + "' has both a source and a BuildScript",
+                        "a source layer is its files; build from it in another layer that "
+                        "depends on it");
         Key fingerprint = fingerprints_.of(*layer);
         if (auto it = by_name_.find(layer->name); it != by_name_.end()) {
             if (fingerprint != fingerprint_of_[it->second])

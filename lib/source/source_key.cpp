@@ -13,7 +13,9 @@ namespace bincastle {
 SourceContentKey make_source_key(const fs::path& definition_dir, const Store& store) {
     return [definition_dir, &store](const LayerData& layer) -> Key {
         const SourceSpec& source = *layer.source;
-        switch (source.kind) {
+        // An overridden source is whatever is in its override directory now.
+        SourceSpec::Kind kind = overridden(layer) ? SourceSpec::Kind::local_dir : source.kind;
+        switch (kind) {
         case SourceSpec::Kind::local_dir: {
             fs::path dir = fs::absolute(local_source_dir(layer, definition_dir));
             if (!fs::is_directory(dir))
@@ -29,7 +31,10 @@ SourceContentKey make_source_key(const fs::path& definition_dir, const Store& st
         }
         case SourceSpec::Kind::http_archive:
             // The archive is pinned: its declared digest is its content, wherever it is fetched from.
-            return KeyEncoder("http-archive").field('s', source.revision).finish();
+            return KeyEncoder("http-archive")
+                .field('s', source.revision)
+                .field('t', static_cast<std::uint64_t>(source.strip_components))
+                .finish();
         case SourceSpec::Kind::git:
             break;
         }

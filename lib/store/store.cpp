@@ -32,6 +32,14 @@ void write_text(const fs::path& path, const std::string& text) {
         throw SysError("write", path.string());
 }
 
+std::optional<Key> parse_key(const std::string& text) {
+    try {
+        return Key::from_hex(text);
+    } catch (const Error&) {
+        return std::nullopt;
+    }
+}
+
 }  // namespace
 
 Store::Store(fs::path root) : root_(std::move(root)) {
@@ -141,7 +149,9 @@ std::size_t Store::gc(const std::vector<Key>& keep) const {
     for (const auto& entry : fs::directory_iterator(root_ / "layers")) {
         const std::string name = entry.path().filename().string();
         if (kept.count(name)) continue;
-        Key key = Key::from_hex(name);
+        auto parsed = parse_key(name);
+        if (!parsed) continue;  // not ours
+        Key key = *parsed;
         KeyLock held = lock(key);
         remove_tree(entry.path());
         std::error_code error;
@@ -152,7 +162,9 @@ std::size_t Store::gc(const std::vector<Key>& keep) const {
     // are shared across pid namespaces.
     for (const auto& entry : fs::directory_iterator(root_ / "building")) {
         const std::string name = entry.path().filename().string();
-        auto held = try_lock(Key::from_hex(name.substr(0, name.find('.'))));
+        auto key = parse_key(name.substr(0, name.find('.')));
+        if (!key) continue;
+        auto held = try_lock(*key);
         if (held) remove_tree(entry.path());
     }
     return removed;

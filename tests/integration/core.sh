@@ -158,10 +158,27 @@ t_bad_input() {
     rc=$?
     [ "$rc" -eq 125 ] || fail "exit status $rc for an unknown option"
     grep -q "unknown option --bogus" "$T/err" || fail "message: $(cat "$T/err")"
+    def frobnicate 2>"$T/err"
+    [ $? -eq 125 ] || fail "an unknown verb did not fail"
+    grep -q "unknown verb 'frobnicate'" "$T/err" || fail "message: $(cat "$T/err")"
     rm -r "$D/src"
     def keys 2>"$T/err"
     [ $? -eq 125 ] || fail "a missing source directory did not fail"
     grep -q "src" "$T/err" || fail "the message does not name the source: $(cat "$T/err")"
+    def clean 2>/dev/null || fail "clean does not work while a source is missing"
+}
+
+t_one_run_per_system() {
+    setup
+    def build 2>/dev/null || fail "build failed"
+    def run -- sleep 3 2>/dev/null &
+    first=$!
+    sleep 1
+    def run -- true 2>"$T/err"
+    rc=$?
+    wait $first
+    [ "$rc" -eq 125 ] || fail "a second run of a running system gave $rc"
+    grep -q "already running" "$T/err" || fail "message: $(cat "$T/err")"
 }
 
 t_gc_and_clean() {
@@ -190,6 +207,7 @@ tap_case t_system_keeps_its_files "a system keeps its files between runs"
 tap_case t_overrides "wrapped sources are mounted and announced; BINCASTLE_OVERRIDE_* replaces a source"
 tap_case t_keys_and_graph "keys and graph describe the layers"
 tap_case t_gc_and_clean "gc removes superseded layers and keeps what the system needs; clean removes the store"
+tap_case t_one_run_per_system "a system runs once at a time from one store (its upper dir is its own)"
 tap_case t_bad_input "bad options and missing sources give 125 and say what"
 
 tap_main
