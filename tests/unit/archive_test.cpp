@@ -8,6 +8,8 @@
 
 #include <doctest/doctest.h>
 
+#include "test_files.hpp"
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -31,19 +33,10 @@ namespace ssl = asio::ssl;
 namespace fs = std::filesystem;
 using tcp = asio::ip::tcp;
 using namespace bincastle;
+using bincastle::testing::read;
+using bincastle::testing::write;
 
 namespace {
-
-void write(const fs::path& path, const std::string& content, mode_t mode = 0644) {
-    fs::create_directories(path.parent_path());
-    std::ofstream(path, std::ios::binary) << content;
-    REQUIRE(::chmod(path.c_str(), mode) == 0);
-}
-
-std::string read(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 std::string sha256_of(const fs::path& path) {
     const std::string content = read(path);

@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include "test_files.hpp"
+
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -16,18 +18,10 @@
 
 namespace fs = std::filesystem;
 using namespace bincastle;
+using bincastle::testing::read;
+using bincastle::testing::write;
 
 namespace {
-
-std::string read(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-void write(const fs::path& path, const std::string& content) {
-    fs::create_directories(path.parent_path());
-    std::ofstream(path, std::ios::binary) << content;
-}
 
 mode_t permissions(const fs::path& path) {
     struct stat st {};

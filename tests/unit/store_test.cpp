@@ -6,6 +6,8 @@
 
 #include <doctest/doctest.h>
 
+#include "test_files.hpp"
+
 #include <algorithm>
 #include <fstream>
 #include <sys/wait.h>
@@ -13,18 +15,10 @@
 
 namespace fs = std::filesystem;
 using namespace bincastle;
+using bincastle::testing::read;
+using bincastle::testing::write;
 
 namespace {
-
-void write(const fs::path& path, const std::string& text) {
-    fs::create_directories(path.parent_path());
-    std::ofstream(path) << text;
-}
-
-std::string read(const fs::path& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 }  // namespace
 

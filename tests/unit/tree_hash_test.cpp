@@ -8,6 +8,8 @@
 
 #include <doctest/doctest.h>
 
+#include "test_files.hpp"
+
 #include <fcntl.h>
 #include <fstream>
 #include <sys/socket.h>
@@ -18,20 +20,11 @@
 
 namespace fs = std::filesystem;
 using namespace bincastle;
+using bincastle::testing::read;
+using bincastle::testing::write;
 using namespace std::chrono_literals;
 
 namespace {
-
-void write(const fs::path& path, const std::string& content, mode_t mode = 0644) {
-    fs::create_directories(path.parent_path());
-    std::ofstream(path, std::ios::binary) << content;
-    REQUIRE(::chmod(path.c_str(), mode) == 0);
-}
-
-std::string read(const fs::path& path) {
-    std::ifstream in(path, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-}
 
 // Sets mtime (and atime) to `age` ago; ctime becomes now, as the kernel allows no other.
 void age(const fs::path& path, std::chrono::seconds age) {
