@@ -17,6 +17,7 @@ BINCASTLE_API extern const char* const sandbox_usage;
 
 struct SandboxCommand {
     bool help = false;
+    bool die_with_parent = false;  // this process dies with the one that started it
     container::Spec spec;
 };
 

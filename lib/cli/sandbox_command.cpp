@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdio>
 #include <optional>
+#include <csignal>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 namespace bincastle::cli {
@@ -29,6 +31,7 @@ network namespaces, over ROOTFS or an overlay of --layer directories.
   --pids-max N  --memory-max BYTES[K|M|G]  --cpus N
   --tty / --no-tty     default: a pty when stdin is a terminal
   --init               a minimal init as pid 1 that reaps orphans and forwards signals
+  --die-with-parent    end (and the container with it) when the calling process dies
   -h, --help           this text
 
 Signals bincastle receives (INT TERM HUP QUIT USR1 USR2) go to the container; a
@@ -154,6 +157,7 @@ SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool std
         } else if (arg == "--tty") { flag(); tty = true; }
         else if (arg == "--no-tty") { flag(); tty = false; }
         else if (arg == "--init") { flag(); spec.init = true; }
+        else if (arg == "--die-with-parent") { flag(); command.die_with_parent = true; }
         else usage_error("unknown option " + arg);
     }
     if (!saw_separator) usage_error("missing '--' before the command");
@@ -168,10 +172,16 @@ SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool std
 }
 
 int sandbox_main(const std::vector<std::string>& args) {
+    pid_t parent = ::getppid();
     SandboxCommand command = parse_sandbox_args(args, ::isatty(STDIN_FILENO) == 1);
     if (command.help) {
         std::fputs(sandbox_usage, stdout);
         return 0;
+    }
+    if (command.die_with_parent) {
+        // A builder killed with -9 must not leave builds writing into its store.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) return container::exit_setup_failed;  // it died already
     }
     return container::run(command.spec);
 }

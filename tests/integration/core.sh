@@ -84,15 +84,21 @@ t_failure() {
 
 t_kill_and_rerun() {
     setup
-    export BC_SLOW=3
+    export BC_SLOW=3.7  # a duration no other process here sleeps
     keys_before=$(def keys)
     "$DEFINITION" build -j2 --progress=json 2>"$T/events" &
     pid=$!
     n=0
-    while ! grep -q '"started", "layer": "slow-' "$T/events" && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    # Killed while a slow layer's build is really running.
+    while ! pgrep -f "sleep 3.7" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    pgrep -f "sleep 3.7" >/dev/null || fail "the slow build never started: $(cat "$T/events")"
     kill -9 $pid
     wait $pid 2>/dev/null
     grep -q '"built", "layer": "slow-' "$T/events" && fail "the build finished before it was killed"
+    # Its builds die with it, rather than go on writing into the store.
+    n=0
+    while pgrep -f "sleep 3.7" >/dev/null && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
+    pgrep -f "sleep 3.7" >/dev/null && fail "builds outlived the killed builder: $(pgrep -af 'sleep 3.7')"
     def build --progress=json 2>"$T/events2" || fail "the rerun failed: $(cat "$T/events2")"
     [ "$(def keys)" = "$keys_before" ] || fail "keys changed"
     for layer in slow-a slow-b; do

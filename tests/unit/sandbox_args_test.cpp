@@ -26,7 +26,8 @@ TEST_CASE("every option") {
         words({"--layer", "/l0", "--layer=/l1", "--upper", "/u", "--bind", "/a:/x", "--ro-bind",
                "/b:c:/y", "--tmpfs", "/t", "--hostname", "h", "--setenv", "A=1", "--setenv", "B=",
                "--chdir", "/w", "--uid", "1000", "--gid", "100", "--net", "host", "--pids-max",
-               "50", "--memory-max", "64M", "--cpus", "0.5", "--init", "--subids", "--", "true"}),
+               "50", "--memory-max", "64M", "--cpus", "0.5", "--init", "--subids", "--die-with-parent",
+               "--", "true"}),
         true);
     const Spec& spec = command.spec;
     CHECK(spec.layers == words({"/l0", "/l1"}));
@@ -51,6 +52,7 @@ TEST_CASE("every option") {
     CHECK(spec.init);
     CHECK(spec.subids);
     CHECK(spec.tty);  // stdin is a terminal
+    CHECK(command.die_with_parent);
 }
 
 TEST_CASE("--no-tty wins over a terminal, --tty over none") {
