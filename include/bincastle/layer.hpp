@@ -160,6 +160,11 @@ struct DependencyOption {
     Dependency dependency;
 };
 
+// Dependencies chosen at run time, in order.
+struct DependencyListOption {
+    std::vector<Dependency> dependencies;
+};
+
 template <typename T>
 concept Dependable = LayerLike<T> || std::same_as<std::remove_cvref_t<T>, Wrapped>;
 
@@ -184,6 +189,9 @@ inline void apply(LayerData& data, const RunWorkingDir& option) { data.run_worki
 inline void apply(LayerData& data, const AlwaysRun&) { data.always_run = true; }
 inline void apply(LayerData& data, const LocalOverride&) { data.overridable = true; }
 inline void apply(LayerData& data, const DependencyOption& option) { data.deps.push_back(option.dependency); }
+inline void apply(LayerData& data, const DependencyListOption& option) {
+    data.deps.insert(data.deps.end(), option.dependencies.begin(), option.dependencies.end());
+}
 inline void apply(LayerData& data, const LocalDir& option) {
     data.source = SourceSpec{SourceSpec::Kind::local_dir, option.path, "", 0};
 }
@@ -205,7 +213,7 @@ public:
     template <typename... Options>
     explicit Layer(const Options&... options) {
         static_assert((LayerOption<Options> && ...),
-                      "bincastle::Layer takes only options: Name, Dep, BuildDep, RunDep, Env, "
+                      "bincastle::Layer takes only options: Name, Dep, BuildDep, RunDep (Deps, BuildDeps, RunDeps), Env, "
                       "BuildScript, BuildScratch, OutputDir, RunArgs, RunWorkingDir, AlwaysRun, "
                       "LocalOverride, LocalDir, Git, HttpArchive (a Layer or a piece with spec() "
                       "goes inside Dep, BuildDep or RunDep)");
@@ -262,5 +270,20 @@ template <Dependable T>
 DependencyOption RunDep(const T& what) {
     return {detail::dependency(what, false, true)};
 }
+
+namespace detail {
+
+inline DependencyListOption dependencies(const std::vector<Layer>& layers, bool build, bool run) {
+    DependencyListOption option;
+    for (const auto& layer : layers) option.dependencies.push_back(dependency(layer, build, run));
+    return option;
+}
+
+}  // namespace detail
+
+// Dep, BuildDep and RunDep for a list made at run time.
+inline DependencyListOption Deps(const std::vector<Layer>& layers) { return detail::dependencies(layers, true, true); }
+inline DependencyListOption BuildDeps(const std::vector<Layer>& layers) { return detail::dependencies(layers, true, false); }
+inline DependencyListOption RunDeps(const std::vector<Layer>& layers) { return detail::dependencies(layers, false, true); }
 
 }  // namespace bincastle

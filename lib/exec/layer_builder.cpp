@@ -1,5 +1,8 @@
 #include "exec/layer_builder.hpp"
 
+#include "source/archive_fetch.hpp"
+#include "source/git_source.hpp"
+#include "source/source_key.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
@@ -158,10 +161,15 @@ bool build_layer_locked(const BuildSetup& setup, std::size_t node) {
         auto build = setup.store->begin(key);
         int status = 0;
         if (layer.source) {
+            const SourceSpec& source = *layer.source;
+            const fs::path& store_root = setup.store->root();
             // An override replaces a source of any kind with a directory.
-            if (layer.source->kind != SourceSpec::Kind::local_dir && !overridden(layer))
-                throw Error("git and http sources are not supported yet");
-            copy_source(local_source_dir(layer, setup.definition_dir), build.fs());
+            if (source.kind == SourceSpec::Kind::local_dir || overridden(layer))
+                copy_source(local_source_dir(layer, setup.definition_dir), build.fs());
+            else if (source.kind == SourceSpec::Kind::git)
+                export_git_tree(store_root, source.location, git_commit_of(store_root, source), build.fs());
+            else
+                fetch_archive(store_root, source.location, source.revision, source.strip_components, build.fs());
         } else if (!layer.build_script.empty()) {
             fs::create_directories(build.scratch() / "empty");
             status = run_logged(setup, layer.name, key,

@@ -2,13 +2,33 @@
 
 #include "exec/layer_builder.hpp"
 #include "graph/key_encoder.hpp"
+#include "source/git_source.hpp"
 #include "source/tree_hash.hpp"
 
 #include <bincastle/error.hpp>
 
+#include <map>
+#include <mutex>
+
 namespace fs = std::filesystem;
 
 namespace bincastle {
+
+std::string git_commit_of(const fs::path& store_root, const SourceSpec& source) {
+    static std::mutex mutex;
+    static std::map<std::pair<std::string, std::string>, std::string> resolved;
+    std::lock_guard lock(mutex);
+    auto [it, inserted] = resolved.try_emplace({source.location, source.revision});
+    if (inserted) {
+        try {
+            it->second = resolve_git_commit(store_root, source.location, source.revision);
+        } catch (...) {
+            resolved.erase(it);
+            throw;
+        }
+    }
+    return it->second;
+}
 
 SourceContentKey make_source_key(const fs::path& definition_dir, const Store& store) {
     return [definition_dir, &store](const LayerData& layer) -> Key {
@@ -38,7 +58,7 @@ SourceContentKey make_source_key(const fs::path& definition_dir, const Store& st
         case SourceSpec::Kind::git:
             break;
         }
-        throw Error("source " + layer.name + ": git sources are not supported yet");
+        return KeyEncoder("git").field('c', git_commit_of(store.root(), source)).finish();
     };
 }
 

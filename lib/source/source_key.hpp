@@ -12,4 +12,8 @@ namespace bincastle {
 
 SourceContentKey make_source_key(const std::filesystem::path& definition_dir, const Store& store);
 
+// The commit a git source resolves to in this process. Resolved once, so that its key
+// and its build see the same commit even if the branch moves in between.
+std::string git_commit_of(const std::filesystem::path& store_root, const SourceSpec& source);
+
 }  // namespace bincastle

@@ -1,6 +1,8 @@
 // A small system for the core's integration tests. The environment shapes it:
 //   BC_SLOW=SECONDS  two independent layers that sleep that long
 //   BC_FAIL=1        a layer whose script fails
+//   BC_GIT_URL, BC_GIT_REF      a git source, copied to /opt/git by a layer built on it
+//   BC_HTTP_URL, BC_HTTP_SHA    a tar.gz (one top directory, stripped), copied to /opt/archive
 // LocalDir paths are relative to BINCASTLE_DEFINITION_DIR, which the tests set to a
 // directory holding rootfs/ (busybox) and src/.
 #include <bincastle/main.hpp>
@@ -46,10 +48,18 @@ int main(int argc, char** argv) {
     std::vector<Layer> parts = {App{}.spec(), slow("slow-a", seconds), slow("slow-b", seconds)};
     if (std::getenv("BC_FAIL"))
         parts.push_back(Layer(Name("broken"), Dep(Base{}), BuildScript({"echo about to fail", "false", "echo not reached"})));
-    auto system = [&](auto... deps) {
-        return Layer(Name("system"), RunDep(Base{}), RunDep(Wrap(Source{}, MountDir("/home/src"))), RunDep(deps)...,
-                     Env("GREETING", "hello"), RunWorkingDir("/opt"), RunArgs({"/bin/cat", "/opt/app/content"}));
-    };
-    Layer root = parts.size() == 4 ? system(parts[0], parts[1], parts[2], parts[3]) : system(parts[0], parts[1], parts[2]);
+    if (const char* url = std::getenv("BC_GIT_URL")) {
+        Layer repo(Name("git-src"), Git(url, std::getenv("BC_GIT_REF") ? std::getenv("BC_GIT_REF") : "main"));
+        parts.push_back(Layer(Name("git-copy"), Dep(Base{}), BuildDep(Wrap(repo, MountDir("/g"))),
+                              BuildScript({"mkdir -p /opt", "cp -r /g /opt/git"})));
+    }
+    if (const char* url = std::getenv("BC_HTTP_URL")) {
+        const char* sha = std::getenv("BC_HTTP_SHA");
+        Layer archive(Name("archive-src"), HttpArchive(url, sha ? sha : "", 1));
+        parts.push_back(Layer(Name("archive-copy"), Dep(Base{}), BuildDep(Wrap(archive, MountDir("/a"))),
+                              BuildScript({"mkdir -p /opt", "cp -r /a /opt/archive"})));
+    }
+    Layer root(Name("system"), RunDep(Base{}), RunDep(Wrap(Source{}, MountDir("/home/src"))), RunDeps(parts),
+               Env("GREETING", "hello"), RunWorkingDir("/opt"), RunArgs({"/bin/cat", "/opt/app/content"}));
     return bincastle::main(argc, argv, root);
 }

@@ -187,6 +187,57 @@ t_one_run_per_system() {
     grep -q "already running" "$T/err" || fail "message: $(cat "$T/err")"
 }
 
+# A repository with one file on main, made with the git command line.
+make_repo() {
+    export GIT_CONFIG_NOSYSTEM=1 GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t
+    git init -q -b main "$1" && echo "$2" >"$1/file" && git -C "$1" add file && git -C "$1" commit -qm one ||
+        fail "git could not make a repository"
+}
+
+t_git_source() {
+    setup
+    make_repo "$T/repo" "from git"
+    export BC_GIT_URL="$T/repo" BC_GIT_REF=main
+    def build --progress=json 2>"$T/events" || fail "build failed: $(cat "$T/events")"
+    out=$(def run -- cat /opt/git/file 2>/dev/null)
+    [ "$out" = "from git" ] || fail "the system shows '$out'"
+    echo "moved on" >"$T/repo/file"
+    git -C "$T/repo" commit -qam two
+    def build --progress=json 2>"$T/events" || fail "rebuild failed"
+    [ "$(layers_with built "$T/events")" = "git-copy git-src " ] || fail "rebuilt: $(layers_with built "$T/events")"
+    out=$(def run -- cat /opt/git/file 2>/dev/null)
+    [ "$out" = "moved on" ] || fail "after the branch moved the system shows '$out'"
+    BC_GIT_REF=nope def build 2>"$T/err"
+    [ $? -eq 125 ] || fail "an unknown ref did not fail"
+    grep -q "ref 'nope' not found" "$T/err" || fail "message: $(cat "$T/err")"
+}
+
+t_http_source() {
+    setup
+    mkdir -p "$T/www" "$T/pkg/pkg-1.0"
+    echo "from an archive" >"$T/pkg/pkg-1.0/hello.txt"
+    tar -C "$T/pkg" -czf "$T/www/pkg-1.0.tar.gz" pkg-1.0
+    sha=$(sha256sum "$T/www/pkg-1.0.tar.gz" | cut -d' ' -f1)
+    port=$((20000 + $$ % 20000))
+    busybox httpd -f -p "127.0.0.1:$port" -h "$T/www" &
+    server=$!
+    on_exit "kill $server"
+    sleep 0.3
+    export BC_HTTP_URL="http://127.0.0.1:$port/pkg-1.0.tar.gz"
+    BC_HTTP_SHA=$(printf '%064d' 0) def build 2>"$T/err"
+    [ $? -eq 125 ] || fail "a wrong sha256 was not refused"
+    grep -q "$sha" "$T/err" || fail "the refusal does not give the actual digest: $(cat "$T/err")"
+    export BC_HTTP_SHA="$sha"
+    def build --progress=json 2>"$T/events" || fail "build failed: $(cat "$T/events")"
+    out=$(def run -- cat /opt/archive/hello.txt 2>/dev/null)
+    [ "$out" = "from an archive" ] || fail "the system shows '$out'"
+    # Pinned and cached: the server is not needed again.
+    kill $server
+    wait $server 2>/dev/null
+    rm -r "$T/store/layers/$(def keys | awk '$2 == "archive-src" { print $1 }')"
+    def build --progress=json 2>"$T/events" || fail "a rebuild needed the server: $(cat "$T/events")"
+}
+
 t_gc_and_clean() {
     setup
     def build 2>/dev/null || fail "first build failed"
@@ -213,6 +264,8 @@ tap_case t_system_keeps_its_files "a system keeps its files between runs"
 tap_case t_overrides "wrapped sources are mounted and announced; BINCASTLE_OVERRIDE_* replaces a source"
 tap_case t_keys_and_graph "keys and graph describe the layers"
 tap_case t_gc_and_clean "gc removes superseded layers and keeps what the system needs; clean removes the store"
+tap_case t_git_source "a git source is built at its branch, and again when the branch moves; a bad ref says so"
+tap_case t_http_source "an http archive is pinned by sha256 (a wrong one is refused) and cached in the store"
 tap_case t_one_run_per_system "a system runs once at a time from one store (its upper dir is its own)"
 tap_case t_bad_input "bad options and missing sources give 125 and say what"
 

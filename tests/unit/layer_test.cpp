@@ -61,6 +61,16 @@ TEST_CASE("build, run and wrapped dependencies") {
     CHECK(system.data().always_run);
 }
 
+TEST_CASE("a list of dependencies made at run time") {
+    std::vector<Layer> parts = {Base{}.spec(), Tool{}.spec()};
+    Layer system(Name("system"), RunDeps(parts), BuildDeps({Base{}.spec()}), Deps({}));
+    const auto& deps = system.data().deps;
+    REQUIRE(deps.size() == 3);
+    CHECK(deps[0].layer->name == "base");
+    CHECK((deps[1].run && !deps[1].build));
+    CHECK((deps[2].build && !deps[2].run));
+}
+
 TEST_CASE("layers are shared values: copying one does not copy its data") {
     Layer a = Base{}.spec();
     Layer b = a;
