@@ -8,6 +8,7 @@
 #include <bincastle/container.hpp>
 #include <bincastle/export.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,6 +19,7 @@ BINCASTLE_API extern const char* const sandbox_usage;
 struct SandboxCommand {
     bool help = false;
     bool die_with_parent = false;  // this process dies with the one that started it
+    std::optional<int> expected_parent;  // ... which must be this pid (--die-with-parent=PID)
     container::Spec spec;
 };
 

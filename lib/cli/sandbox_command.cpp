@@ -31,7 +31,8 @@ network namespaces, over ROOTFS or an overlay of --layer directories.
   --pids-max N  --memory-max BYTES[K|M|G]  --cpus N
   --tty / --no-tty     default: a pty when stdin is a terminal
   --init               a minimal init as pid 1 that reaps orphans and forwards signals
-  --die-with-parent    end (and the container with it) when the calling process dies
+  --die-with-parent[=PID]  end (and the container with it) when the calling process
+                       dies; with PID, also when the caller is not PID (already gone)
   -h, --help           this text
 
 Signals bincastle receives (INT TERM HUP QUIT USR1 USR2) go to the container; a
@@ -157,7 +158,10 @@ SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool std
         } else if (arg == "--tty") { flag(); tty = true; }
         else if (arg == "--no-tty") { flag(); tty = false; }
         else if (arg == "--init") { flag(); spec.init = true; }
-        else if (arg == "--die-with-parent") { flag(); command.die_with_parent = true; }
+        else if (arg == "--die-with-parent") {
+            command.die_with_parent = true;
+            if (inline_value) command.expected_parent = parse_number<int>(arg, *inline_value);
+        }
         else usage_error("unknown option " + arg);
     }
     if (!saw_separator) usage_error("missing '--' before the command");
@@ -179,9 +183,10 @@ int sandbox_main(const std::vector<std::string>& args) {
         return 0;
     }
     if (command.die_with_parent) {
-        // A builder killed with -9 must not leave builds writing into its store.
+        // A builder killed with -9 must not leave builds writing into its store. It
+        // may die before this line runs: the pid it gives says whether it did.
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) return container::exit_setup_failed;  // it died already
+        if (::getppid() != command.expected_parent.value_or(parent)) return container::exit_setup_failed;
     }
     return container::run(command.spec);
 }

@@ -46,7 +46,8 @@ std::vector<std::string> build_command(const BuildSetup& setup, std::size_t node
                                        const fs::path& empty_dir) {
     const Graph& graph = *setup.graph;
     const LayerData& layer = *graph.node(node).layer;
-    std::vector<std::string> args = {"--no-tty", "--die-with-parent", "--upper", upper.string()};
+    std::vector<std::string> args = {"--no-tty", "--die-with-parent=" + std::to_string(::getpid()), "--upper",
+                                     upper.string()};
     bool any_lower = false;
     for (const auto& placement : graph.build_closure(node)) {
         auto files = setup.store->find((*setup.keys)[placement.node]);

@@ -26,7 +26,7 @@ TEST_CASE("every option") {
         words({"--layer", "/l0", "--layer=/l1", "--upper", "/u", "--bind", "/a:/x", "--ro-bind",
                "/b:c:/y", "--tmpfs", "/t", "--hostname", "h", "--setenv", "A=1", "--setenv", "B=",
                "--chdir", "/w", "--uid", "1000", "--gid", "100", "--net", "host", "--pids-max",
-               "50", "--memory-max", "64M", "--cpus", "0.5", "--init", "--subids", "--die-with-parent",
+               "50", "--memory-max", "64M", "--cpus", "0.5", "--init", "--subids", "--die-with-parent=42",
                "--", "true"}),
         true);
     const Spec& spec = command.spec;
@@ -53,6 +53,8 @@ TEST_CASE("every option") {
     CHECK(spec.subids);
     CHECK(spec.tty);  // stdin is a terminal
     CHECK(command.die_with_parent);
+    CHECK(command.expected_parent == 42);
+    CHECK_FALSE(parse_sandbox_args(words({"/r", "--die-with-parent", "--", "x"}), false).expected_parent);
 }
 
 TEST_CASE("--no-tty wins over a terminal, --tty over none") {
@@ -84,6 +86,7 @@ TEST_CASE("usage errors") {
     bad({"/r", "--bind", "/a:rel", "--", "x"});
     bad({"/r", "--setenv", "NOVALUE", "--", "x"});
     bad({"/r", "--init=yes", "--", "x"});
+    bad({"/r", "--die-with-parent=me", "--", "x"});
     bad({"/r", "--layer"});
     bad({"/r", "/s", "--", "x"});
 }
