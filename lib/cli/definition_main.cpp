@@ -82,7 +82,7 @@ Options parse(const std::vector<std::string>& args) {
             options.help = true;
         } else if (arg == "-v" || arg == "--verbose") {
             options.verbose = true;
-        } else if (arg == "-j" || arg.rfind("-j", 0) == 0) {
+        } else if (arg.rfind("-j", 0) == 0) {
             std::string value = arg.size() > 2 ? arg.substr(2) : (i + 1 < args.size() ? args[++i] : "");
             unsigned jobs = 0;
             auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), jobs);

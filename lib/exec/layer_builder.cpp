@@ -3,6 +3,7 @@
 #include "source/archive_fetch.hpp"
 #include "source/git_source.hpp"
 #include "source/source_key.hpp"
+#include "util/process.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
@@ -135,7 +136,7 @@ int run_logged(const BuildSetup& setup, const std::string& layer_name, const Key
     while (::waitpid(pid, &status, 0) < 0) {
         if (errno != EINTR) throw SysError("waitpid", setup.self);
     }
-    return WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    return shell_status(status);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "store/store.hpp"
 
 #include "graph/key_encoder.hpp"
+#include "util/file_io.hpp"
 #include "util/file_tree.hpp"
 
 #include <bincastle/error.hpp>
@@ -23,13 +24,6 @@ void make_dirs(const fs::path& path) {
     std::error_code error;
     fs::create_directories(path, error);
     if (error) throw SysError(error.value(), "mkdir", path.string());
-}
-
-void write_text(const fs::path& path, const std::string& text) {
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!fd) throw SysError("open", path.string());
-    if (::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-        throw SysError("write", path.string());
 }
 
 std::optional<Key> parse_key(const std::string& text) {
@@ -130,7 +124,7 @@ fs::path Store::Build::commit(const std::string& meta, const std::string& subdir
     if (!fs::is_directory(files, error))
         throw Error("the build produced no " + (subdir.empty() ? std::string("files") : "directory " + subdir));
     if (::rename(files.c_str(), (unit / "fs").c_str()) != 0) throw SysError("rename", files.string());
-    write_text(unit / "meta", meta);
+    write_new_file(unit / "meta", meta);
     if (::rename(unit.c_str(), final_dir_.c_str()) != 0) {
         int saved = errno;
         // Someone else committed the same key first (a store shared without its lock):
@@ -176,7 +170,7 @@ void Store::record_root(const std::string& system, const std::vector<Key>& keys)
     // By rename, so that gc never reads half a list.
     fs::path file = root_ / "roots" / hash_bytes(system).hex();
     fs::path partial = file.string() + "." + std::to_string(::getpid());
-    write_text(partial, text);
+    write_new_file(partial, text);
     if (::rename(partial.c_str(), file.c_str()) != 0) throw SysError("rename", partial.string());
 }
 

@@ -49,4 +49,15 @@ void write_file(const std::string& path, std::string_view content) {
         throw Error("write(" + path + "): short write");
 }
 
+void write_new_file(const std::string& path, std::string_view content) {
+    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    if (!fd) throw SysError("open", path);
+    while (!content.empty()) {
+        ssize_t n = ::write(fd.get(), content.data(), content.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw SysError("write", path);
+        content.remove_prefix(static_cast<size_t>(n));
+    }
+}
+
 }  // namespace bincastle

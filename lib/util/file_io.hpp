@@ -11,5 +11,7 @@ namespace bincastle {
 std::string read_file(const std::string& path);
 std::optional<std::string> read_file_if_exists(const std::string& path);
 void write_file(const std::string& path, std::string_view content);
+// Creates (or truncates) `path` and writes all of `content`.
+void write_new_file(const std::string& path, std::string_view content);
 
 }  // namespace bincastle

@@ -194,6 +194,21 @@ wait_sleepers() {
         _n=$((_n + 1))
     done
 }
+
+# start_sleeper WHAT [SANDBOX OPTIONS...]: runs `sandbox OPTIONS ROOT -- sleep $m` in
+# the background as $bpid (m: a fresh unique number), cleaned up when the case ends,
+# and waits until the sleep runs. WHAT says what the case then does, for diagnostics.
+start_sleeper() {
+    _what=$1
+    shift
+    m=$(unique_number)
+    "$B" sandbox "$@" "$T/root" -- sleep "$m" </dev/null >"$T/out" 2>"$T/err" &
+    bpid=$!
+    on_exit "kill -KILL $bpid 2>/dev/null; kill_sleepers $m"
+    _last="bincastle sandbox $* ROOT -- sleep $m, then $_what"
+    wait_sleepers "$m" 10 || { wait_exit "$bpid" 1; failshow "sleep $m did not start"; }
+}
+
 # wait_no_sleepers N SECONDS: until no "sleep N" runs on the host.
 wait_no_sleepers() {
     _n=0
@@ -319,12 +334,7 @@ t_signal_status() {
 
 t_signal_status_pid1() {
     rootfs "$T/root"
-    m=$(unique_number)
-    "$B" sandbox "$T/root" -- sleep "$m" </dev/null >"$T/out" 2>"$T/err" &
-    bpid=$!
-    on_exit "kill -KILL $bpid 2>/dev/null; kill_sleepers $m"
-    _last="bincastle sandbox ROOT -- sleep $m, then kill -KILL of the sleep from the host"
-    wait_sleepers "$m" 10 || { wait_exit "$bpid" 1; failshow "sleep $m did not start"; }
+    start_sleeper "kill -KILL of the sleep from the host"
     kill -KILL $(sleepers "$m")
     wait_exit "$bpid" 10 || failshow "bincastle still runs 10s after its command was killed"
     expect_rc 137
@@ -1032,12 +1042,7 @@ t_init_reaps() {
 
 t_kill9_kills_container() {
     rootfs "$T/root"
-    m=$(unique_number)
-    "$B" sandbox "$T/root" -- sleep "$m" </dev/null >"$T/out" 2>"$T/err" &
-    bpid=$!
-    on_exit "kill -KILL $bpid 2>/dev/null; kill_sleepers $m"
-    _last="bincastle sandbox ROOT -- sleep $m, then kill -KILL bincastle"
-    wait_sleepers "$m" 10 || { wait_exit "$bpid" 1; failshow "sleep $m did not start"; }
+    start_sleeper "kill -KILL bincastle"
     kill -KILL "$bpid"
     wait "$bpid"
     wait_no_sleepers "$m" 5 || fail "sleep $m (pids $(sleepers "$m" | tr '\n' ' ')) still runs 5s after bincastle was killed"
@@ -1058,13 +1063,8 @@ t_kill9_kills_container_init() {
 
 t_second_term_kills() {
     rootfs "$T/root"
-    m=$(unique_number)
     # pid 1 without a handler ignores SIGTERM; a second one to bincastle must end the run.
-    "$B" sandbox "$T/root" -- sleep "$m" </dev/null >"$T/out" 2>"$T/err" &
-    bpid=$!
-    on_exit "kill -KILL $bpid 2>/dev/null; kill_sleepers $m"
-    _last="bincastle sandbox ROOT -- sleep $m, then kill -TERM bincastle twice"
-    wait_sleepers "$m" 10 || { wait_exit "$bpid" 1; failshow "sleep $m did not start"; }
+    start_sleeper "kill -TERM bincastle twice"
     kill -TERM "$bpid"
     sleep 0.3
     kill -TERM "$bpid"
