@@ -2,6 +2,9 @@
 
 #include <bincastle/error.hpp>
 
+#include <algorithm>
+#include <cstdint>
+
 namespace bincastle {
 
 Scheduler::Scheduler(std::vector<std::vector<std::size_t>> prerequisites, std::vector<bool> to_build)
@@ -18,19 +21,39 @@ Scheduler::Scheduler(std::vector<std::vector<std::size_t>> prerequisites, std::v
             if (to_build[prerequisite]) ++blocking_[node];
         }
     }
+    // chain_[n] = 1 + the longest chain_ among n's dependents, found depth first
+    // without recursion (a chain of layers may be long).
+    chain_.assign(states_.size(), 0);
+    std::vector<std::pair<std::size_t, std::size_t>> stack;  // (node, next dependent to visit)
+    for (std::size_t start = 0; start < states_.size(); ++start) {
+        if (states_[start] != State::waiting || chain_[start] != 0) continue;
+        stack.emplace_back(start, 0);
+        while (!stack.empty()) {
+            auto& [node, next] = stack.back();
+            if (next < dependents_[node].size()) {
+                std::size_t dependent = dependents_[node][next++];
+                if (chain_[dependent] == 0) stack.emplace_back(dependent, 0);
+                continue;
+            }
+            std::size_t longest = 0;
+            for (std::size_t dependent : dependents_[node]) longest = std::max(longest, chain_[dependent]);
+            chain_[node] = longest + 1;
+            stack.pop_back();
+        }
+    }
     for (std::size_t node = 0; node < states_.size(); ++node) make_ready_if_unblocked(node);
 }
 
 void Scheduler::make_ready_if_unblocked(std::size_t node) {
     if (states_[node] == State::waiting && blocking_[node] == 0) {
         states_[node] = State::ready;
-        ready_.insert(node);
+        ready_.emplace(SIZE_MAX - chain_[node], node);
     }
 }
 
 std::optional<std::size_t> Scheduler::start_next() {
     if (ready_.empty()) return std::nullopt;
-    std::size_t node = *ready_.begin();
+    std::size_t node = ready_.begin()->second;
     ready_.erase(ready_.begin());
     states_[node] = State::running;
     ++running_;

@@ -16,7 +16,9 @@ public:
 
     // `prerequisites[n]`: the nodes that must be built before n (a layer's build
     // closure). `to_build[n]`: n must be built; the others are done already (cached).
-    // Ready nodes start in index order, so give nodes a deterministic order.
+    // Of the ready nodes, the one with the longest chain of dependents still to build
+    // starts first (the critical path, each layer counted alike), so that a long chain
+    // is not left for last; ties start in index order, so give nodes a deterministic order.
     Scheduler(std::vector<std::vector<std::size_t>> prerequisites, std::vector<bool> to_build);
 
     // The next ready node, now running; nullopt when none is ready.
@@ -38,7 +40,9 @@ private:
     std::vector<std::vector<std::size_t>> dependents_;
     std::vector<std::size_t> blocking_;  // prerequisites still to succeed
     std::vector<State> states_;
-    std::set<std::size_t> ready_;
+    // Ready nodes as (longest chain of dependents, counting the node, negated; node).
+    std::vector<std::size_t> chain_;
+    std::set<std::pair<std::size_t, std::size_t>> ready_;
     std::size_t running_ = 0;
 };
 
