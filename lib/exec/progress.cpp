@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstdarg>
 #include <cstdio>
 #include <map>
 #include <thread>
@@ -49,23 +50,62 @@ class View : public ProgressSink {
 public:
     View(ProgressFormat format, bool verbose, std::FILE* out) : format_(format), verbose_(verbose), out_(out) {}
 
+    ~View() override { flush(); }
+
     void event(const ProgressEvent& event) override {
         if (event.kind == ProgressEvent::Kind::output && !verbose_) return;
         std::lock_guard lock(mutex_);
         if (format_ == ProgressFormat::json) write_json(event);
         else write_plain(event);
-        std::fflush(out_);
+        // The queued and cached events of a whole graph come at once, before any build
+        // starts: written together (at the first other event, or flush()), not with a
+        // write(2) each, which was a tenth of a no-op's time on 1,000 layers.
+        bool burst = event.kind == ProgressEvent::Kind::queued || event.kind == ProgressEvent::Kind::cached;
+        if (!holding_ || !burst || pending_.size() > 60000) {
+            holding_ = holding_ && burst;
+            write_pending();
+        }
+    }
+
+    void flush() override {
+        std::lock_guard lock(mutex_);
+        holding_ = false;
+        write_pending();
     }
 
 private:
+    void write_pending() {
+        if (!pending_.empty()) std::fwrite(pending_.data(), 1, pending_.size(), out_);
+        pending_.clear();
+        std::fflush(out_);
+    }
+
+    void print(const char* format, ...) __attribute__((format(printf, 2, 3))) {
+        char line[512];
+        std::va_list args;
+        va_start(args, format);
+        int n = std::vsnprintf(line, sizeof line, format, args);
+        va_end(args);
+        if (n < 0) return;
+        if (static_cast<std::size_t>(n) < sizeof line) {
+            pending_.append(line, static_cast<std::size_t>(n));
+            return;
+        }
+        std::string longer(static_cast<std::size_t>(n) + 1, '\0');
+        va_start(args, format);
+        std::vsnprintf(longer.data(), longer.size(), format, args);
+        va_end(args);
+        pending_.append(longer.data(), static_cast<std::size_t>(n));
+    }
+
     void write_json(const ProgressEvent& event) {
-        std::fprintf(out_, "{\"event\": \"%s\", \"layer\": %s, \"key\": \"%s\"", kind_name(event.kind),
-                     json_quote(event.layer).c_str(), event.key.hex().c_str());
+        print("{\"event\": \"%s\", \"layer\": %s, \"key\": \"%s\"", kind_name(event.kind),
+              json_quote(event.layer).c_str(), event.key.hex().c_str());
         if (event.kind == ProgressEvent::Kind::cached || event.kind == ProgressEvent::Kind::built ||
             event.kind == ProgressEvent::Kind::failed)
-            std::fprintf(out_, ", \"seconds\": %.3f", event.seconds);
-        if (!event.text.empty()) std::fprintf(out_, ", \"text\": %s", json_quote(event.text).c_str());
-        std::fputs("}\n", out_);
+            print(", \"seconds\": %.3f", event.seconds);
+        if (!event.text.empty()) pending_ += ", \"text\": " + json_quote(event.text);
+        pending_ += "}\n";
     }
 
     void write_plain(const ProgressEvent& event) {
@@ -73,19 +113,20 @@ private:
         case ProgressEvent::Kind::queued:
             break;
         case ProgressEvent::Kind::output:
-            std::fprintf(out_, "%s | %s\n", event.layer.c_str(), event.text.c_str());
+            pending_ += event.layer + " | " + event.text + "\n";
             break;
         case ProgressEvent::Kind::started:
-            std::fprintf(out_, "building %s\n", event.layer.c_str());
+            pending_ += "building " + event.layer + "\n";
             break;
         case ProgressEvent::Kind::failed:
-            std::fprintf(out_, "failed   %s (%.1fs)\n%s", event.layer.c_str(), event.seconds, event.text.c_str());
+            print("failed   %s (%.1fs)\n", event.layer.c_str(), event.seconds);
+            pending_ += event.text;
             break;
         case ProgressEvent::Kind::skipped:
-            std::fprintf(out_, "skipped  %s: %s\n", event.layer.c_str(), event.text.c_str());
+            pending_ += "skipped  " + event.layer + ": " + event.text + "\n";
             break;
         default:
-            std::fprintf(out_, "%-8s %s (%.1fs)\n", kind_name(event.kind), event.layer.c_str(), event.seconds);
+            print("%-8s %s (%.1fs)\n", kind_name(event.kind), event.layer.c_str(), event.seconds);
         }
     }
 
@@ -93,6 +134,8 @@ private:
     bool verbose_;
     std::FILE* out_;
     std::mutex mutex_;
+    std::string pending_;  // written, not yet on out_
+    bool holding_ = true;  // until the first event that is not queued or cached
 };
 
 // The plain lines, with a status line kept under them: "[3/9] building: musl 12s, zlib 3s".
@@ -135,6 +178,11 @@ public:
         draw();
     }
 
+    void flush() override {
+        std::lock_guard lock(mutex_);
+        lines_.flush();
+    }
+
 private:
     using Clock = std::chrono::steady_clock;
 
@@ -142,6 +190,7 @@ private:
 
     void draw() {
         if (building_.empty()) return;
+        lines_.flush();  // the lines go above the status line
         std::string status = "[" + std::to_string(finished_) + "/" + std::to_string(total_) + "] building:";
         for (const auto& [layer, since] : building_) {
             auto seconds = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - since).count();

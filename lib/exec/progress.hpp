@@ -23,8 +23,12 @@ struct ProgressEvent {
 class ProgressSink {
 public:
     virtual ~ProgressSink() = default;
-    // Called from several build threads at once.
+    // Called from several build threads at once. A view may hold back the queued and
+    // cached events that come before any build starts, and write them at once at the
+    // first other event, at flush(), or when it is destroyed.
     virtual void event(const ProgressEvent& event) = 0;
+    // Writes whatever is held back.
+    virtual void flush() {}
 };
 
 enum class ProgressFormat { tty, plain, json };
