@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <string_view>
 #include <unistd.h>
+#include <vector>
 
 namespace fs = std::filesystem;
 
@@ -96,6 +97,8 @@ void StatCache::store(const std::string& path, const Stat& stat, const Key& cont
 
 void StatCache::load(const fs::path& file) {
     entries_.clear();
+    loaded_from_.clear();
+    loaded_digest_.reset();
     auto data = read_file_if_exists(file.string());
     if (!data || data->size() < file_header.size() + sizeof(Key::bytes)) return;
     std::string_view body(data->data(), data->size() - sizeof(Key::bytes));
@@ -116,11 +119,21 @@ void StatCache::load(const fs::path& file) {
         loaded.insert_or_assign(std::move(path), entry);
     }
     entries_ = std::move(loaded);
+    loaded_from_ = file;
+    loaded_digest_ = hash_bytes(body);
 }
 
 void StatCache::save(const fs::path& file) const {
+    // In path order, so that the same entries make the same file, whatever order
+    // they were stored in: an unchanged cache is then not written again (on a no-op
+    // that write and rename were a tenth of the time).
+    std::vector<const std::pair<const std::string, Entry>*> sorted;
+    sorted.reserve(entries_.size());
+    for (const auto& item : entries_) sorted.push_back(&item);
+    std::sort(sorted.begin(), sorted.end(), [](const auto* a, const auto* b) { return a->first < b->first; });
     std::string data(file_header);
-    for (const auto& [path, entry] : entries_) {
+    for (const auto* item : sorted) {
+        const auto& [path, entry] = *item;
         put(data, path.size());
         data += path;
         for (std::uint64_t field : {entry.stat.dev, entry.stat.ino, entry.stat.size,
@@ -130,7 +143,9 @@ void StatCache::save(const fs::path& file) const {
             put(data, field);
         data += bytes_of(entry.content);
     }
-    data += bytes_of(hash_bytes(data));
+    Key digest = hash_bytes(data);
+    if (loaded_digest_ && *loaded_digest_ == digest && loaded_from_ == file) return;
+    data += bytes_of(digest);
 
     std::string temp = file.string() + ".XXXXXX";
     UniqueFd fd(::mkostemp(temp.data(), O_CLOEXEC));

@@ -49,7 +49,8 @@ public:
     // leaves the cache empty: it only costs a rehash. Throws SysError if it cannot be read.
     void load(const std::filesystem::path& file);
     // Writes the entries to a temporary file beside `file` and renames it over `file`,
-    // so that a reader sees the old cache or the new one, never a torn one.
+    // so that a reader sees the old cache or the new one, never a torn one; does
+    // nothing when `file` is what load() read and the entries are still those.
     void save(const std::filesystem::path& file) const;
 
 private:
@@ -59,6 +60,9 @@ private:
     };
     std::chrono::nanoseconds racy_window_;
     std::unordered_map<std::string, Entry> entries_;
+    // The file load() read, and the checksum of what it held.
+    std::filesystem::path loaded_from_;
+    std::optional<Key> loaded_digest_;
 };
 
 }  // namespace bincastle
