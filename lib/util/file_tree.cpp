@@ -11,7 +11,15 @@ namespace bincastle {
 
 void remove_tree(const fs::path& path) {
     std::error_code error;
-    if (!fs::exists(fs::symlink_status(path, error))) return;
+    const fs::file_status status = fs::symlink_status(path, error);
+    if (!fs::exists(status)) return;
+    // Anything but a directory (a symlink above all) is removed as itself: chmod and
+    // the iterator below would follow a link and change what it points to.
+    if (!fs::is_directory(status)) {
+        fs::remove(path, error);
+        if (error) throw SysError(error.value(), "remove", path.string());
+        return;
+    }
     // A build may leave directories without u+w or u+x; give them back first, each
     // before the iterator descends into it.
     fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, error);

@@ -6,7 +6,8 @@
 namespace bincastle {
 
 // Removes a tree that a rootless build wrote, where directories may lack write or
-// search permission for their owner. Nothing to do when it does not exist.
+// search permission for their owner. Nothing to do when it does not exist. Symlinks
+// are never followed: when `path` is one, the link itself is removed.
 void remove_tree(const std::filesystem::path& path);
 
 // A new private directory under $TMPDIR (or /tmp), removed with its contents when dropped.

@@ -153,6 +153,21 @@ TEST_CASE("trees without write permission are removed") {
     CHECK(WEXITSTATUS(status) == 0);
 }
 
+TEST_CASE("remove_tree removes a symlink, never what it points to") {
+    TempDir dir("bincastle-store-test");
+    write(dir.path() / "target/sub/file", "x");
+    fs::permissions(dir.path() / "target/sub", fs::perms::owner_read | fs::perms::owner_exec);
+    fs::permissions(dir.path() / "target", fs::perms::owner_read | fs::perms::owner_exec);
+    fs::create_directory_symlink(dir.path() / "target", dir.path() / "link");
+    remove_tree(dir.path() / "link");
+    CHECK_FALSE(fs::exists(fs::symlink_status(dir.path() / "link")));
+    CHECK(read(dir.path() / "target/sub/file") == "x");
+    const auto kept = fs::perms::owner_read | fs::perms::owner_exec;
+    CHECK((fs::status(dir.path() / "target").permissions() & fs::perms::all) == kept);
+    CHECK((fs::status(dir.path() / "target/sub").permissions() & fs::perms::all) == kept);
+    remove_tree(dir.path() / "target");
+}
+
 TEST_CASE("the store lives in BINCASTLE_HOME, else ~/.bincastle") {
     ::setenv("BINCASTLE_HOME", "/somewhere", 1);
     CHECK(Store::default_root() == "/somewhere");
