@@ -248,10 +248,12 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
         if (needed[node]) needed_keys.push_back(keys[node]);
     if (options.verb == "gc") {
         store.record_root(system.name(), needed_keys);
-        std::size_t removed = store.gc(store.rooted_keys());
+        std::size_t removed = store.gc();
         std::fprintf(stderr, "removed %zu layers\n", removed);
         return 0;
     }
+    // Before anything asks whether a layer is built: no gc removes these meanwhile.
+    auto live_root = store.register_live_root(needed_keys);
     store.record_root(system.name(), needed_keys);
     {
         // Gone (its ticker thread too) before the container starts: run clones this

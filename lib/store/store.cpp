@@ -13,6 +13,7 @@
 #include <set>
 #include <sys/file.h>
 #include <unistd.h>
+#include <utility>
 
 namespace fs = std::filesystem;
 
@@ -34,10 +35,32 @@ std::optional<Key> parse_key(const std::string& text) {
     }
 }
 
+// The key a building/ or trash/ entry (<key>.<suffix>) belongs to.
+std::optional<Key> key_of_entry(const fs::path& entry) {
+    const std::string name = entry.filename().string();
+    return parse_key(name.substr(0, name.find('.')));
+}
+
+std::string key_lines(const std::vector<Key>& keys) {
+    std::string text;
+    for (const auto& key : keys) text += key.hex() + "\n";
+    return text;
+}
+
+// The keys listed in a roots file, one per line; nothing when it is gone.
+std::vector<Key> read_keys(const fs::path& file) {
+    std::vector<Key> keys;
+    std::ifstream in(file);
+    for (std::string line; std::getline(in, line);)
+        if (auto key = parse_key(line)) keys.push_back(*key);
+    return keys;
+}
+
 }  // namespace
 
 Store::Store(fs::path root) : root_(std::move(root)) {
-    for (const char* dir : {"layers", "building", "logs", "locks", "roots"}) make_dirs(root_ / dir);
+    for (const char* dir : {"layers", "building", "trash", "logs", "locks", "roots", "roots/live"})
+        make_dirs(root_ / dir);
 }
 
 fs::path Store::default_root() {
@@ -67,14 +90,19 @@ UniqueFd open_lock(const fs::path& path) {
     return fd;
 }
 
+// Blocks until `operation` (LOCK_SH or LOCK_EX) is granted.
+void wait_for_flock(const UniqueFd& fd, int operation, const fs::path& path) {
+    while (::flock(fd.get(), operation) != 0) {
+        if (errno != EINTR) throw SysError("flock", path.string());
+    }
+}
+
 }  // namespace
 
 Store::KeyLock Store::lock(const Key& key) const {
     fs::path path = root_ / "locks" / key.hex();
     UniqueFd fd = open_lock(path);
-    while (::flock(fd.get(), LOCK_EX) != 0) {
-        if (errno != EINTR) throw SysError("flock", path.string());
-    }
+    wait_for_flock(fd, LOCK_EX, path);
     return KeyLock(std::move(fd));
 }
 
@@ -136,56 +164,121 @@ fs::path Store::Build::commit(const std::string& meta, const std::string& subdir
     return final_dir_ / "fs";
 }
 
-std::size_t Store::gc(const std::vector<Key>& keep) const {
+void Store::remove_layer(const Key& key) const {
+    // One rename takes the layer out of layers/, so that find() never sees a half
+    // removed one; rename(2) may replace an empty directory, which mkdtemp makes
+    // with a name no other remover uses.
+    const fs::path dir = layer_dir(key);
+    std::string trash = (root_ / "trash" / (key.hex() + ".XXXXXX")).string();
+    if (!::mkdtemp(trash.data())) throw SysError("mkdtemp", trash);
+    if (::rename(dir.c_str(), trash.c_str()) != 0) {
+        int saved = errno;
+        ::rmdir(trash.c_str());
+        if (saved == ENOENT) return;
+        throw SysError(saved, "rename", dir.string() + " -> " + trash);
+    }
+    remove_tree(trash);
+}
+
+void Store::forget(const Key& key) const { remove_layer(key); }
+
+Store::LiveRoot Store::register_live_root(const std::vector<Key>& keys) const {
+    // gc holds locks/gc exclusively for its whole run, so none runs while we hold it
+    // shared: a gc that starts later finds this claim whole and locked.
+    const fs::path gc_path = root_ / "locks" / "gc";
+    UniqueFd gc_lock = open_lock(gc_path);
+    wait_for_flock(gc_lock, LOCK_SH, gc_path);
+    std::string file = (root_ / "roots" / "live" / "XXXXXX").string();
+    UniqueFd fd(::mkostemp(file.data(), O_CLOEXEC));
+    if (!fd) throw SysError("mkostemp", file);
+    // A new file, so nobody else holds its lock. Held for the process's lifetime
+    // (close-on-exec: no helper program keeps it), released by the kernel when the
+    // process dies, crash or not.
+    const int locked = ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0 ? 0 : errno;
+    LiveRoot root(file, std::move(fd));  // removes the file if anything below throws
+    if (locked != 0) throw SysError(locked, "flock", file);
+    write_new_file(file, key_lines(keys));
+    return root;
+}
+
+Store::LiveRoot::LiveRoot(fs::path file, UniqueFd fd) : file_(std::move(file)), fd_(std::move(fd)) {}
+
+Store::LiveRoot::LiveRoot(LiveRoot&& other) noexcept
+    : file_(std::exchange(other.file_, {})), fd_(std::move(other.fd_)) {}
+
+Store::LiveRoot::~LiveRoot() {
+    // Unlinked while still locked, so that gc never takes it for a stale claim of a
+    // live process; left behind, a gc removes it.
+    if (!file_.empty()) ::unlink(file_.c_str());
+}
+
+std::size_t Store::gc() const {
+    const fs::path gc_path = root_ / "locks" / "gc";
+    UniqueFd gc_lock = open_lock(gc_path);
+    wait_for_flock(gc_lock, LOCK_EX, gc_path);
+
     std::set<std::string> kept;
-    for (const auto& key : keep) kept.insert(key.hex());
+    for (const auto& key : rooted_keys()) kept.insert(key.hex());
+    for (const auto& entry : fs::directory_iterator(root_ / "roots" / "live")) {
+        UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC));
+        if (!fd) {
+            if (errno == ENOENT) continue;  // its process just dropped it
+            throw SysError("open", entry.path().string());
+        }
+        if (::flock(fd.get(), LOCK_SH | LOCK_NB) == 0) {
+            // Its process is gone: the claim is stale.
+            ::unlink(entry.path().c_str());
+            continue;
+        }
+        if (errno != EWOULDBLOCK) throw SysError("flock", entry.path().string());
+        for (const auto& key : read_keys(entry.path())) kept.insert(key.hex());
+    }
+
     std::size_t removed = 0;
     for (const auto& entry : fs::directory_iterator(root_ / "layers")) {
         const std::string name = entry.path().filename().string();
         if (kept.count(name)) continue;
-        auto parsed = parse_key(name);
-        if (!parsed) continue;  // not ours
-        Key key = *parsed;
-        KeyLock held = lock(key);
-        remove_tree(entry.path());
+        auto key = parse_key(name);
+        if (!key) continue;  // not ours
+        // A held key is being built or removed by someone: theirs to decide. Never
+        // waiting here also means gc cannot deadlock with a builder waiting for locks/gc.
+        auto held = try_lock(*key);
+        if (!held) continue;
+        remove_layer(*key);
         std::error_code error;
-        fs::remove(log_path(key), error);
+        fs::remove(log_path(*key), error);
         ++removed;
     }
-    // A build in progress holds its key's lock. Pids cannot tell, as nested stores
-    // are shared across pid namespaces.
-    for (const auto& entry : fs::directory_iterator(root_ / "building")) {
-        const std::string name = entry.path().filename().string();
-        auto key = parse_key(name.substr(0, name.find('.')));
-        if (!key) continue;
-        auto held = try_lock(*key);
-        if (held) remove_tree(entry.path());
+    // A build in progress, and a removal under way, hold their key's lock. Pids cannot
+    // tell, as nested stores are shared across pid namespaces.
+    for (const char* dir : {"building", "trash"}) {
+        for (const auto& entry : fs::directory_iterator(root_ / dir)) {
+            auto key = key_of_entry(entry.path());
+            if (!key) continue;
+            auto held = try_lock(*key);
+            if (held) remove_tree(entry.path());
+        }
     }
     return removed;
 }
 
 void Store::record_root(const std::string& system, const std::vector<Key>& keys) const {
-    std::string text;
-    for (const auto& key : keys) text += key.hex() + "\n";
     // By rename, so that gc never reads half a list.
     fs::path file = root_ / "roots" / hash_bytes(system).hex();
     fs::path partial = file.string() + "." + std::to_string(::getpid());
-    write_new_file(partial, text);
+    write_new_file(partial, key_lines(keys));
     if (::rename(partial.c_str(), file.c_str()) != 0) throw SysError("rename", partial.string());
 }
 
 std::vector<Key> Store::rooted_keys() const {
     std::vector<Key> keys;
     for (const auto& entry : fs::directory_iterator(root_ / "roots")) {
-        if (entry.path().extension() != "") continue;  // a list being written
-        std::ifstream in(entry.path());
-        for (std::string line; std::getline(in, line);)
-            if (line.size() == 32) keys.push_back(Key::from_hex(line));
+        // Skips live/ and lists being written (<hash>.<pid>).
+        if (!entry.is_regular_file() || entry.path().extension() != "") continue;
+        for (const auto& key : read_keys(entry.path())) keys.push_back(key);
     }
     return keys;
 }
-
-void Store::forget(const Key& key) const { remove_tree(layer_dir(key)); }
 
 void Store::clean() const { remove_tree(root_); }
 

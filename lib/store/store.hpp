@@ -2,16 +2,30 @@
 
 // The layer store: everything bincastle writes, under one directory.
 //
-//   layers/<key>/fs      a finished layer: immutable, committed by one rename
-//   layers/<key>/meta    what it is (name, build time), for gc and humans
-//   building/<key>.<pid> a build in progress (removed on failure, or by the next
-//                        builder of the key after a crash)
-//   logs/<key>.log       the last build log of a key
-//   locks/<key>          one builder per key across processes (flock)
-//   roots/<system>       the keys a system needs, written at each build: what gc keeps
+//   layers/<key>/fs       a finished layer: immutable, committed by one rename
+//   layers/<key>/meta     what it is (name), for gc and humans
+//   building/<key>.<pid>  a build in progress (removed on failure, or by the next
+//                         builder of the key after a crash)
+//   trash/<key>.<random>  a layer being removed (gc, forget): moved out of layers/ by one
+//                         rename first, so that a crash mid-removal leaves no half layer
+//                         that find() would report; gc clears what a crash left here
+//   logs/<key>.log        the last build log of a key
+//   locks/<key>           one builder (or remover) per key across processes (flock)
+//   locks/gc              shared while a live root registers, exclusive while gc runs
+//   roots/<hash(system)>  the keys a system needed at its last build: persistent roots
+//   roots/live/<random>   the keys one process uses (building or running), flocked for
+//                         the process's lifetime; gc ignores and removes unlocked ones
+//   cache/trees/<hash(dir)>   the stat cache of a local source tree (source_key)
+//   git/<hash(url)>       a bare clone of a git source (.new while created, .lock its lock)
+//   downloads/<sha256>    a verified archive (<sha256>.part.* while it downloads)
+//   systems/<name>/upper  a system's own writes, kept across runs
+//   systems/<name>/mounts/<hash(dir)>  its editable copies of wrapped layers
+//   systems/<name>/running  flocked while the system runs: one run at a time
+//   definitions/          compiled definition programs and their sources (the driver's)
 //
 // Several processes, nested ones included, may share a store: one builds a key, the
-// others wait on its lock and then find it finished.
+// others wait on its lock and then find it finished. gc removes only what neither a
+// persistent root nor a live root names.
 
 #include <bincastle/key.hpp>
 
@@ -75,22 +89,47 @@ public:
     // Starts building `key` (hold its lock): clears what a crashed build left.
     Build begin(const Key& key) const;
 
-    // Records the keys `system` needs (replacing what it needed before).
+    // Records the keys `system` needs (replacing what it needed before): a persistent
+    // root, kept by gc until the system's next record.
     void record_root(const std::string& system, const std::vector<Key>& keys) const;
-    // Every key that some recorded system needs.
+    // Every key that some recorded system needs (persistent roots only).
     std::vector<Key> rooted_keys() const;
 
-    // Removes a finished layer (hold its lock), for a layer that is never cached.
+    // A process's claim on the keys it uses: gc keeps them for as long as this lives,
+    // and ignores the claim once the process is gone (its flock goes with it, even on
+    // a crash). Removed when dropped.
+    class LiveRoot {
+    public:
+        // Owns the claim `file` (removed when dropped) and `fd`, which holds its lock.
+        LiveRoot(std::filesystem::path file, UniqueFd fd);
+        LiveRoot(LiveRoot&&) noexcept;
+        LiveRoot& operator=(LiveRoot&&) = delete;
+        ~LiveRoot();
+
+    private:
+        std::filesystem::path file_;
+        UniqueFd fd_;
+    };
+    // Claims `keys` for this process. Waits while gc runs; once it returns, no gc
+    // removes them, so register before asking find() whether a key is built.
+    [[nodiscard]] LiveRoot register_live_root(const std::vector<Key>& keys) const;
+
+    // Removes a finished layer (hold its lock), for a layer that is never cached. The
+    // layer leaves layers/ by one rename before its files are removed.
     void forget(const Key& key) const;
 
-    // Removes every finished layer whose key is not in `keep`, and every build
-    // directory that no builder holds. Returns how many layers were removed.
-    std::size_t gc(const std::vector<Key>& keep) const;
+    // Removes every finished layer that no persistent or live root names and that no
+    // process holds the lock of, every build directory that no builder holds, and
+    // what interrupted removals left. Holds off live-root registration while it runs.
+    // Returns how many layers were removed.
+    std::size_t gc() const;
     // Removes the whole store.
     void clean() const;
 
 private:
     std::filesystem::path layer_dir(const Key& key) const;
+    // Moves the layer out of layers/ into trash/ and removes it there (hold its lock).
+    void remove_layer(const Key& key) const;
     std::filesystem::path root_;
 };
 

@@ -252,6 +252,52 @@ t_gc_and_clean() {
     [ ! -e "$T/store" ] || fail "clean left $(ls "$T/store")"
 }
 
+# Waits (up to 10 s) until `pgrep ARGS...` finds a process.
+wait_for_process() {
+    n=0
+    while ! pgrep "$@" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    pgrep "$@" >/dev/null
+}
+
+t_gc_keeps_what_a_running_system_uses() {
+    setup
+    def build 2>/dev/null || fail "first build failed"
+    first_keys=$(def keys | awk '{ print $1 }')
+    def run -- sleep 4.1 2>/dev/null &
+    running=$!
+    # The command itself (the definition's command line holds the same words).
+    wait_for_process -xf "sleep 4.1" || fail "the system never started"
+    # The system's root now names the second version only.
+    echo "second version" >"$D/src/a.txt"
+    def build 2>/dev/null || fail "second build failed"
+    def gc 2>"$T/err" || fail "gc failed: $(cat "$T/err")"
+    grep -q "removed 0 layers" "$T/err" || fail "gc while the first version runs: $(cat "$T/err")"
+    for key in $first_keys; do
+        [ -d "$T/store/layers/$key/fs" ] || fail "gc removed $key, which the running system uses"
+    done
+    wait $running || fail "the running system failed"
+    def gc 2>"$T/err" || fail "gc failed: $(cat "$T/err")"
+    grep -q "removed 3 layers" "$T/err" || fail "gc after the run: $(cat "$T/err")"
+}
+
+t_gc_keeps_what_a_build_is_about_to_use() {
+    setup
+    def build 2>/dev/null || fail "first build failed"
+    # A process that has found app, src and tool built and will run them once its
+    # slow layers are built...
+    BC_SLOW=4.3 def run -j2 2>"$T/err" >"$T/out" &
+    running=$!
+    wait_for_process -f "sleep 4.3" || fail "the slow builds never started: $(cat "$T/err")"
+    # ...while another process of a system by the same name replaces the system's root
+    # with layers of another version, and gc runs.
+    echo "second version" >"$D/src/a.txt"
+    def build 2>/dev/null || fail "the other build failed"
+    def gc 2>"$T/gc" || fail "gc failed: $(cat "$T/gc")"
+    wait $running || fail "the first process failed after gc: $(cat "$T/err")"
+    [ "$(cat "$T/out")" = "first version" ] || fail "the first process ran '$(cat "$T/out")'"
+}
+
+
 tap_case t_first_build "a first build builds every layer"
 tap_case t_second_build_cached "a second build builds nothing (all cached)"
 tap_case t_source_edit_rebuilds_downstream "editing a local source rebuilds exactly what is downstream"
@@ -268,5 +314,7 @@ tap_case t_git_source "a git source is built at its branch, and again when the b
 tap_case t_http_source "an http archive is pinned by sha256 (a wrong one is refused) and cached in the store"
 tap_case t_one_run_per_system "a system runs once at a time from one store (its upper dir is its own)"
 tap_case t_bad_input "bad options and missing sources give 125 and say what"
+tap_case t_gc_keeps_what_a_running_system_uses "gc keeps the layers of a running system whose root a newer build replaced"
+tap_case t_gc_keeps_what_a_build_is_about_to_use "gc keeps what a process building the system found built and will run"
 
 tap_main

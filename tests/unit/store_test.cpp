@@ -1,6 +1,7 @@
 #include "graph/key_encoder.hpp"
 #include "store/store.hpp"
 #include "util/file_tree.hpp"
+#include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
 
@@ -9,8 +10,14 @@
 #include "test_files.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <fcntl.h>
 #include <fstream>
+#include <iterator>
+#include <optional>
+#include <sys/file.h>
 #include <sys/wait.h>
+#include <thread>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -19,6 +26,16 @@ using bincastle::testing::read;
 using bincastle::testing::write;
 
 namespace {
+
+void commit_layer(const Store& store, const Key& key) {
+    auto build = store.begin(key);
+    write(build.fs() / "f", key.hex());
+    build.commit("");
+}
+
+std::size_t count_entries(const fs::path& dir) {
+    return static_cast<std::size_t>(std::distance(fs::directory_iterator(dir), fs::directory_iterator()));
+}
 
 }  // namespace
 
@@ -95,20 +112,123 @@ TEST_CASE("one process at a time holds a key") {
     ::close(ready[1]);
 }
 
-TEST_CASE("gc keeps what it is told to, and builds nobody holds go") {
+TEST_CASE("gc keeps what a system needs, and builds nobody holds go") {
     TempDir dir("bincastle-store-test");
     Store store(dir.path() / "store");
     Key keep = hash_bytes("keep"), drop = hash_bytes("drop");
-    for (const Key& key : {keep, drop}) {
-        auto build = store.begin(key);
-        write(build.fs() / "f", key.hex());
-        build.commit("");
-    }
+    for (const Key& key : {keep, drop}) commit_layer(store, key);
+    store.record_root("system", {keep});
     write(dir.path() / "store/building" / (drop.hex() + ".12345") / "fs/x", "x");
-    CHECK(store.gc({keep}) == 1);
+    CHECK(store.gc() == 1);
     CHECK(store.find(keep));
     CHECK_FALSE(store.find(drop));
     CHECK(fs::is_empty(dir.path() / "store/building"));
+    CHECK(fs::is_empty(dir.path() / "store/trash"));
+}
+
+TEST_CASE("gc keeps what live processes use; a dead process's claim is dropped") {
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
+    Key rooted = hash_bytes("rooted"), live = hash_bytes("live"), dead = hash_bytes("dead"),
+        locked = hash_bytes("locked"), unused = hash_bytes("unused");
+    for (const Key& key : {rooted, live, dead, locked, unused}) commit_layer(store, key);
+    store.record_root("system", {rooted});
+    auto claim = std::make_optional(store.register_live_root({live}));
+    pid_t child = ::fork();
+    if (child == 0) {
+        // Dies without dropping its claim, as a crash would: the file stays, its lock goes.
+        auto gone = store.register_live_root({dead});
+        ::_exit(0);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    const fs::path live_dir = dir.path() / "store/roots/live";
+    CHECK(count_entries(live_dir) == 2);
+    {
+        // Someone building or removing `locked` decides about it, not gc.
+        auto held = store.lock(locked);
+        CHECK(store.gc() == 2);
+    }
+    CHECK(store.find(rooted));
+    CHECK(store.find(live));
+    CHECK_FALSE(store.find(dead));
+    CHECK(store.find(locked));
+    CHECK_FALSE(store.find(unused));
+    CHECK(count_entries(live_dir) == 1);
+
+    claim.reset();
+    CHECK(count_entries(live_dir) == 0);
+    CHECK(store.gc() == 2);
+    CHECK_FALSE(store.find(live));
+    CHECK(store.find(rooted));
+}
+
+TEST_CASE("a live root is not registered while gc runs") {
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
+    // What gc holds for its whole run.
+    UniqueFd gc_lock(::open((dir.path() / "store/locks/gc").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    REQUIRE(gc_lock);
+    REQUIRE(::flock(gc_lock.get(), LOCK_EX) == 0);
+    std::atomic<bool> registered = false;
+    std::thread registering([&] {
+        auto claim = store.register_live_root({hash_bytes("x")});
+        registered = true;
+    });
+    ::usleep(200000);
+    CHECK_FALSE(registered);
+    ::flock(gc_lock.get(), LOCK_UN);
+    registering.join();
+    CHECK(registered);
+}
+
+TEST_CASE("a layer leaves layers/ before its files are removed") {
+    if (::geteuid() != 0) {
+        MESSAGE("needs root, to make a file its owner cannot remove");
+        return;
+    }
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
+    Key key = hash_bytes("stuck");
+    commit_layer(store, key);
+    // As an ordinary user, with a directory in the layer that only root may change:
+    // the removal fails half way, as a crash would stop it.
+    for (const auto& entry : fs::recursive_directory_iterator(dir.path()))
+        REQUIRE(::lchown(entry.path().c_str(), 65534, 65534) == 0);
+    REQUIRE(::chown(dir.path().c_str(), 65534, 65534) == 0);
+    write(*store.find(key) / "stuck/file", "x");
+    pid_t child = ::fork();
+    if (child == 0) {
+        if (::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+        try {
+            auto held = store.lock(key);
+            store.forget(key);
+            ::_exit(3);  // the removal was meant to fail
+        } catch (const std::exception&) {
+        }
+        ::_exit(store.find(key) ? 1 : 0);
+    }
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK_FALSE(store.find(key));
+    // What the failed removal left in trash/ goes at the next gc.
+    CHECK(count_entries(dir.path() / "store/trash") == 1);
+    CHECK(store.gc() == 0);
+    CHECK(count_entries(dir.path() / "store/trash") == 0);
+}
+
+TEST_CASE("forget removes a layer, and a missing one is no error") {
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
+    Key key = hash_bytes("forgotten");
+    commit_layer(store, key);
+    store.forget(key);
+    CHECK_FALSE(store.find(key));
+    CHECK_FALSE(fs::exists(dir.path() / "store/layers" / key.hex()));
+    CHECK(count_entries(dir.path() / "store/trash") == 0);
+    CHECK_NOTHROW(store.forget(key));
 }
 
 TEST_CASE("roots record what each system needs; a new record replaces the old") {
