@@ -1,9 +1,11 @@
 #include "exec/layer_builder.hpp"
 
+#include "container/supervisor.hpp"
+#include "graph/key_encoder.hpp"
 #include "source/archive_fetch.hpp"
 #include "source/git_source.hpp"
 #include "source/source_key.hpp"
-#include "util/process.hpp"
+#include "source/tree_hash.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
@@ -11,10 +13,12 @@
 #include <cctype>
 #include <cerrno>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <deque>
 #include <fcntl.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,6 +89,50 @@ void copy_source(const fs::path& from, const fs::path& to) {
         throw Error("source directory " + from.string() + ": not a directory");
     fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::copy_symlinks, error);
     if (error) throw SysError(error.value(), "copy", from.string() + " -> " + to.string());
+    // fs::copy makes directories through the umask (a 1777 /tmp comes out 1755); the
+    // key hashed the source's own permission bits, so give them back.
+    for (auto it = fs::recursive_directory_iterator(from, error); !error && it != fs::recursive_directory_iterator();
+         it.increment(error)) {
+        if (!it->is_directory(error) || it->is_symlink(error)) continue;
+        const fs::path copy = to / it->path().lexically_relative(from);
+        fs::permissions(copy, it->symlink_status().permissions(), fs::perm_options::replace, error);
+        if (error) throw SysError(error.value(), "chmod", copy.string());
+    }
+    if (error) throw SysError(error.value(), "copy", from.string() + " -> " + to.string());
+}
+
+// Whether `tree`, as the content of `node`'s source, gives the key computed for it.
+bool matches_key(const BuildSetup& setup, std::size_t node, const fs::path& tree) {
+    const Key content = hash_tree(tree, nullptr, 0);
+    const std::string encoding =
+        layer_key_encoding(*setup.graph, node, *setup.keys, [&](const LayerData&) { return content; });
+    return hash_bytes(encoding) == (*setup.keys)[node];
+}
+
+Error source_changed(const fs::path& source) {
+    return Error("source " + source.string() + " changed while it was being built; build again");
+}
+
+// The key hashed the source tree as it was then; a tree edited since would be stored
+// under a key that does not describe it. So the copy, not the source, is hashed
+// again: it is what gets stored. No stat cache helps here (the copy's inodes are all
+// new), but its pages are still in memory.
+void copy_checked_source(const BuildSetup& setup, std::size_t node, const fs::path& source, const fs::path& copy) {
+    try {
+        copy_source(source, copy);
+    } catch (const Error&) {
+        // A file that shrinks while it is copied fails the copy (EIO): say so when the
+        // source no longer matches its key.
+        bool changed = false;
+        try {
+            changed = !matches_key(setup, node, source);
+        } catch (const Error&) {
+            // Cannot tell: the copy's own error says more.
+        }
+        if (changed) throw source_changed(source);
+        throw;
+    }
+    if (!matches_key(setup, node, copy)) throw source_changed(source);
 }
 
 // Runs `self sandbox ARGS` with its output in `log` (and, line by line, in the progress
@@ -113,6 +161,15 @@ int run_logged(const BuildSetup& setup, const std::string& layer_name, const Key
     int error = ::posix_spawn(&pid, setup.self.c_str(), &actions, nullptr, args.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     if (error != 0) throw SysError(error, "posix_spawn", setup.self);
+    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+    if (pidfd < 0) {
+        int saved = errno;
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+        throw SysError(saved, "pidfd_open", setup.self);
+    }
+    // Killed and reaped if anything below throws before it is waited for.
+    container::ChildProcess child(pid, pidfd);
     write_end.reset();
 
     std::string pending;
@@ -132,11 +189,7 @@ int run_logged(const BuildSetup& setup, const std::string& layer_name, const Key
         }
     }
     if (!pending.empty()) tail.push_back(pending);
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) throw SysError("waitpid", setup.self);
-    }
-    return shell_status(status);
+    return child.wait();
 }
 
 }  // namespace
@@ -166,12 +219,14 @@ bool build_layer_locked(const BuildSetup& setup, std::size_t node) {
             const SourceSpec& source = *layer.source;
             const fs::path& store_root = setup.store->root();
             // An override replaces a source of any kind with a directory.
-            if (source.kind == SourceSpec::Kind::local_dir || overridden(layer))
-                copy_source(local_source_dir(layer, setup.definition_dir), build.fs());
-            else if (source.kind == SourceSpec::Kind::git)
+            if (source.kind == SourceSpec::Kind::local_dir || overridden(layer)) {
+                const fs::path dir = local_source_dir(layer, setup.definition_dir);
+                copy_checked_source(setup, node, dir, build.fs());
+            } else if (source.kind == SourceSpec::Kind::git) {
                 export_git_tree(store_root, source.location, git_commit_of(store_root, source), build.fs());
-            else
+            } else {
                 fetch_archive(store_root, source.location, source.revision, source.strip_components, build.fs());
+            }
         } else if (!layer.build_script.empty()) {
             fs::create_directories(build.scratch() / "empty");
             status = run_logged(setup, layer.name, key,

@@ -297,6 +297,32 @@ t_gc_keeps_what_a_build_is_about_to_use() {
     [ "$(cat "$T/out")" = "first version" ] || fail "the first process ran '$(cat "$T/out")'"
 }
 
+t_source_edited_during_build() {
+    setup
+    # Replaced without a pause, each time by a new version (renamed in whole, so that
+    # no reader sees it empty): whatever the key hashed, the copy differs from it.
+    (
+        n=0
+        while :; do
+            n=$((n + 1))
+            echo "version $n" >"$T/a.new" && mv "$T/a.new" "$D/src/a.txt"
+        done
+    ) &
+    writer=$!
+    on_exit "kill $writer"
+    # Three tries, in case the writer was descheduled through a whole build.
+    for attempt in 1 2 3; do
+        rm -rf "$T/store"
+        def build -j1 --progress=json 2>"$T/events" || break
+    done
+    grep -q "\"layer\": \"src\".*source $D/src changed while it was being built; build again" "$T/events" ||
+        fail "no such failure for src: $(cat "$T/events")"
+    ! grep -qx "name=src" "$T"/store/layers/*/meta 2>/dev/null || fail "a layer was stored for the edited source"
+    [ -z "$(ls "$T/store/building")" ] || fail "leftovers: $(ls "$T/store/building")"
+    kill $writer
+    wait $writer 2>/dev/null
+    def build 2>/dev/null || fail "a build after the edits failed"
+}
 
 tap_case t_first_build "a first build builds every layer"
 tap_case t_second_build_cached "a second build builds nothing (all cached)"
@@ -316,5 +342,6 @@ tap_case t_one_run_per_system "a system runs once at a time from one store (its 
 tap_case t_bad_input "bad options and missing sources give 125 and say what"
 tap_case t_gc_keeps_what_a_running_system_uses "gc keeps the layers of a running system whose root a newer build replaced"
 tap_case t_gc_keeps_what_a_build_is_about_to_use "gc keeps what a process building the system found built and will run"
+tap_case t_source_edited_during_build "a local source edited while it builds fails the build and stores nothing"
 
 tap_main

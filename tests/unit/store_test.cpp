@@ -1,4 +1,7 @@
+#include "exec/layer_builder.hpp"
+#include "graph/graph.hpp"
 #include "graph/key_encoder.hpp"
+#include "source/source_key.hpp"
 #include "store/store.hpp"
 #include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
@@ -11,10 +14,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <csignal>
 #include <fcntl.h>
 #include <fstream>
 #include <iterator>
 #include <optional>
+#include <stdexcept>
 #include <sys/file.h>
 #include <sys/wait.h>
 #include <thread>
@@ -286,6 +292,67 @@ TEST_CASE("remove_tree removes a symlink, never what it points to") {
     CHECK((fs::status(dir.path() / "target").permissions() & fs::perms::all) == kept);
     CHECK((fs::status(dir.path() / "target/sub").permissions() & fs::perms::all) == kept);
     remove_tree(dir.path() / "target");
+}
+
+// The layer builder's guarantees that are about the store: what a failed build leaves.
+
+TEST_CASE("a builder that fails while its build runs kills and reaps the build") {
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
+    // Stands in for the program's sandbox verb: says its pid, prints, and lingers.
+    const fs::path self = dir.path() / "fake-sandbox";
+    const fs::path pid_file = dir.path() / "pid";
+    write(self, "#!/bin/sh\necho $$ >" + pid_file.string() + "\necho a line\nexec sleep 30\n", 0755);
+    Graph graph = Graph::from(Layer(Name("lingers"), BuildScript({"true"})));
+    auto keys = compute_keys(graph, [](const LayerData&) { return Key{}; });
+    // The builder's own failure: its progress sink throws on the first line of output.
+    struct ThrowingSink : ProgressSink {
+        std::vector<ProgressEvent> failed;
+        void event(const ProgressEvent& event) override {
+            if (event.kind == ProgressEvent::Kind::output) throw std::runtime_error("the sink broke");
+            if (event.kind == ProgressEvent::Kind::failed) failed.push_back(event);
+        }
+    } sink;
+    BuildSetup setup{&graph, &keys, &store, self.string(), 1, dir.path(), &sink};
+    CHECK_FALSE(build_layer(setup, graph.root()));
+    REQUIRE(sink.failed.size() == 1);
+    CHECK(sink.failed[0].text.find("the sink broke") != std::string::npos);
+    pid_t pid = std::stoi(read(pid_file));
+    const bool gone = ::kill(pid, 0) != 0 && errno == ESRCH;
+    CHECK(gone);
+    if (!gone) {
+        ::kill(pid, SIGKILL);
+        ::waitpid(pid, nullptr, 0);
+    }
+    CHECK_FALSE(store.find(keys[graph.root()]));
+}
+
+TEST_CASE("a local source edited after its key was computed fails its build and leaves no layer") {
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
+    write(dir.path() / "src/a.txt", "first version");
+    Graph graph = Graph::from(Layer(Name("src"), LocalDir("src")));
+    struct Events : ProgressSink {
+        std::vector<ProgressEvent> failed;
+        void event(const ProgressEvent& event) override {
+            if (event.kind == ProgressEvent::Kind::failed) failed.push_back(event);
+        }
+    } sink;
+    auto keys = compute_keys(graph, make_source_key(dir.path(), store));
+    write(dir.path() / "src/a.txt", "second version");
+    BuildSetup setup{&graph, &keys, &store, "/nonexistent", 1, dir.path(), &sink};
+    CHECK_FALSE(build_layer(setup, graph.root()));
+    REQUIRE(sink.failed.size() == 1);
+    CHECK(sink.failed[0].text.find("source " + (dir.path() / "src").string() +
+                                   " changed while it was being built; build again") != std::string::npos);
+    CHECK_FALSE(store.find(keys[graph.root()]));
+    CHECK(fs::is_empty(dir.path() / "store/building"));
+
+    // Built again, it is stored under the key of what it holds.
+    keys = compute_keys(graph, make_source_key(dir.path(), store));
+    CHECK(build_layer(setup, graph.root()));
+    REQUIRE(store.find(keys[graph.root()]));
+    CHECK(read(*store.find(keys[graph.root()]) / "a.txt") == "second version");
 }
 
 TEST_CASE("the store lives in BINCASTLE_HOME, else ~/.bincastle") {
