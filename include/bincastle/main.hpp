@@ -6,7 +6,16 @@
 //         return bincastle::main(argc, argv, bincastle::Layer(bincastle::Name("system"), ...));
 //     }
 //
-// which gives the program the verbs build, run, graph, keys and sandbox (see --help).
+// which gives the program its verbs (see --help):
+//
+//   run       build what is missing, then run the system (the default)
+//   build     build what is missing
+//   keys      print each layer's key and name
+//   graph     print the layer graph in Graphviz dot
+//   gc        remove the layers that no system built with this store, and no
+//             bincastle process still running, needs
+//   clean     remove the whole store
+//   sandbox   run a command in a rootless container (bincastle sandbox's options)
 
 #include <bincastle/export.hpp>
 #include <bincastle/layer.hpp>

@@ -41,6 +41,11 @@ Key hash_bytes(std::string_view bytes) {
     return key;
 }
 
+// A layer's encoded recipe (graph.cpp: its env, script, scratch and output dirs, and
+// the keys of what it is built on) holds what changes the files a build writes, and
+// nothing else. MAKEFLAGS=-jN, which the builder sets from -j, stays out on purpose:
+// parallelism must not change a layer's output, and a key that did would rebuild
+// every layer when only the number of CPUs changed.
 KeyEncoder::KeyEncoder(std::string_view kind) {
     field('V', key_format_version);
     field('K', kind);

@@ -297,6 +297,15 @@ t_gc_keeps_what_a_build_is_about_to_use() {
     [ "$(cat "$T/out")" = "first version" ] || fail "the first process ran '$(cat "$T/out")'"
 }
 
+t_jobs_do_not_change_keys() {
+    setup
+    def build -j1 2>/dev/null || fail "build with -j1 failed"
+    def build -j2 --progress=json 2>"$T/events" || fail "build with -j2 failed"
+    [ "$(layers_with built "$T/events")" = "" ] || fail "-j2 rebuilt: $(layers_with built "$T/events")"
+    out=$(def run -- cat /opt/tool/makeflags 2>/dev/null)
+    [ "$out" = "-j1" ] || fail "MAKEFLAGS in the cached build was '$out'"
+}
+
 t_source_edited_during_build() {
     setup
     # Replaced without a pause, each time by a new version (renamed in whole, so that
@@ -342,6 +351,7 @@ tap_case t_one_run_per_system "a system runs once at a time from one store (its 
 tap_case t_bad_input "bad options and missing sources give 125 and say what"
 tap_case t_gc_keeps_what_a_running_system_uses "gc keeps the layers of a running system whose root a newer build replaced"
 tap_case t_gc_keeps_what_a_build_is_about_to_use "gc keeps what a process building the system found built and will run"
+tap_case t_jobs_do_not_change_keys "-j changes MAKEFLAGS, not keys: a build with another -j is cached"
 tap_case t_source_edited_during_build "a local source edited while it builds fails the build and stores nothing"
 
 tap_main
