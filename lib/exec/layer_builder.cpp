@@ -6,6 +6,8 @@
 #include "source/git_source.hpp"
 #include "source/source_key.hpp"
 #include "source/tree_hash.hpp"
+#include "util/file_tree.hpp"
+#include "util/spawn.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
@@ -17,12 +19,7 @@
 #include <cstdlib>
 #include <deque>
 #include <fcntl.h>
-#include <spawn.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 namespace fs = std::filesystem;
 
@@ -83,24 +80,6 @@ double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-void copy_source(const fs::path& from, const fs::path& to) {
-    std::error_code error;
-    if (!fs::is_directory(from, error))
-        throw Error("source directory " + from.string() + ": not a directory");
-    fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::copy_symlinks, error);
-    if (error) throw SysError(error.value(), "copy", from.string() + " -> " + to.string());
-    // fs::copy makes directories through the umask (a 1777 /tmp comes out 1755); the
-    // key hashed the source's own permission bits, so give them back.
-    for (auto it = fs::recursive_directory_iterator(from, error); !error && it != fs::recursive_directory_iterator();
-         it.increment(error)) {
-        if (!it->is_directory(error) || it->is_symlink(error)) continue;
-        const fs::path copy = to / it->path().lexically_relative(from);
-        fs::permissions(copy, it->symlink_status().permissions(), fs::perm_options::replace, error);
-        if (error) throw SysError(error.value(), "chmod", copy.string());
-    }
-    if (error) throw SysError(error.value(), "copy", from.string() + " -> " + to.string());
-}
-
 // Whether `tree`, as the content of `node`'s source, gives the key computed for it.
 bool matches_key(const BuildSetup& setup, std::size_t node, const fs::path& tree) {
     const Key content = hash_tree(tree, nullptr, 0);
@@ -119,7 +98,7 @@ Error source_changed(const fs::path& source) {
 // new), but its pages are still in memory.
 void copy_checked_source(const BuildSetup& setup, std::size_t node, const fs::path& source, const fs::path& copy) {
     try {
-        copy_source(source, copy);
+        copy_tree(source, copy);
     } catch (const Error&) {
         // A file that shrinks while it is copied fails the copy (EIO): say so when the
         // source no longer matches its key.
@@ -148,28 +127,10 @@ int run_logged(const BuildSetup& setup, const std::string& layer_name, const Key
 
     std::vector<std::string> argv = {setup.self, "sandbox"};
     argv.insert(argv.end(), sandbox_args.begin(), sandbox_args.end());
-    std::vector<char*> args;
-    for (auto& arg : argv) args.push_back(arg.data());
-    args.push_back(nullptr);
-
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_adddup2(&actions, write_end.get(), 1);
-    posix_spawn_file_actions_adddup2(&actions, write_end.get(), 2);
-    pid_t pid = 0;
-    int error = ::posix_spawn(&pid, setup.self.c_str(), &actions, nullptr, args.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (error != 0) throw SysError(error, "posix_spawn", setup.self);
-    int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-    if (pidfd < 0) {
-        int saved = errno;
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        throw SysError(saved, "pidfd_open", setup.self);
-    }
+    UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!devnull) throw SysError("open", "/dev/null");
     // Killed and reaped if anything below throws before it is waited for.
-    container::ChildProcess child(pid, pidfd);
+    container::ChildProcess child = spawn({argv, std::nullopt, {}, devnull.get(), write_end.get(), write_end.get()});
     write_end.reset();
 
     std::string pending;

@@ -33,6 +33,22 @@ void remove_tree(const fs::path& path) {
     if (error) throw SysError(error.value(), "remove", path.string());
 }
 
+void copy_tree(const fs::path& from, const fs::path& to) {
+    std::error_code error;
+    if (!fs::is_directory(from, error)) throw Error(from.string() + ": not a directory");
+    fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::copy_symlinks, error);
+    if (error) throw SysError(error.value(), "copy", from.string() + " -> " + to.string());
+    // fs::copy makes directories through the umask (a 1777 /tmp comes out 1755).
+    for (auto it = fs::recursive_directory_iterator(from, error); !error && it != fs::recursive_directory_iterator();
+         it.increment(error)) {
+        if (!it->is_directory(error) || it->is_symlink(error)) continue;
+        const fs::path copy = to / it->path().lexically_relative(from);
+        fs::permissions(copy, it->symlink_status().permissions(), fs::perm_options::replace, error);
+        if (error) throw SysError(error.value(), "chmod", copy.string());
+    }
+    if (error) throw SysError(error.value(), "copy", from.string() + " -> " + to.string());
+}
+
 TempDir::TempDir(const std::string& prefix) {
     const char* base = std::getenv("TMPDIR");
     std::string pattern = std::string(base && *base ? base : "/tmp") + "/" + prefix + ".XXXXXX";

@@ -10,6 +10,11 @@ namespace bincastle {
 // are never followed: when `path` is one, the link itself is removed.
 void remove_tree(const std::filesystem::path& path);
 
+// Copies the directory tree `from` to `to` (which must not exist): files with their
+// modes, symlinks as symlinks, directories with their own permission bits (not the
+// umask's), so that the copy hashes like the original.
+void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to);
+
 // A new private directory under $TMPDIR (or /tmp), removed with its contents when dropped.
 class TempDir {
 public:
