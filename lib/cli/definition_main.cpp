@@ -7,6 +7,8 @@
 #include "graph/key_encoder.hpp"
 #include "source/source_key.hpp"
 #include "store/store.hpp"
+#include "util/file_io.hpp"
+#include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/container.hpp>
@@ -30,6 +32,9 @@ namespace bincastle {
 
 namespace {
 
+// Where a system reaches the supervisor that started it (bincastle run).
+constexpr const char* inside_socket = "/run/bincastle.sock";
+
 const char* const usage = R"(usage: %s [VERB] [OPTIONS] [-- CMD [ARG...]]
 
 Builds the system this program defines, as cached layers, and runs it.
@@ -49,6 +54,8 @@ Options:
   -v, --verbose          show build output, each line prefixed with its layer
   --progress=FORMAT      auto (tty on a terminal, else plain), tty, plain, or json
                          (one JSON object per line)
+  --import-cache REF     pull layers from an OCI registry (repeatable)
+  --export-cache REF     push built layers to an OCI registry
   -h, --help             this text
 
 The store is ${BINCASTLE_HOME:-$HOME/.bincastle}. Exit status: the system command's
@@ -65,6 +72,8 @@ struct Options {
     bool verbose = false;
     ProgressFormat progress = auto_progress();
     std::vector<std::string> command;
+    std::vector<std::string> import_caches;
+    std::optional<std::string> export_cache;
     bool help = false;
 };
 
@@ -89,6 +98,13 @@ Options parse(const std::vector<std::string>& args) {
             if (ec != std::errc() || end != value.data() + value.size() || jobs == 0)
                 throw Error("-j " + value + ": expected a number of jobs above 0");
             options.jobs = jobs;
+        } else if (arg == "--import-cache" || arg == "--export-cache" || arg.starts_with("--import-cache=") ||
+                   arg.starts_with("--export-cache=")) {
+            auto equals = arg.find('=');
+            std::string value = equals != std::string::npos ? arg.substr(equals + 1) : i + 1 < args.size() ? args[++i] : "";
+            if (value.empty()) throw Error(arg.substr(0, equals) + " needs a registry REF (host[:port]/repo[:tag])");
+            if (arg.starts_with("--import-cache")) options.import_caches.push_back(value);
+            else options.export_cache = value;
         } else if (arg.rfind("--progress=", 0) == 0) {
             std::string format = arg.substr(11);
             if (format == "json") options.progress = ProgressFormat::json;
@@ -156,16 +172,43 @@ bool build(const Graph& graph, const std::vector<Key>& keys, const Store& store,
     return ok;
 }
 
-int run(const Graph& graph, const std::vector<Key>& keys, const Store& store, const Options& options) {
+// The system's own copy of a wrapped layer: made from the layer when first entered,
+// then the user's, kept across runs. When the layer changes (a new key), the old copy
+// is kept beside the new one and the user is told where.
+fs::path wrapped_copy(const fs::path& system_dir, const std::string& mount_dir, const fs::path& files,
+                      const Key& key) {
+    fs::path copy = system_dir / "mounts" / hash_bytes(mount_dir).hex();
+    fs::path key_file = copy.string() + ".key";
+    auto copied_from = read_file_if_exists(key_file.string());
+    if (fs::exists(copy) && copied_from && *copied_from != key.hex()) {
+        fs::path kept = copy.string() + ".from-" + copied_from->substr(0, 12);
+        remove_tree(kept);
+        fs::rename(copy, kept);
+        std::fprintf(stderr, "bincastle: %s changed since this system copied it; the previous copy is in %s\n",
+                     mount_dir.c_str(), kept.c_str());
+    }
+    if (!fs::exists(copy)) {
+        fs::create_directories(copy.parent_path());
+        fs::path partial = copy.string() + ".partial." + std::to_string(::getpid());
+        remove_tree(partial);
+        copy_tree(files, partial);
+        fs::rename(partial, copy);
+    }
+    if (copied_from != key.hex()) write_new_file(key_file.string(), key.hex());
+    return copy;
+}
+
+int run(const Graph& graph, const std::vector<Key>& keys, const Store& store, const Options& options,
+        const std::string& system_name) {
     const LayerData& system = *graph.node(graph.root()).layer;
     // One running instance per system: two overlay mounts must not share an upper dir.
-    fs::path system_dir = store.root() / "systems" / system.name;
+    fs::path system_dir = store.root() / "systems" / system_name;
     fs::create_directories(system_dir);
     UniqueFd running(::open((system_dir / "running").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     if (!running) throw SysError("open", (system_dir / "running").string());
     if (::flock(running.get(), LOCK_EX | LOCK_NB) != 0)
-        throw Error("system '" + system.name + "' is already running from " + store.root().string(),
-                    "leave it first, or give this system another Name");
+        throw Error("system '" + system_name + "' is already running from " + store.root().string(),
+                    "leave it first, or enter another system (bincastle run --system NAME)");
     container::Spec spec;
     for (const auto& placement : graph.run_closure(graph.root())) {
         fs::path files = *store.find(keys[placement.node]);
@@ -173,22 +216,22 @@ int run(const Graph& graph, const std::vector<Key>& keys, const Store& store, co
             spec.layers.push_back(files.string());
             continue;
         }
-        // A wrapped layer is the system's own copy, editable and kept across runs;
-        // an overridable source says where it is, so that builds started inside
-        // use the edited copy.
+        // An overridable source says where it is, so that builds started inside use
+        // the edited copy.
         const LayerData& wrapped = *graph.node(placement.node).layer;
-        fs::path copy = store.root() / "systems" / system.name / "mounts" / hash_bytes(*placement.mount_dir).hex();
-        if (!fs::exists(copy)) {
-            fs::create_directories(copy.parent_path());
-            fs::path partial = copy.string() + ".partial";
-            fs::remove_all(partial);
-            fs::copy(files, partial, fs::copy_options::recursive | fs::copy_options::copy_symlinks);
-            fs::rename(partial, copy);
-        }
+        fs::path copy = wrapped_copy(system_dir, *placement.mount_dir, files, keys[placement.node]);
         spec.mounts.push_back({container::Mount::Kind::bind, copy.string(), *placement.mount_dir});
         if (wrapped.overridable) spec.env.push_back(override_variable(wrapped.name) + "=" + *placement.mount_dir);
     }
-    spec.upper = (store.root() / "systems" / system.name / "upper").string();
+    // What a nested `bincastle run` needs: the driver, and the supervisor's socket.
+    if (const char* driver = std::getenv("BINCASTLE_INSIDE_DRIVER"); driver && *driver)
+        spec.mounts.push_back({container::Mount::Kind::ro_bind, driver, "/bincastle"});
+    if (const char* socket = std::getenv("BINCASTLE_SOCK"); socket && *socket) {
+        spec.mounts.push_back({container::Mount::Kind::bind, socket, inside_socket});
+        spec.env.push_back(std::string("BINCASTLE_SOCK=") + inside_socket);
+        spec.env.push_back("BINCASTLE_SYSTEM=" + system_name);
+    }
+    spec.upper = (system_dir / "upper").string();
     for (const auto& [key, value] : system.env) spec.env.push_back(key + "=" + value);
     if (const char* term = std::getenv("TERM")) spec.env.push_back(std::string("TERM=") + term);
     spec.cwd = system.run_working_dir.value_or("/");
@@ -236,6 +279,10 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
         return 0;
     }
     std::vector<Key> keys = compute_keys(graph, make_source_key(definition_dir, store));
+    // The driver names systems after their source; a program started by hand, after
+    // its root layer.
+    const char* named = std::getenv("BINCASTLE_SYSTEM");
+    std::string system_name = named && *named ? named : system.name();
 
     if (options.verb == "keys") {
         for (std::size_t node : graph.topological_order())
@@ -247,14 +294,17 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
     for (std::size_t node = 0; node < graph.size(); ++node)
         if (needed[node]) needed_keys.push_back(keys[node]);
     if (options.verb == "gc") {
-        store.record_root(system.name(), needed_keys);
+        store.record_root(system_name, needed_keys);
         std::size_t removed = store.gc();
         std::fprintf(stderr, "removed %zu layers\n", removed);
         return 0;
     }
+    if (!options.import_caches.empty() || options.export_cache)
+        std::fprintf(stderr, "bincastle: the remote cache (--import-cache, --export-cache) is not in this version "
+                             "yet; everything is built here\n");
     // Before anything asks whether a layer is built: no gc removes these meanwhile.
     auto live_root = store.register_live_root(needed_keys);
-    store.record_root(system.name(), needed_keys);
+    store.record_root(system_name, needed_keys);
     {
         // Gone (its ticker thread too) before the container starts: run clones this
         // process, which must then have no other thread.
@@ -262,7 +312,7 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
         if (!build(graph, keys, store, options, definition_dir, *progress)) return container::exit_setup_failed;
     }
     if (options.verb == "build") return 0;
-    return run(graph, keys, store, options);
+    return run(graph, keys, store, options, system_name);
 }
 
 }  // namespace

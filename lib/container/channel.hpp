@@ -28,6 +28,8 @@ public:
     std::optional<Message> receive() const;
 
     void close() { socket_.reset(); }
+    // For poll(2).
+    int fd() const { return socket_.get(); }
 
 private:
     UniqueFd socket_;

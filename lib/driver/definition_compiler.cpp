@@ -1,0 +1,207 @@
+#include "driver/definition_compiler.hpp"
+
+#include "graph/key_encoder.hpp"
+#include "util/file_io.hpp"
+#include "util/file_tree.hpp"
+#include "util/spawn.hpp"
+
+#include <bincastle/error.hpp>
+#include <bincastle/version.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace bincastle::driver {
+
+namespace {
+
+// Compiled with no -O: a definition only assembles the graph (the library does the
+// work, optimized), and the edit-compile loop is what the user waits for.
+const std::vector<std::string> compile_flags = {"-std=c++20", "-pthread", "-I."};
+
+struct FileIdentity {
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+};
+
+std::optional<FileIdentity> identity_of(const fs::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    return FileIdentity{static_cast<std::uint64_t>(st.st_size),
+                        st.st_mtim.tv_sec * 1'000'000'000LL + st.st_mtim.tv_nsec};
+}
+
+std::string content_hash(const fs::path& path) { return hash_bytes(read_file(path.string())).hex(); }
+
+std::vector<std::string> sources_of(const fs::path& root, const std::string& subdir) {
+    std::vector<std::string> sources;
+    fs::path dir = subdir.empty() ? root : root / subdir;
+    for (const auto& entry : fs::directory_iterator(dir)) {
+        if (entry.path().extension() != ".cpp" || !entry.is_regular_file()) continue;
+        sources.push_back((fs::path(subdir) / entry.path().filename()).lexically_normal().string());
+    }
+    std::sort(sources.begin(), sources.end());
+    return sources;
+}
+
+std::vector<std::string> compiler_args(const Toolchain& toolchain) {
+    std::vector<std::string> args = compile_flags;
+    for (const auto& dir : toolchain.include_dirs) args.push_back("-I" + dir.string());
+    return args;
+}
+
+Key cache_key(const fs::path& root, const std::vector<std::string>& sources, const Toolchain& toolchain) {
+    KeyEncoder encoder("definition");
+    encoder.field('v', std::string_view(version));
+    encoder.field('c', toolchain.compiler);
+    auto compiler = identity_of(toolchain.compiler_path);
+    encoder.field('C', toolchain.compiler_path.string());
+    encoder.field('s', compiler ? compiler->size : 0).field('t', compiler ? std::uint64_t(compiler->mtime_ns) : 0);
+    encoder.field('f', compiler_args(toolchain));
+    encoder.field('l', toolchain.link_args);
+    fs::path library = toolchain.library_dir / "libbincastle.a";
+    auto lib = identity_of(library);
+    encoder.field('L', library.string());
+    encoder.field('s', lib ? lib->size : 0).field('t', lib ? std::uint64_t(lib->mtime_ns) : 0);
+    for (const auto& source : sources) {
+        encoder.field('p', source);
+        encoder.field('h', content_hash(root / source));
+    }
+    return encoder.finish();
+}
+
+// The prerequisites in a make rule written by -MD: "x.o: a.cpp b.hpp \\\n c.hpp".
+std::vector<std::string> parse_depfile(const std::string& text) {
+    std::vector<std::string> paths;
+    std::string current;
+    bool after_colon = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        char c = text[i];
+        if (c == '\\' && i + 1 < text.size() && text[i + 1] == '\n') {
+            ++i;
+            c = ' ';
+        } else if (c == '\\' && i + 1 < text.size() && text[i + 1] == ' ') {
+            current += ' ';
+            ++i;
+            continue;
+        }
+        if (!after_colon) {
+            if (c == ':' && (i + 1 == text.size() || text[i + 1] == ' ' || text[i + 1] == '\n')) after_colon = true;
+            continue;
+        }
+        if (c == ' ' || c == '\n' || c == '\t') {
+            if (!current.empty()) paths.push_back(current);
+            current.clear();
+            if (c == '\n') after_colon = false;
+        } else {
+            current += c;
+        }
+    }
+    if (!current.empty()) paths.push_back(current);
+    return paths;
+}
+
+// "size mtime_ns hash path" per line; paths relative to `root` where the compiler
+// wrote them so (the definition's own files), so that a tree seen at another path
+// (a nested run) checks the same way.
+std::string describe_inputs(const fs::path& root, const std::vector<std::string>& paths) {
+    std::ostringstream out;
+    for (const auto& path : paths) {
+        fs::path full = fs::path(path).is_absolute() ? fs::path(path) : root / path;
+        auto id = identity_of(full);
+        if (!id) throw SysError("stat", full.string());
+        out << id->size << ' ' << id->mtime_ns << ' ' << content_hash(full) << ' ' << path << '\n';
+    }
+    return out.str();
+}
+
+bool inputs_unchanged(const fs::path& root, const fs::path& inputs_file) {
+    std::ifstream in(inputs_file);
+    if (!in) return false;
+    std::string line;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        FileIdentity recorded;
+        std::string hash, path;
+        if (!(fields >> recorded.size >> recorded.mtime_ns >> hash) || !std::getline(fields >> std::ws, path))
+            return false;
+        fs::path full = fs::path(path).is_absolute() ? fs::path(path) : root / path;
+        auto now = identity_of(full);
+        if (!now) return false;
+        if (now->size == recorded.size && now->mtime_ns == recorded.mtime_ns) continue;
+        if (now->size != recorded.size) return false;
+        if (content_hash(full) != hash) return false;
+    }
+    return true;
+}
+
+void run_compiler(std::vector<std::string> argv, const fs::path& root, int output_fd, const std::string& what) {
+    auto child = spawn({std::move(argv), std::nullopt, root, 0, output_fd, output_fd});
+    int status = child.wait();
+    if (status != 0) throw Error(what + " failed (the compiler's messages are above)", "fix the definition and run again");
+}
+
+}  // namespace
+
+CompiledDefinition compile_definition(const fs::path& root, const std::string& subdir, const Toolchain& toolchain,
+                                      const fs::path& cache_dir, int output_fd) {
+    std::vector<std::string> sources = sources_of(root, subdir);
+    fs::path entry = cache_dir / cache_key(root, sources, toolchain).hex();
+    if (inputs_unchanged(root, entry / "inputs") && fs::exists(entry / "program")) return {entry / "program", false};
+
+    fs::create_directories(cache_dir);
+    std::string work_template = (cache_dir / ".compiling.XXXXXX").string();
+    if (!::mkdtemp(work_template.data())) throw SysError("mkdtemp", work_template);
+    fs::path work = work_template;
+    try {
+        std::string shown = (fs::path(subdir) / "main.cpp").string();
+        ::dprintf(output_fd, "bincastle: compiling %s (once per change)\n", shown.c_str());
+        std::vector<std::string> objects, prerequisites;
+        for (std::size_t i = 0; i < sources.size(); ++i) {
+            fs::path object = work / (std::to_string(i) + ".o");
+            fs::path depfile = work / (std::to_string(i) + ".d");
+            std::vector<std::string> argv = toolchain.compiler;
+            for (const auto& arg : compiler_args(toolchain)) argv.push_back(arg);
+            for (const auto& arg : {std::string("-MD"), std::string("-MF"), depfile.string(), std::string("-c"),
+                                    sources[i], std::string("-o"), object.string()})
+                argv.push_back(arg);
+            run_compiler(std::move(argv), root, output_fd, "compiling " + sources[i]);
+            objects.push_back(object.string());
+            for (auto& path : parse_depfile(read_file(depfile.string()))) prerequisites.push_back(std::move(path));
+        }
+        std::vector<std::string> argv = toolchain.compiler;
+        argv.push_back("-pthread");
+        for (const auto& object : objects) argv.push_back(object);
+        argv.push_back("-L" + toolchain.library_dir.string());
+        for (const auto& arg : toolchain.link_args) argv.push_back(arg);
+        argv.push_back("-o");
+        argv.push_back((work / "program").string());
+        run_compiler(std::move(argv), root, output_fd, "linking " + shown);
+        std::sort(prerequisites.begin(), prerequisites.end());
+        prerequisites.erase(std::unique(prerequisites.begin(), prerequisites.end()), prerequisites.end());
+        write_new_file((work / "inputs").string(), describe_inputs(root, prerequisites));
+        for (const auto& object : objects) fs::remove(object);
+
+        // Replaces a stale entry; a concurrent driver's program stays valid for the
+        // runs that already started it.
+        fs::path stale = work.string() + ".stale";
+        std::error_code error;
+        fs::rename(entry, stale, error);
+        fs::rename(work, entry, error);
+        if (error) remove_tree(work);  // another driver put the same program there first
+        remove_tree(stale);
+    } catch (...) {
+        remove_tree(work);
+        throw;
+    }
+    return {entry / "program", true};
+}
+
+}  // namespace bincastle::driver

@@ -1,0 +1,158 @@
+#include "driver/driver_command.hpp"
+
+#include "driver/definition_compiler.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <cstdlib>
+
+extern char** environ;
+
+namespace fs = std::filesystem;
+
+namespace bincastle::driver {
+
+namespace {
+
+const char* const run_usage = R"(usage: bincastle run [OPTIONS] DIR [SUBDIR] [-- CMD [ARG...]]
+       bincastle run [OPTIONS] GIT-URL REF [SUBDIR] [-- CMD [ARG...]]
+
+Compiles the system definition in DIR (or SUBDIR of it), or in a git repository at
+REF (a branch, tag or commit; https, ssh, file:// or a local path), builds the layers
+that are missing and enters the system: its RunArgs, or CMD. The exit status is the
+command's own; 125 when bincastle failed.
+
+Options:
+  --system NAME          the system to enter (its files persist between runs);
+                         default: named after the source and SUBDIR
+  -j N                   build N layers at once (default: the number of CPUs)
+  -v, --verbose          show build output, each line prefixed with its layer
+  --progress=FORMAT      auto, tty, plain, or json (one JSON object per line)
+  --import-cache REF     pull layers from an OCI registry (repeatable)
+  --export-cache REF     push built layers to an OCI registry
+  -h, --help             this text
+)";
+
+const char* const build_usage = R"(usage: bincastle build [OPTIONS] DIR [SUBDIR]
+       bincastle build [OPTIONS] GIT-URL REF [SUBDIR]
+
+Compiles the definition and builds the layers that are missing, without entering
+the system. Options as for 'bincastle run --help'.
+)";
+
+const char* const graph_usage = R"(usage: bincastle graph DIR [SUBDIR]
+       bincastle graph GIT-URL REF [SUBDIR]
+
+Prints the definition's layer graph in Graphviz dot: solid edges are Dep, dashed
+BuildDep, dotted RunDep; a label is a MountDir.
+)";
+
+std::string host_path(const Origin& origin, const std::string& path) {
+    fs::path absolute = fs::path(path).is_absolute() ? fs::path(path) : origin.cwd / path;
+    return origin.root_prefix + absolute.lexically_normal().string();
+}
+
+bool is_url(const std::string& text) {
+    if (text.find("://") != std::string::npos) return true;
+    auto colon = text.find(':');
+    return colon != std::string::npos && colon > 0 && text.find('/') > colon;
+}
+
+}  // namespace
+
+const char* definition_command_usage(const std::string& verb) {
+    return verb == "build" ? build_usage : verb == "graph" ? graph_usage : run_usage;
+}
+
+DefinitionCommand parse_definition_command(const std::string& verb, const std::vector<std::string>& args) {
+    DefinitionCommand command;
+    command.verb = verb;
+    auto value = [&](std::size_t& i, const std::string& option) {
+        if (i + 1 >= args.size()) throw Error(option + " needs a value", "see 'bincastle " + verb + " --help'");
+        return args[++i];
+    };
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--") {
+            if (verb != "run") throw Error("a command after '--' goes with 'run' only");
+            command.command.assign(args.begin() + static_cast<long>(i) + 1, args.end());
+            if (command.command.empty()) throw Error("no command after '--'");
+            break;
+        }
+        if (arg == "-h" || arg == "--help") {
+            command.help = true;
+        } else if (arg == "--system") {
+            command.system = value(i, arg);
+        } else if (arg.starts_with("--system=")) {
+            command.system = arg.substr(9);
+        } else if (arg == "-v" || arg == "--verbose" || arg.starts_with("--progress=")) {
+            command.program_options.push_back(arg);
+        } else if (arg == "-j" || arg == "--import-cache" || arg == "--export-cache") {
+            command.program_options.push_back(arg);
+            command.program_options.push_back(value(i, arg));
+        } else if (arg.starts_with("-j") || arg.starts_with("--import-cache=") || arg.starts_with("--export-cache=")) {
+            command.program_options.push_back(arg);
+        } else if (arg.starts_with("-") && arg.size() > 1) {
+            throw Error("unknown option " + arg, "see 'bincastle " + verb + " --help'");
+        } else {
+            command.positionals.push_back(arg);
+        }
+    }
+    if (command.system) {
+        const std::string& name = *command.system;
+        if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+            throw Error("--system " + name + ": a name, not a path");
+    }
+    return command;
+}
+
+ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& origin, const Toolchain& toolchain,
+                              const fs::path& store_root, const std::string& socket_path, int output_fd) {
+    std::vector<std::string> positionals = command.positionals;
+    if (!positionals.empty() && !is_url(positionals[0])) positionals[0] = host_path(origin, positionals[0]);
+    DefinitionSource source = resolve_definition_source(positionals, store_root, origin.cwd);
+    if (!origin.root_prefix.empty() && !source.ref) {
+        // Named, and shown, as the user inside knows it.
+        source.origin = source.origin.substr(origin.root_prefix.size());
+    }
+    CompiledDefinition compiled = compile_definition(source.root, source.subdir, toolchain, store_root / "definitions" / "bin", output_fd);
+
+    ProgramLaunch launch;
+    launch.system = command.system.value_or(source.default_system_name(origin.parent_system));
+    launch.compiled = compiled.compiled;
+    launch.cwd = source.definition_dir();
+    launch.argv = {compiled.program.string(), command.verb};
+    for (const auto& option : command.program_options) launch.argv.push_back(option);
+    if (!command.command.empty()) {
+        launch.argv.push_back("--");
+        for (const auto& arg : command.command) launch.argv.push_back(arg);
+    }
+
+    // The host's environment, without what described the caller's system; then the
+    // caller's overrides, seen from the host.
+    for (char** entry = environ; *entry; ++entry) {
+        std::string_view variable(*entry);
+        if (variable.starts_with("BINCASTLE_SOCK=") || variable.starts_with("BINCASTLE_SYSTEM=") ||
+            variable.starts_with("BINCASTLE_DEFINITION_DIR=") || variable.starts_with("BINCASTLE_INSIDE_DRIVER="))
+            continue;
+        if (!origin.root_prefix.empty() &&
+            (variable.starts_with("BINCASTLE_OVERRIDE_") || variable.starts_with("TERM=")))
+            continue;
+        launch.env.emplace_back(variable);
+    }
+    if (!origin.root_prefix.empty()) {
+        for (const auto& variable : origin.overrides) {
+            auto equals = variable.find('=');
+            if (equals == std::string::npos) continue;
+            launch.env.push_back(variable.substr(0, equals + 1) + host_path(origin, variable.substr(equals + 1)));
+        }
+        if (origin.term) launch.env.push_back("TERM=" + *origin.term);
+    }
+    launch.env.push_back("BINCASTLE_SYSTEM=" + launch.system);
+    launch.env.push_back("BINCASTLE_DEFINITION_DIR=" + source.definition_dir().string());
+    if (!socket_path.empty()) launch.env.push_back("BINCASTLE_SOCK=" + socket_path);
+    launch.env.push_back("BINCASTLE_INSIDE_DRIVER=" + toolchain.inside_driver.string());
+    return launch;
+}
+
+}  // namespace bincastle::driver

@@ -1,0 +1,54 @@
+#pragma once
+
+// The driver's verbs that take a definition (run, build, graph): their command line,
+// and turning one into the definition program's invocation (fetch, compile, cached).
+
+#include "driver/definition_source.hpp"
+#include "driver/toolchain.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bincastle::driver {
+
+struct DefinitionCommand {
+    std::string verb;                          // run, build or graph
+    std::vector<std::string> positionals;      // SOURCE [REF] [SUBDIR]
+    std::vector<std::string> program_options;  // passed on: -j, -v, --progress, caches
+    std::optional<std::string> system;         // --system NAME
+    std::vector<std::string> command;          // after --
+    bool help = false;
+};
+
+// `args` follow the verb. Throws an Error for an unknown or incomplete option.
+DefinitionCommand parse_definition_command(const std::string& verb, const std::vector<std::string>& args);
+const char* definition_command_usage(const std::string& verb);
+
+// Where a command comes from: the host, or a system whose files the host reaches
+// under `root_prefix` (/proc/PID/root of the client).
+struct Origin {
+    std::filesystem::path cwd;             // in the caller's view
+    std::string root_prefix;               // empty on the host
+    std::string parent_system;             // empty on the host
+    std::vector<std::string> overrides;    // BINCASTLE_OVERRIDE_*=PATH, in the caller's view
+    std::optional<std::string> term;
+};
+
+// The definition program to start, and how.
+struct ProgramLaunch {
+    std::vector<std::string> argv;
+    std::vector<std::string> env;
+    std::filesystem::path cwd;
+    std::string system;
+    bool compiled = false;
+};
+
+// Resolves the source, compiles (or finds) the program, and says how to start it so
+// that the system it enters can reach `socket_path` (the supervisor; empty: none).
+// Progress and the compiler's messages go to `output_fd`.
+ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& origin, const Toolchain& toolchain,
+                              const std::filesystem::path& store_root, const std::string& socket_path, int output_fd);
+
+}  // namespace bincastle::driver

@@ -1,0 +1,84 @@
+#include "driver/driver_main.hpp"
+
+#include "driver/client.hpp"
+#include "driver/request.hpp"
+
+#include <bincastle/container.hpp>
+#include <bincastle/error.hpp>
+#include <bincastle/sandbox_command.hpp>
+#include <bincastle/version.hpp>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <set>
+
+namespace bincastle::driver {
+
+namespace {
+
+const char* const usage = R"(usage: bincastle COMMAND [ARGS...]
+
+bincastle builds Linux systems from source as cached layers and runs them in
+rootless containers. A system is defined by a C++ program (main.cpp).
+
+Commands:
+  run         compile a definition (a directory, or a git repository at a ref), build
+              what is missing and enter the system
+  build       the same, without entering it
+  graph       print a definition's layer graph in Graphviz dot
+  gc          remove the layers no system needs any more
+  clean       remove the whole store
+  sandbox     run a command in a rootless container
+
+  --help      this text ('bincastle COMMAND --help' for each command)
+  --version   the version
+
+The store is ${BINCASTLE_HOME:-$HOME/.bincastle}. Inside a system, /bincastle sends
+run, build, graph, gc and clean to the bincastle that started the system.
+)";
+
+bool forwarded(const std::string& verb) {
+    static const std::set<std::string> verbs = {"run", "build", "graph", "gc", "clean"};
+    return verbs.count(verb) > 0;
+}
+
+}  // namespace
+
+int driver_main(int argc, char** argv, HostMain host) {
+    // A closed pipe on stdout must not kill bincastle mid-relay (leaving the terminal
+    // raw); the container's command gets the default disposition back.
+    std::signal(SIGPIPE, SIG_IGN);
+    // Inherited SIG_IGN would make the kernel reap children and lose their status.
+    std::signal(SIGCHLD, SIG_DFL);
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+        std::fputs(usage, args.empty() ? stderr : stdout);
+        return args.empty() ? container::exit_setup_failed : 0;
+    }
+    if (args[0] == "--version") {
+        std::printf("bincastle %s\n", version);
+        return 0;
+    }
+    std::string verb = args[0];
+    try {
+        if (verb == "sandbox") return cli::sandbox_main({args.begin() + 1, args.end()});
+        if (!forwarded(verb)) throw Error("unknown command '" + verb + "'", "see 'bincastle --help'");
+        if (const char* socket = std::getenv(socket_variable); socket && *socket)
+            return forward_to_supervisor(socket, args);
+        if (!host)
+            throw Error(verb + " needs the bincastle that started this system, and " + socket_variable + " is not set",
+                        "run it from a shell of the system, or use the host's bincastle");
+        return host(verb, {args.begin() + 1, args.end()});
+    } catch (const Error& error) {
+        // One line: what failed, on which path, and what to do.
+        std::fprintf(stderr, "bincastle: %s%s%s\n", error.what(), error.hint().empty() ? "" : "; ",
+                     error.hint().c_str());
+        return container::exit_setup_failed;
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "bincastle: %s\n", error.what());
+        return container::exit_setup_failed;
+    }
+}
+
+}  // namespace bincastle::driver

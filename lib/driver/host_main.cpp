@@ -1,0 +1,28 @@
+#include "driver/host_main.hpp"
+
+#include "driver/host_verbs.hpp"
+#include "driver/supervisor.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <signal.h>
+
+namespace bincastle::driver {
+
+int host_main(const std::string& verb, const std::vector<std::string>& args) {
+    // Blocked before any thread starts, so that only the supervisor's signalfd sees
+    // them; the programs it starts get the default dispositions back (spawn).
+    sigset_t signals = supervisor_signals();
+    ::sigprocmask(SIG_BLOCK, &signals, nullptr);
+    Caller caller;
+    caller.origin.cwd = std::filesystem::current_path();
+    std::optional<Supervisor> supervisor;
+    if (verb == "run" || verb == "build" || verb == "graph") {
+        supervisor.emplace();
+        if (verb == "run") caller.socket_path = supervisor->socket_path();
+        caller.wait = [&](container::ChildProcess& program) { return supervisor->serve_until(program); };
+    }
+    return run_host_verb(verb, args, caller);
+}
+
+}  // namespace bincastle::driver

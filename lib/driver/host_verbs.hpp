@@ -1,0 +1,32 @@
+#pragma once
+
+// The driver's verbs as they run on the host: for the driver's own command line, and
+// for each command a client inside a system sends the supervisor.
+
+#include "container/supervisor.hpp"
+#include "driver/driver_command.hpp"
+
+#include <array>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace bincastle::driver {
+
+struct Caller {
+    Origin origin;
+    std::array<int, 3> stdio = {0, 1, 2};
+    // The supervisor's socket for systems started by `run`; empty: none.
+    std::string socket_path;
+    // Waits for the started definition program; returns its exit status.
+    std::function<int(container::ChildProcess&)> wait;
+};
+
+// `verb` is run, build, graph, gc or clean; `args` follow it. Returns the exit status;
+// throws an Error for bincastle's own failures.
+int run_host_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller);
+
+// Whether run_host_verb knows `verb`.
+bool is_host_verb(const std::string& verb);
+
+}  // namespace bincastle::driver

@@ -1,0 +1,183 @@
+#include "driver/supervisor.hpp"
+
+#include "container/channel.hpp"
+#include "driver/host_verbs.hpp"
+#include "driver/request.hpp"
+
+#include <bincastle/container.hpp>
+#include <bincastle/error.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace bincastle::driver {
+
+namespace {
+
+UniqueFd listen_on(const std::string& path) {
+    UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
+    if (!fd) throw SysError("socket", path);
+    sockaddr_un address = socket_address(path);
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) throw SysError("bind", path);
+    if (::listen(fd.get(), 16) != 0) throw SysError("listen", path);
+    return fd;
+}
+
+pid_t peer_pid(int connection) {
+    ucred credentials{};
+    socklen_t size = sizeof credentials;
+    if (::getsockopt(connection, SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0 || credentials.pid <= 0)
+        throw SysError("getsockopt(SO_PEERCRED)", "supervisor socket");
+    return credentials.pid;
+}
+
+std::string value_of(const std::vector<std::string>& env, std::string_view name) {
+    for (const auto& variable : env)
+        if (variable.size() > name.size() && variable.starts_with(name) && variable[name.size()] == '=')
+            return variable.substr(name.size() + 1);
+    return {};
+}
+
+// The host paths in a message, as the caller inside knows them.
+std::string as_seen_inside(std::string text, const std::string& prefix) {
+    for (std::size_t at; (at = text.find(prefix)) != std::string::npos;) text.erase(at, prefix.size());
+    return text;
+}
+
+// Waits for a program started for a client, passing on its terminal's resizes; when
+// the client goes away, so does the program (TERM, then KILL after a grace period).
+int wait_watching(container::ChildProcess& program, const container::Channel& client) {
+    bool client_gone = false;
+    int grace_ms = -1;
+    while (true) {
+        pollfd fds[2] = {{program.pidfd(), POLLIN, 0}, {client_gone ? -1 : client.fd(), POLLIN, 0}};
+        int ready = ::poll(fds, 2, grace_ms);
+        if (ready < 0 && errno != EINTR) throw SysError("poll", "supervisor");
+        if (ready == 0) {
+            program.signal(SIGKILL);
+            grace_ms = -1;
+        }
+        if (fds[0].revents & POLLIN) return program.wait();
+        if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+            auto message = client.receive();
+            if (!message) {
+                client_gone = true;
+                program.signal(SIGTERM);
+                grace_ms = 5000;
+            } else if (message->text == "winch") {
+                program.signal(SIGWINCH);
+            }
+        }
+    }
+}
+
+}  // namespace
+
+sigset_t supervisor_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int sig : {SIGINT, SIGQUIT, SIGTERM, SIGHUP}) sigaddset(&set, sig);
+    return set;
+}
+
+Supervisor::Supervisor() : directory_("bincastle-supervisor") {
+    listener_ = listen_on(socket_path());
+    // Reached through its bind mount only (the directory is private): any user of a
+    // system may ask.
+    if (::chmod(socket_path().c_str(), 0666) != 0) throw SysError("chmod", socket_path());
+}
+
+Supervisor::~Supervisor() {
+    listener_.reset();
+    std::lock_guard lock(threads_mutex_);
+    for (auto& thread : threads_)
+        if (thread.joinable()) thread.join();
+}
+
+int Supervisor::serve_until(container::ChildProcess& program) {
+    sigset_t signals = supervisor_signals();
+    UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (!signal_fd) throw SysError("signalfd", "supervisor");
+    while (true) {
+        pollfd fds[3] = {{program.pidfd(), POLLIN, 0}, {listener_.get(), POLLIN, 0}, {signal_fd.get(), POLLIN, 0}};
+        if (::poll(fds, 3, -1) < 0) {
+            if (errno == EINTR) continue;
+            throw SysError("poll", socket_path());
+        }
+        if (fds[0].revents & POLLIN) break;
+        if (fds[1].revents & POLLIN) {
+            UniqueFd connection(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            if (connection) {
+                std::lock_guard lock(threads_mutex_);
+                threads_.emplace_back([this, fd = connection.release()] { serve_client(UniqueFd(fd)); });
+            }
+        }
+        if (fds[2].revents & POLLIN) {
+            signalfd_siginfo info;
+            while (::read(signal_fd.get(), &info, sizeof info) == sizeof info) {
+                // INT and QUIT came from the terminal, which sent them to the program too.
+                if (info.ssi_signo == SIGTERM || info.ssi_signo == SIGHUP) program.signal(static_cast<int>(info.ssi_signo));
+            }
+        }
+    }
+    int status = program.wait();
+    // The systems nested in it ran in it: their clients are gone, so their programs end.
+    listener_.reset();
+    std::lock_guard lock(threads_mutex_);
+    for (auto& thread : threads_) thread.join();
+    threads_.clear();
+    return status;
+}
+
+void Supervisor::serve_client(UniqueFd connection) {
+    int status = container::exit_setup_failed;
+    pid_t pid = 0;
+    try {
+        pid = peer_pid(connection.get());
+    } catch (const Error&) {
+        return;
+    }
+    container::Channel client(std::move(connection));
+    std::string prefix = "/proc/" + std::to_string(pid) + "/root";
+    Request request;
+    try {
+        request = receive_request(client);
+    } catch (const Error&) {
+        return;
+    }
+    int err = request.stdio[2].get();
+    try {
+        if (request.args.empty() || !is_host_verb(request.args[0]))
+            throw Error("unknown command '" + (request.args.empty() ? "" : request.args[0]) + "'", "see 'bincastle --help'");
+        Caller caller;
+        caller.origin.cwd = request.cwd;
+        caller.origin.root_prefix = prefix;
+        caller.origin.parent_system = value_of(request.env, "BINCASTLE_SYSTEM");
+        for (const auto& variable : request.env)
+            if (variable.starts_with("BINCASTLE_OVERRIDE_")) caller.origin.overrides.push_back(variable);
+        if (std::string term = value_of(request.env, "TERM"); !term.empty()) caller.origin.term = term;
+        caller.stdio = {request.stdio[0].get(), request.stdio[1].get(), err};
+        caller.socket_path = socket_path();
+        caller.wait = [&client](container::ChildProcess& program) { return wait_watching(program, client); };
+        status = run_host_verb(request.args[0], {request.args.begin() + 1, request.args.end()}, caller);
+    } catch (const Error& error) {
+        std::string hint = error.hint().empty() ? "" : "; " + error.hint();
+        ::dprintf(err, "bincastle: %s%s\n", as_seen_inside(error.what(), prefix).c_str(), hint.c_str());
+    } catch (const std::exception& error) {
+        ::dprintf(err, "bincastle: %s\n", as_seen_inside(error.what(), prefix).c_str());
+    }
+    try {
+        client.send("status:" + std::to_string(status));
+    } catch (const Error&) {
+    }
+}
+
+}  // namespace bincastle::driver

@@ -1,0 +1,47 @@
+#pragma once
+
+// The outermost `bincastle run` stays on the host while the system runs and serves a
+// unix socket that every system it starts has at /run/bincastle.sock. A `bincastle`
+// inside any of them sends its command there (request.hpp); the supervisor reaches the
+// caller's files through /proc/PID/root, fetches, compiles and builds on the host, and
+// starts the new system on the caller's terminal. The caller's system keeps running.
+
+#include "container/supervisor.hpp"
+#include "util/file_tree.hpp"
+#include "util/unique_fd.hpp"
+
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace bincastle::driver {
+
+class Supervisor {
+public:
+    Supervisor();
+    Supervisor(const Supervisor&) = delete;
+    Supervisor& operator=(const Supervisor&) = delete;
+    ~Supervisor();
+
+    std::string socket_path() const { return (directory_.path() / "supervisor.sock").string(); }
+
+    // Serves until `program` (the outermost system) exits, forwarding SIGTERM and
+    // SIGHUP to it; returns its exit status once every nested run has ended. The
+    // caller blocks SIGINT, SIGQUIT, SIGTERM and SIGHUP before starting threads.
+    int serve_until(container::ChildProcess& program);
+
+private:
+    void serve_client(UniqueFd connection);
+
+    TempDir directory_;
+    UniqueFd listener_;
+    std::mutex threads_mutex_;
+    std::vector<std::thread> threads_;
+};
+
+// The signals the outermost driver blocks (and the supervisor reads).
+sigset_t supervisor_signals();
+
+}  // namespace bincastle::driver
