@@ -1,9 +1,11 @@
 #!/bin/sh
 # run-as.sh MODE SCRIPT: runs an integration SCRIPT (TAP on stdout) as root or as the
 # unprivileged user bincastle-test, with BINCASTLE and BUSYBOX_ROOTFS from the
-# environment.
+# environment. With INSTALL_FROM (a meson build directory) and INSTALL_PREFIX, the
+# build is first installed into a staging directory (meson install --destdir) and
+# PREFIX names the installed tree.
 #
-#   root   exec the script as is (the caller must be root).
+#   root   run the script as is (the caller must be root).
 #   user   (started as root) stage copies of the binary, busybox-rootfs and the test
 #          scripts in a fresh directory the user can read, then run the script as
 #          bincastle-test with a clean environment and its own HOME and TMPDIR; the
@@ -26,10 +28,26 @@ script=$2
 [ -n "${BINCASTLE:-}" ] && [ -x "$BINCASTLE" ] || bail "BINCASTLE must name the bincastle binary"
 [ -n "${BUSYBOX_ROOTFS:-}" ] && [ -f "$BUSYBOX_ROOTFS" ] || bail "BUSYBOX_ROOTFS must name tools/busybox-rootfs"
 
+# A DESTDIR install, readable by the test user.
+install_into() {
+    [ -n "${INSTALL_FROM:-}" ] || return 0
+    meson install -C "$INSTALL_FROM" --destdir "$1" --no-rebuild --quiet >/dev/null 2>&1 ||
+        bail "meson install --destdir $1 failed"
+    chmod -R a+rX "$1"
+    PREFIX=$1$INSTALL_PREFIX
+    export PREFIX
+}
+
 case $mode in
 root)
     [ "$(id -u)" -eq 0 ] || bail "mode root needs to be started as root"
-    exec sh "$script"
+    if [ -z "${INSTALL_FROM:-}" ]; then exec sh "$script"; fi
+    install_dir=$(mktemp -d /tmp/bincastle-install.XXXXXX) || bail "mktemp failed"
+    trap 'rm -rf "$install_dir"' EXIT
+    trap 'exit 130' INT TERM HUP
+    install_into "$install_dir"
+    sh "$script"
+    exit $?
     ;;
 user) ;;
 *) bail "unknown mode $mode (root or user)" ;;
@@ -60,6 +78,7 @@ for f in "$script_dir"/*.sh "$script_dir"/*.c; do
     [ -f "$f" ] && cp "$f" "$stage/tests/"
 done
 chmod 755 "$stage/bin" "$stage/tests" "$stage/bin/bincastle" "$stage/bin/busybox-rootfs"
+install_into "$stage/install"
 chmod 644 "$stage/tests/"*
 mkdir "$stage/home/tmp"
 chown -R "$TEST_USER:" "$stage/home"
@@ -70,6 +89,7 @@ set -- PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     LANG=C.UTF-8 SHELL=/bin/sh \
     BINCASTLE="$stage/bin/bincastle" BUSYBOX_ROOTFS="$stage/bin/busybox-rootfs"
 [ -z "${DEFINITION:-}" ] || set -- "$@" DEFINITION="$stage/bin/definition"
+[ -z "${PREFIX:-}" ] || set -- "$@" PREFIX="$PREFIX"
 [ -z "${TAP_VERBOSE:-}" ] || set -- "$@" TAP_VERBOSE="$TAP_VERBOSE"
 [ -z "${TAP_ONLY:-}" ] || set -- "$@" TAP_ONLY="$TAP_ONLY"
 runuser -u "$TEST_USER" -- env -i "$@" sh "$stage/tests/$(basename "$script")" </dev/null

@@ -1,0 +1,268 @@
+#!/bin/sh
+# Integration tests of the driver: `bincastle run/build/graph` on definitions that the
+# cases write as directories and git repositories, compiled by the installed driver
+# ($PREFIX/bin/bincastle, a DESTDIR install of the build), with systems entered and
+# re-entered, and runs nested from inside. TAP on stdout; run by run-as.sh as root
+# and as an unprivileged user.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/tap.sh"
+
+[ -x "${PREFIX:-}/bin/bincastle" ] || { echo "Bail out! PREFIX must hold an installed bincastle"; exit 1; }
+B=$PREFIX/bin/bincastle
+
+# A repository $R: rootfs/ (busybox), msg/ (a source the system wraps and may
+# override), lib/layers.hpp (the repository's own layer library) and sys/main.cpp.
+# Every case gets its own store; the compiler is wrapped so that its calls are counted.
+setup() {
+    R=$T/repo
+    mkdir -p "$R/sys" "$R/lib" "$R/msg"
+    sh "$BUSYBOX_ROOTFS" "$R/rootfs" >/dev/null || fail "busybox-rootfs failed"
+    echo "first message" >"$R/msg/greeting.txt"
+    cat >"$R/lib/layers.hpp" <<'CPP'
+#pragma once
+#include <bincastle/layer.hpp>
+
+namespace layers {
+using namespace bincastle;
+struct Base { Layer spec() const { return Layer(Name("base"), LocalDir("../rootfs")); } };
+struct Msg { Layer spec() const { return Layer(Name("msg"), LocalDir("../msg"), LocalOverride()); } };
+struct Repo { Layer spec() const { return Layer(Name("repo"), LocalDir(".."), LocalOverride()); } };
+struct Greeting {
+    Layer spec() const {
+        return Layer(Name("greeting"), Dep(Base{}), BuildDep(Wrap(Msg{}, MountDir("/msg"))),
+                     BuildScript({"mkdir -p /opt", "cp /msg/greeting.txt /opt/greeting"}));
+    }
+};
+struct Shout {
+    Layer spec() const {
+        return Layer(Name("shout"), Dep(Greeting{}), BuildScript({"tr a-z A-Z </opt/greeting >/opt/shout"}));
+    }
+};
+struct Extra {
+    Layer spec() const { return Layer(Name("extra"), Dep(Base{}), BuildScript({"mkdir -p /opt", "echo extra >/opt/extra"})); }
+};
+}  // namespace layers
+CPP
+    cat >"$R/sys/main.cpp" <<'CPP'
+#include <bincastle/main.hpp>
+#include "lib/layers.hpp"
+
+using namespace layers;
+
+int main(int argc, char** argv) {
+    Layer system(Name("sys"), RunDep(Base{}), RunDep(Shout{}), RunDep(Wrap(Msg{}, MountDir("/msg"))),
+                 RunDep(Wrap(Repo{}, MountDir("/src"))),
+                 // EXTRA
+                 Env("HOME", "/root"), RunArgs({"/bin/sh"}));
+    return bincastle::main(argc, argv, system);
+}
+CPP
+    cat >"$T/cxx" <<EOF2
+#!/bin/sh
+echo "\$*" >>"$T/cxx.log"
+exec c++ "\$@"
+EOF2
+    chmod +x "$T/cxx"
+    : >"$T/cxx.log"
+    export BINCASTLE_HOME="$T/store" CXX="$T/cxx"
+}
+
+bc() { timeout -k 5 300 "$B" "$@"; }
+
+compiles() { wc -l <"$T/cxx.log" | tr -d ' '; }
+
+# The names of the layers with EVENT in a JSON progress file, sorted, on one line.
+layers_with() {
+    grep "\"event\": \"$1\"" "$2" | sed 's/.*"layer": "\([^"]*\)".*/\1/' | sort | tr '\n' ' '
+}
+
+make_git_repo() {
+    git -C "$R" init -q -b main && git -C "$R" add -A &&
+        git -C "$R" -c user.name=t -c user.email=t@t commit -q -m first || fail "git init failed"
+}
+
+t_run_dir() {
+    setup
+    out=$(bc run "$R" sys -- sh -c 'cat /opt/shout; exit 3' 2>"$T/err")
+    rc=$?
+    [ "$rc" -eq 3 ] || fail "exit status $rc, expected 3: $(cat "$T/err")"
+    [ "$out" = "FIRST MESSAGE" ] || fail "output '$out'"
+    grep -q "compiling sys/main.cpp" "$T/err" || fail "no compile progress: $(cat "$T/err")"
+}
+
+t_run_git() {
+    setup
+    make_git_repo
+    out=$(bc run "file://$R" main sys -- cat /opt/shout 2>"$T/err") || fail "run failed: $(cat "$T/err")"
+    [ "$out" = "FIRST MESSAGE" ] || fail "output '$out'"
+    # The ref moves: the next run fetches it.
+    echo "second message" >"$R/msg/greeting.txt"
+    git -C "$R" -c user.name=t -c user.email=t@t commit -q -am second
+    out=$(bc run "file://$R" main sys -- cat /opt/shout 2>"$T/err") || fail "second run failed: $(cat "$T/err")"
+    [ "$out" = "SECOND MESSAGE" ] || fail "after the ref moved: '$out'"
+    # A local path to the repository, and a bare clone, at a tag and a commit.
+    git -C "$R" tag v1
+    commit=$(git -C "$R" rev-parse HEAD~1)
+    out=$(bc run "$R" v1 sys -- cat /opt/shout 2>"$T/err") || fail "run of a local work tree at a tag failed: $(cat "$T/err")"
+    [ "$out" = "SECOND MESSAGE" ] || fail "at v1: '$out'"
+    git clone -q --bare "$R" "$T/bare.git" || fail "git clone --bare failed"
+    out=$(bc run "$T/bare.git" "$commit" sys -- cat /opt/shout 2>"$T/err") || fail "run of a bare repo failed: $(cat "$T/err")"
+    [ "$out" = "FIRST MESSAGE" ] || fail "at the first commit: '$out'"
+}
+
+t_second_run_cached() {
+    setup
+    bc build "$R" sys 2>"$T/err" || fail "build failed: $(cat "$T/err")"
+    n=$(compiles)
+    [ "$n" -ge 1 ] || fail "the compiler was not called"
+    bc run --progress=json "$R" sys -- true 2>"$T/events" || fail "run failed: $(cat "$T/events")"
+    [ "$(compiles)" = "$n" ] || fail "the compiler ran again: $(cat "$T/cxx.log")"
+    [ "$(layers_with built "$T/events")" = "" ] || fail "rebuilt: $(layers_with built "$T/events")"
+    [ "$(layers_with cached "$T/events")" = "base greeting msg repo shout sys " ] ||
+        fail "cached: $(layers_with cached "$T/events")"
+    # A header of the repository's library is an input too.
+    echo "// edited" >>"$R/lib/layers.hpp"
+    bc build "$R" sys 2>"$T/err" || fail "build after a header edit failed: $(cat "$T/err")"
+    [ "$(compiles)" -gt "$n" ] || fail "a header edit did not recompile"
+}
+
+t_nested_run_adds_a_layer() {
+    setup
+    out=$(bc run "$R" sys -- sh -c '
+        sed -i "s|// EXTRA|RunDep(Extra{}),|" /src/sys/main.cpp &&
+        /bincastle run --progress=json /src sys -- cat /opt/extra 2>/tmp/events
+        echo "inner status $?"
+        cat /tmp/events >&2' 2>"$T/events")
+    rc=$?
+    [ "$rc" -eq 0 ] || fail "outer run: $rc: $(cat "$T/events")"
+    case $out in *extra*"inner status 0"*) ;; *) fail "inner run said: $out; $(cat "$T/events")" ;; esac
+    [ "$(layers_with built "$T/events")" = "extra repo " ] || fail "built inside: $(layers_with built "$T/events")"
+    [ "$(layers_with cached "$T/events")" = "base greeting msg shout sys " ] ||
+        fail "cached inside: $(layers_with cached "$T/events")"
+    # The host's repository is untouched: the system edited its own copy.
+    grep -q "// EXTRA" "$R/sys/main.cpp" || fail "the host's main.cpp changed"
+}
+
+t_nested_override_rebuilds_downstream() {
+    setup
+    out=$(bc run "$R" sys -- sh -c '
+        echo "$BINCASTLE_OVERRIDE_msg"
+        echo "edited inside" >/msg/greeting.txt
+        /bincastle run --progress=json /src sys -- cat /opt/shout 2>/tmp/events
+        cat /tmp/events >&2' 2>"$T/events") || fail "run failed: $(cat "$T/events")"
+    case $out in "/msg"*"EDITED INSIDE") ;; *) fail "inside: $out" ;; esac
+    [ "$(layers_with built "$T/events")" = "greeting msg shout " ] || fail "rebuilt: $(layers_with built "$T/events")"
+    [ "$(layers_with cached "$T/events")" = "base repo sys " ] || fail "cached: $(layers_with cached "$T/events")"
+}
+
+t_nested_leaves_outer_running() {
+    setup
+    out=$(bc run "$R" sys -- sh -c '
+        sleep 300 & sleeper=$!
+        /bincastle run /src sys -- sh -c "exit 4"
+        echo "inner $?"
+        kill -0 $sleeper && echo "outer alive"
+        kill $sleeper
+        exit 6' 2>"$T/err")
+    rc=$?
+    [ "$rc" -eq 6 ] || fail "outer status $rc: $(cat "$T/err")"
+    [ "$out" = "inner 4
+outer alive" ] || fail "said: $out; $(cat "$T/err")"
+}
+
+t_home_survives() {
+    setup
+    bc run "$R" sys -- sh -c 'mkdir -p /root && echo kept >/root/note' 2>"$T/err" || fail "first run: $(cat "$T/err")"
+    out=$(bc run "$R" sys -- cat /root/note 2>"$T/err") || fail "second run: $(cat "$T/err")"
+    [ "$out" = "kept" ] || fail "the note is '$out'"
+    # Another system of the same definition starts fresh.
+    bc run --system other "$R" sys -- test ! -e /root/note 2>"$T/err" || fail "--system other sees the note"
+}
+
+t_interactive() {
+    setup
+    bc build "$R" sys 2>"$T/err" || fail "build failed: $(cat "$T/err")"
+    socket=$T/tmux.sock
+    tmux -S "$socket" new-session -d -x 100 -y 30 \
+        "env BINCASTLE_HOME='$BINCASTLE_HOME' CXX='$CXX' '$B' run '$R' sys; echo \"left with \$?\"; sleep 30" ||
+        fail "tmux failed"
+    on_exit "tmux -S '$socket' kill-server 2>/dev/null"
+    screen() { tmux -S "$socket" capture-pane -p; }
+    wait_for() {
+        n=0
+        until screen | grep -q "$1"; do
+            n=$((n + 1))
+            [ $n -lt 100 ] || fail "never saw '$1'; the screen: $(screen)"
+            sleep 0.1
+        done
+    }
+    wait_for '#'
+    tmux -S "$socket" send-keys 'echo "sum $((40 + 2))"' Enter
+    wait_for 'sum 42'
+    tmux -S "$socket" send-keys 'exit 7' Enter
+    wait_for 'left with 7'
+}
+
+t_bad_input() {
+    setup
+    expect_125() {
+        bc "$@" >"$T/out" 2>"$T/err"
+        rc=$?
+        [ "$rc" -eq 125 ] || fail "'$*' gave $rc, expected 125: $(cat "$T/err")"
+        [ "$(wc -l <"$T/err")" -eq 1 ] || fail "'$*' said more than one line: $(cat "$T/err")"
+    }
+    expect_125 run "$T/nowhere"
+    grep -q "no such directory" "$T/err" || fail "missing dir: $(cat "$T/err")"
+    expect_125 run "$R" nosubdir
+    grep -q "nosubdir" "$T/err" || fail "missing subdir: $(cat "$T/err")"
+    expect_125 run "$R" lib
+    grep -q "no main.cpp" "$T/err" || fail "no main.cpp: $(cat "$T/err")"
+    make_git_repo
+    expect_125 run "file://$R" nosuchref sys
+    grep -q "nosuchref" "$T/err" || fail "missing ref: $(cat "$T/err")"
+    expect_125 run "file://$T/nothere" main
+    grep -q "nothere" "$T/err" || fail "bad URL: $(cat "$T/err")"
+    expect_125 run "file://$R"
+    grep -q "REF" "$T/err" || fail "URL without ref: $(cat "$T/err")"
+    expect_125 run --frobnicate "$R" sys
+    grep -q "frobnicate" "$T/err" || fail "unknown option: $(cat "$T/err")"
+    expect_125 nosuchverb
+    # A definition that does not compile: the compiler's own message, file as in the repo.
+    echo "this is not C++" >>"$R/sys/main.cpp"
+    bc run "$R" sys -- true >"$T/out" 2>"$T/err"
+    rc=$?
+    [ "$rc" -eq 125 ] || fail "a compile error gave $rc"
+    grep -q "^sys/main.cpp:[0-9]*:[0-9]*: error" "$T/err" || fail "no compiler message naming sys/main.cpp: $(cat "$T/err")"
+}
+
+t_verbs() {
+    setup
+    for verb in run build graph gc clean sandbox; do
+        bc "$verb" --help >"$T/out" 2>&1 || fail "$verb --help failed"
+        grep -q "usage" "$T/out" || fail "$verb --help: $(cat "$T/out")"
+    done
+    bc --version | grep -q "^bincastle [0-9]" || fail "--version"
+    bc graph "$R" sys >"$T/dot" 2>"$T/err" || fail "graph failed: $(cat "$T/err")"
+    grep -q '"shout" -> "greeting"' "$T/dot" || fail "graph: $(cat "$T/dot")"
+    bc build "$R" sys 2>"$T/err" || fail "build failed: $(cat "$T/err")"
+    bc gc 2>"$T/err" || fail "gc failed: $(cat "$T/err")"
+    bc run "$R" sys -- true 2>"$T/err" || fail "run after gc failed"
+    bc clean 2>"$T/err" || fail "clean failed: $(cat "$T/err")"
+    [ ! -e "$T/store/layers" ] || fail "clean left layers"
+    # Inside a system, the same verbs go to the supervisor.
+    out=$(bc run "$R" sys -- sh -c '/bincastle graph /src sys | grep -c greeting; /bincastle --version' 2>"$T/err") ||
+        fail "verbs inside failed: $(cat "$T/err")"
+    case $out in [1-9]*"bincastle "[0-9]*) ;; *) fail "inside: $out" ;; esac
+}
+
+tap_case t_run_dir "run DIR SUBDIR -- CMD compiles, builds, runs and passes the status through"
+tap_case t_run_git "run URL REF SUBDIR from file://, a work tree and a bare repo; a moved ref is fetched"
+tap_case t_second_run_cached "a second run neither compiles nor builds; a header edit recompiles"
+tap_case t_nested_run_adds_a_layer "a layer added inside and built by /bincastle run is the only new one"
+tap_case t_nested_override_rebuilds_downstream "an overridable source edited inside rebuilds exactly what is downstream"
+tap_case t_nested_leaves_outer_running "leaving a nested system returns to the outer one, which kept running"
+tap_case t_home_survives "files written in a system survive leaving and re-entering it"
+tap_case t_interactive "an interactive session in a real terminal: type, see, exit with a status"
+tap_case t_bad_input "bad sources, refs, options and definitions give one line (or the compiler's) and 125"
+tap_case t_verbs "--help for each verb, --version, graph, gc, clean, and verbs from inside"
+tap_main

@@ -1,0 +1,160 @@
+// The driver's pure parts: its command line, where a definition comes from, and the
+// compile cache (with a stand-in compiler that records its calls).
+
+#include "driver/definition_compiler.hpp"
+#include "driver/definition_source.hpp"
+#include "driver/driver_command.hpp"
+#include "test_files.hpp"
+#include "util/file_tree.hpp"
+#include "util/unique_fd.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <fcntl.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using namespace bincastle;
+using namespace bincastle::driver;
+using bincastle::testing::read;
+using bincastle::testing::write;
+
+TEST_CASE("driver command line: options anywhere before --, the rest passed on") {
+    auto command = parse_definition_command(
+        "run", {"-j", "3", "repo", "--system", "dev", "demo", "--progress=json", "-v", "--", "sh", "-c", "x"});
+    CHECK(command.positionals == std::vector<std::string>{"repo", "demo"});
+    CHECK(command.system == "dev");
+    CHECK(command.program_options == std::vector<std::string>{"-j", "3", "--progress=json", "-v"});
+    CHECK(command.command == std::vector<std::string>{"sh", "-c", "x"});
+
+    auto caches = parse_definition_command("build", {"--import-cache", "r/a", "--export-cache=r/b", "d"});
+    CHECK(caches.program_options == std::vector<std::string>{"--import-cache", "r/a", "--export-cache=r/b"});
+
+    CHECK_THROWS_AS(parse_definition_command("run", {"--bogus", "d"}), Error);
+    CHECK_THROWS_AS(parse_definition_command("run", {"d", "--system"}), Error);
+    CHECK_THROWS_AS(parse_definition_command("run", {"--system", "a/b", "d"}), Error);
+    CHECK_THROWS_AS(parse_definition_command("build", {"d", "--", "true"}), Error);
+    CHECK(parse_definition_command("graph", {"-h"}).help);
+}
+
+TEST_CASE("definition source: a directory, its SUBDIR, and what is wrong with them") {
+    TempDir dir("driver-test");
+    write(dir.path() / "repo" / "demo" / "main.cpp", "int main() {}\n");
+    write(dir.path() / "repo" / "lib" / "x.hpp", "\n");
+    fs::path store = dir.path() / "store";
+
+    auto source = resolve_definition_source({"repo", "demo"}, store, dir.path());
+    CHECK(source.root == dir.path() / "repo");
+    CHECK(source.subdir == "demo");
+    CHECK(source.definition_dir() == dir.path() / "repo" / "demo");
+    CHECK_FALSE(source.ref);
+
+    auto direct = resolve_definition_source({dir.path().string() + "/repo/demo/"}, store, "/");
+    CHECK(direct.root == dir.path() / "repo" / "demo");
+    CHECK(direct.subdir.empty());
+
+    // Named after the source and SUBDIR; another parent system, another name.
+    CHECK(source.default_system_name("").starts_with("repo-demo-"));
+    CHECK(source.default_system_name("") == resolve_definition_source({"repo", "demo/"}, store, dir.path()).default_system_name(""));
+    CHECK(source.default_system_name("") != source.default_system_name("outer"));
+    CHECK(source.default_system_name("") != direct.default_system_name(""));
+
+    auto message = [&](const std::vector<std::string>& args) {
+        try {
+            resolve_definition_source(args, store, dir.path());
+        } catch (const Error& error) {
+            return std::string(error.what());
+        }
+        return std::string("no error");
+    };
+    CHECK(message({"nowhere"}).find("no such directory") != std::string::npos);
+    CHECK(message({"repo", "nosub"}).find("nosub") != std::string::npos);
+    CHECK(message({"repo", "lib"}).find("no main.cpp") != std::string::npos);
+    CHECK(message({"repo", "../x"}).find("leaves the source") != std::string::npos);
+    CHECK(message({"https://example.invalid/r.git"}).find("needs a REF") != std::string::npos);
+    CHECK(message({"repo", "demo", "extra"}).find("unexpected argument") != std::string::npos);
+    CHECK(message({}).find("no SOURCE") != std::string::npos);
+}
+
+namespace {
+
+// A stand-in compiler: with -c it writes the object and a depfile naming the source
+// and every header in the source's directory; otherwise it writes a program. Each call
+// is a line in calls.log.
+void write_fake_compiler(const fs::path& dir) {
+    write(dir / "fake-cxx", R"SH(#!/bin/sh
+echo "$*" >>")SH" + (dir / "calls.log").string() + R"SH("
+out= dep= src= compile=
+while [ $# -gt 0 ]; do
+    case $1 in
+        -o) out=$2; shift ;;
+        -MF) dep=$2; shift ;;
+        -c) compile=1; src=$2; shift ;;
+    esac
+    shift
+done
+if [ -n "$compile" ]; then
+    printf '%s: %s' "$out" "$src" >"$dep"
+    for h in "$(dirname "$src")"/*.hpp; do [ -f "$h" ] && printf ' \\\n %s' "$h" >>"$dep"; done
+    echo >>"$dep"
+    : >"$out"
+else
+    printf '#!/bin/sh\necho program\n' >"$out"; chmod +x "$out"
+fi
+)SH",
+          0755);
+}
+
+int calls(const fs::path& dir) {
+    std::string log = read(dir / "calls.log");
+    return static_cast<int>(std::count(log.begin(), log.end(), '\n'));
+}
+
+}  // namespace
+
+TEST_CASE("compile cache: unchanged sources and headers do not start the compiler") {
+    TempDir dir("driver-test");
+    write_fake_compiler(dir.path());
+    write(dir.path() / "repo" / "demo" / "main.cpp", "int main() {}\n");
+    write(dir.path() / "repo" / "demo" / "layers.hpp", "// v1\n");
+    write(dir.path() / "lib" / "libbincastle.a", "archive");
+    Toolchain toolchain;
+    toolchain.compiler = {(dir.path() / "fake-cxx").string()};
+    toolchain.compiler_path = dir.path() / "fake-cxx";
+    toolchain.library_dir = dir.path() / "lib";
+    fs::path cache = dir.path() / "cache";
+    UniqueFd devnull(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+
+    auto compile = [&] { return compile_definition(dir.path() / "repo", "demo", toolchain, cache, devnull.get()); };
+    auto first = compile();
+    CHECK(first.compiled);
+    CHECK(calls(dir.path()) == 2);  // one compile, one link
+    CHECK(read(first.program).find("echo program") != std::string::npos);
+
+    auto second = compile();
+    CHECK_FALSE(second.compiled);
+    CHECK(second.program == first.program);
+    CHECK(calls(dir.path()) == 2);
+
+    // Touched, same content: hashed again, still cached.
+    write(dir.path() / "repo" / "demo" / "layers.hpp", "// v1\n");
+    CHECK_FALSE(compile().compiled);
+    // A header's content changed: compiled again.
+    write(dir.path() / "repo" / "demo" / "layers.hpp", "// v2, longer\n");
+    CHECK(compile().compiled);
+    CHECK(calls(dir.path()) == 4);
+    // A new .cpp in the definition's directory is a new input.
+    write(dir.path() / "repo" / "demo" / "more.cpp", "\n");
+    CHECK(compile().compiled);
+    // Another library build: compiled again.
+    write(dir.path() / "lib" / "libbincastle.a", "another archive");
+    CHECK(compile().compiled);
+
+    // A compiler failure is an Error and leaves no program behind.
+    write(dir.path() / "repo" / "demo" / "main.cpp", "broken\n");
+    toolchain.compiler = {"false"};
+    CHECK_THROWS_AS(compile(), Error);
+}
