@@ -123,7 +123,8 @@ Options parse(const std::vector<std::string>& args) {
 
 // Every layer the system needs built: its run closure, and what each of those, and
 // their build closures in turn, is built on.
-std::vector<bool> needed_layers(const Graph& graph) {
+// `closures`, when given, holds every node's build closure, computed once by the caller.
+std::vector<bool> needed_layers(const Graph& graph, const std::vector<std::vector<Placement>>* closures = nullptr) {
     std::vector<bool> needed(graph.size(), false);
     std::vector<std::size_t> pending;
     for (const auto& placement : graph.run_closure(graph.root())) pending.push_back(placement.node);
@@ -132,7 +133,8 @@ std::vector<bool> needed_layers(const Graph& graph) {
         pending.pop_back();
         if (needed[node]) continue;
         needed[node] = true;
-        for (const auto& placement : graph.build_closure(node)) pending.push_back(placement.node);
+        for (const auto& placement : closures ? (*closures)[node] : graph.build_closure(node))
+            pending.push_back(placement.node);
     }
     return needed;
 }
@@ -144,12 +146,14 @@ bool build(const Graph& graph, const std::vector<Key>& keys, const Store& store,
     std::vector<std::size_t> position(graph.size());
     for (std::size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
 
-    std::vector<bool> needed = needed_layers(graph);
+    std::vector<std::vector<Placement>> closures(graph.size());
+    for (std::size_t node = 0; node < graph.size(); ++node) closures[node] = graph.build_closure(node);
+    std::vector<bool> needed = needed_layers(graph, &closures);
     std::vector<std::vector<std::size_t>> prerequisites(graph.size());
     std::vector<bool> to_build(graph.size(), false);
     for (std::size_t i = 0; i < order.size(); ++i) {
         std::size_t node = order[i];
-        for (const auto& placement : graph.build_closure(node)) prerequisites[i].push_back(position[placement.node]);
+        for (const auto& placement : closures[node]) prerequisites[i].push_back(position[placement.node]);
         if (!needed[node]) continue;
         const LayerData& layer = *graph.node(node).layer;
         if (layer.always_run || !store.find(keys[node])) {

@@ -7,7 +7,6 @@
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/depth_first_search.hpp>
 
-#include <map>
 #include <unordered_map>
 
 namespace bincastle {
@@ -91,7 +90,7 @@ public:
 
 private:
     Fingerprints fingerprints_;
-    std::map<std::string, std::size_t> by_name_;
+    std::unordered_map<std::string, std::size_t> by_name_;
     std::vector<Key> fingerprint_of_;
 };
 
