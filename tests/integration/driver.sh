@@ -110,6 +110,19 @@ t_run_git() {
     [ "$out" = "FIRST MESSAGE" ] || fail "at the first commit: '$out'"
 }
 
+t_run_git_submodule() {
+    setup
+    # The repository's layer library is a submodule.
+    mkdir "$T/layers" && mv "$R/lib/layers.hpp" "$T/layers/" && rmdir "$R/lib"
+    git -C "$T/layers" init -q -b main && git -C "$T/layers" add -A &&
+        git -C "$T/layers" -c user.name=t -c user.email=t@t commit -q -m layers || fail "git init of the library failed"
+    git -C "$R" init -q -b main || fail "git init failed"
+    git -C "$R" -c protocol.file.allow=always submodule -q add "$T/layers" lib || fail "git submodule add failed"
+    git -C "$R" add -A && git -C "$R" -c user.name=t -c user.email=t@t commit -q -m first || fail "git commit failed"
+    out=$(bc run "$R" main sys -- cat /opt/shout 2>"$T/err") || fail "run failed: $(cat "$T/err")"
+    [ "$out" = "FIRST MESSAGE" ] || fail "output '$out'"
+}
+
 t_second_run_cached() {
     setup
     bc build "$R" sys 2>"$T/err" || fail "build failed: $(cat "$T/err")"
@@ -257,6 +270,7 @@ t_verbs() {
 
 tap_case t_run_dir "run DIR SUBDIR -- CMD compiles, builds, runs and passes the status through"
 tap_case t_run_git "run URL REF SUBDIR from file://, a work tree and a bare repo; a moved ref is fetched"
+tap_case t_run_git_submodule "a definition whose layer library is a git submodule"
 tap_case t_second_run_cached "a second run neither compiles nor builds; a header edit recompiles"
 tap_case t_nested_run_adds_a_layer "a layer added inside and built by /bincastle run is the only new one"
 tap_case t_nested_override_rebuilds_downstream "an overridable source edited inside rebuilds exactly what is downstream"
