@@ -263,10 +263,13 @@ std::size_t Store::gc() const {
 }
 
 void Store::record_root(const std::string& system, const std::vector<Key>& keys) const {
-    // By rename, so that gc never reads half a list.
+    // By rename, so that gc never reads half a list; not at all when it is the same
+    // list (the common case: ext4 flushes a file renamed over another, ~4 ms).
     fs::path file = root_ / "roots" / hash_bytes(system).hex();
+    std::string lines = key_lines(keys);
+    if (read_file_if_exists(file.string()) == lines) return;
     fs::path partial = file.string() + "." + std::to_string(::getpid());
-    write_new_file(partial, key_lines(keys));
+    write_new_file(partial, lines);
     if (::rename(partial.c_str(), file.c_str()) != 0) throw SysError("rename", partial.string());
 }
 
