@@ -15,13 +15,6 @@ namespace bincastle::driver {
 
 namespace {
 
-bool is_url(const std::string& text) {
-    if (text.find("://") != std::string::npos) return true;
-    // scp-like: [user@]host:path, with no slash before the colon.
-    auto colon = text.find(':');
-    return colon != std::string::npos && colon > 0 && text.find('/') > colon;
-}
-
 bool is_dir(const fs::path& path) {
     std::error_code error;
     return fs::is_directory(path, error);
@@ -90,6 +83,13 @@ DefinitionSource git_source(const fs::path& store_root, std::string url, const s
 }
 
 }  // namespace
+
+bool is_url(const std::string& source) {
+    if (source.find("://") != std::string::npos) return true;
+    // scp-like: [user@]host:path, with no slash before the colon.
+    auto colon = source.find(':');
+    return colon != std::string::npos && colon > 0 && source.find('/') > colon;
+}
 
 std::string DefinitionSource::default_system_name(const std::string& parent) const {
     std::string base = fs::path(origin).lexically_normal().filename().string();

@@ -25,6 +25,10 @@ struct DefinitionSource {
     std::string default_system_name(const std::string& parent) const;
 };
 
+// Whether `source` names a remote repository (scheme://... or scp-like user@host:path)
+// rather than a local path.
+bool is_url(const std::string& source);
+
 // Reads the positional arguments of `run`/`build`/`graph` (SOURCE [REF] [SUBDIR]):
 // a URL (scheme:// or user@host:path) or a bare repository takes a REF; a directory
 // takes a SUBDIR, or a REF when it is a git work tree and the next argument is not

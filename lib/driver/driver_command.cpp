@@ -52,12 +52,6 @@ std::string host_path(const Origin& origin, const std::string& path) {
     return origin.root_prefix + absolute.lexically_normal().string();
 }
 
-bool is_url(const std::string& text) {
-    if (text.find("://") != std::string::npos) return true;
-    auto colon = text.find(':');
-    return colon != std::string::npos && colon > 0 && text.find('/') > colon;
-}
-
 }  // namespace
 
 const char* definition_command_usage(const std::string& verb) {
