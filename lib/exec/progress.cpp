@@ -42,6 +42,8 @@ const char* kind_name(ProgressEvent::Kind kind) {
     case ProgressEvent::Kind::failed: return "failed";
     case ProgressEvent::Kind::skipped: return "skipped";
     case ProgressEvent::Kind::output: return "output";
+    case ProgressEvent::Kind::pulled: return "pulled";
+    case ProgressEvent::Kind::pushed: return "pushed";
     }
     return "?";
 }
@@ -102,7 +104,8 @@ private:
         print("{\"event\": \"%s\", \"layer\": %s, \"key\": \"%s\"", kind_name(event.kind),
               json_quote(event.layer).c_str(), event.key.hex().c_str());
         if (event.kind == ProgressEvent::Kind::cached || event.kind == ProgressEvent::Kind::built ||
-            event.kind == ProgressEvent::Kind::failed)
+            event.kind == ProgressEvent::Kind::failed || event.kind == ProgressEvent::Kind::pulled ||
+            event.kind == ProgressEvent::Kind::pushed)
             print(", \"seconds\": %.3f", event.seconds);
         if (!event.text.empty()) pending_ += ", \"text\": " + json_quote(event.text);
         pending_ += "}\n";
@@ -170,9 +173,11 @@ public:
         case ProgressEvent::Kind::built:
         case ProgressEvent::Kind::failed:
         case ProgressEvent::Kind::skipped:
+        case ProgressEvent::Kind::pulled:
             if (building_.erase(event.layer) || event.kind != ProgressEvent::Kind::cached) ++finished_;
             break;
-        case ProgressEvent::Kind::output: break;
+        case ProgressEvent::Kind::output:
+        case ProgressEvent::Kind::pushed: break;
         }
         lines_.event(event);
         draw();

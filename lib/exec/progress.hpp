@@ -12,11 +12,12 @@
 namespace bincastle {
 
 struct ProgressEvent {
-    enum class Kind { queued, started, cached, built, failed, skipped, output };
+    // pulled: fetched from a remote cache instead of built; pushed: sent to one.
+    enum class Kind { queued, started, cached, built, failed, skipped, output, pulled, pushed };
     Kind kind;
     std::string layer;
     Key key;
-    double seconds = 0;  // cached, built, failed: how long it took
+    double seconds = 0;  // cached, built, failed, pulled, pushed: how long it took
     std::string text;    // output: one line of the build; failed: why
 };
 

@@ -1,0 +1,211 @@
+#include "export/image_export.hpp"
+
+#include "remote/parallel.hpp"
+#include "remote/registry_client.hpp"
+#include "remote/sha256.hpp"
+#include "util/file_io.hpp"
+#include "util/file_tree.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <boost/json.hpp>
+
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace bincastle::exporting {
+
+Format parse_format(const std::string& name) {
+    if (name == "oci") return Format::oci;
+    if (name == "tar") return Format::tar;
+    if (name == "dir") return Format::dir;
+    throw Error("--format " + name + ": expected oci, tar or dir");
+}
+
+namespace {
+
+// Reproducible images carry no time of their own.
+const char* const epoch = "1970-01-01T00:00:00Z";
+
+std::string architecture() {
+    struct utsname name {};
+    ::uname(&name);
+    const std::string machine = name.machine;
+    if (machine == "x86_64") return "amd64";
+    if (machine == "aarch64") return "arm64";
+    return machine;
+}
+
+// `path` + a suffix no other process uses, removed when dropped unless released.
+class Partial {
+public:
+    explicit Partial(const fs::path& output) : path_(output.string() + ".partial-" + std::to_string(::getpid())) {
+        remove_tree(path_);
+    }
+    ~Partial() {
+        try {
+            if (!released_) remove_tree(path_);
+        } catch (const std::exception&) {
+        }
+    }
+    const fs::path& path() const { return path_; }
+    void commit(const fs::path& output) {
+        if (::rename(path_.c_str(), output.c_str()) != 0) throw SysError("rename", path_.string() + " -> " + output.string());
+        released_ = true;
+    }
+
+private:
+    fs::path path_;
+    bool released_ = false;
+};
+
+void refuse_existing(const fs::path& output, bool file_ok) {
+    struct stat st {};
+    if (::lstat(output.c_str(), &st) != 0) return;
+    if (file_ok && S_ISREG(st.st_mode)) return;
+    if (S_ISDIR(st.st_mode) && fs::is_empty(output)) {
+        fs::remove(output);
+        return;
+    }
+    throw Error("export: " + output.string() + " exists", "remove it, or name another output with -o");
+}
+
+std::string write_blob(const fs::path& layout, const std::string& body) {
+    const std::string digest = remote::sha256_digest(body);
+    write_new_file((layout / "blobs" / "sha256" / digest.substr(7)).string(), body);
+    return digest;
+}
+
+json::object descriptor(const std::string& media_type, const std::string& digest, std::uint64_t size) {
+    return json::object{{"mediaType", media_type}, {"digest", digest}, {"size", size}};
+}
+
+void write_oci(const ImageSpec& image, const ExportOptions& options, const fs::path& layout) {
+    fs::create_directories(layout / "blobs" / "sha256");
+    const Compression compression = options.compression.value_or(Compression::gzip);
+    json::array layers, diff_ids, history;
+    // One layer at a time: gzip is single-threaded, zstd uses every CPU itself.
+    for (const auto& layer : image.layers) {
+        TarOptions tar;
+        tar.compression = compression;
+        tar.prefix = layer.mount_dir.value_or("");
+        const fs::path partial = layout / "blobs" / "sha256" / "layer.partial";
+        const LayerBlob blob = write_layer_tar(layer.files, partial, tar);
+        fs::rename(partial, layout / "blobs" / "sha256" / blob.digest.substr(7));
+        layers.push_back(descriptor(layer_media_type(compression), blob.digest, blob.size));
+        diff_ids.push_back(json::value(blob.diff_id));
+        history.push_back(json::object{{"created", epoch}, {"created_by", "bincastle layer " + layer.name}});
+    }
+    json::object run;
+    json::array env, cmd;
+    for (const auto& variable : image.env) env.push_back(json::value(variable));
+    for (const auto& arg : image.args) cmd.push_back(json::value(arg));
+    run["Env"] = env;
+    run["Cmd"] = cmd;
+    run["WorkingDir"] = image.working_dir;
+    json::object config;
+    config["created"] = epoch;
+    config["architecture"] = architecture();
+    config["os"] = "linux";
+    config["config"] = run;
+    config["rootfs"] = json::object{{"type", "layers"}, {"diff_ids", diff_ids}};
+    config["history"] = history;
+    const std::string config_body = json::serialize(config);
+    const std::string config_digest = write_blob(layout, config_body);
+
+    json::object manifest;
+    manifest["schemaVersion"] = 2;
+    manifest["mediaType"] = remote::oci_manifest_type;
+    manifest["config"] = descriptor(remote::oci_config_type, config_digest, config_body.size());
+    manifest["layers"] = layers;
+    manifest["annotations"] = json::object{{"org.opencontainers.image.title", image.name}};
+    const std::string manifest_body = json::serialize(manifest);
+    const std::string manifest_digest = write_blob(layout, manifest_body);
+
+    json::object index;
+    index["schemaVersion"] = 2;
+    index["mediaType"] = remote::oci_index_type;
+    json::object entry = descriptor(remote::oci_manifest_type, manifest_digest, manifest_body.size());
+    entry["annotations"] = json::object{{"org.opencontainers.image.ref.name", options.tag}};
+    index["manifests"] = json::array{entry};
+    write_new_file((layout / "index.json").string(), json::serialize(index));
+    write_new_file((layout / "oci-layout").string(), R"({"imageLayoutVersion":"1.0.0"})");
+}
+
+void merge(const ImageSpec& image, const fs::path& merged) {
+    fs::create_directories(merged);
+    for (const auto& layer : image.layers) {
+        fs::path target = merged;
+        if (layer.mount_dir) {
+            target = merged / fs::path(*layer.mount_dir).relative_path();
+            fs::create_directories(target);
+        }
+        merge_layer(layer.files, target);
+    }
+}
+
+}  // namespace
+
+void export_image(const ImageSpec& image, const ExportOptions& options) {
+    refuse_existing(options.output, options.format == Format::tar);
+    if (!options.output.parent_path().empty()) fs::create_directories(options.output.parent_path());
+    Partial partial(options.output);
+    switch (options.format) {
+    case Format::oci: write_oci(image, options, partial.path()); break;
+    case Format::dir: merge(image, partial.path()); break;
+    case Format::tar: {
+        Partial merged(options.output.string() + ".merged");
+        merge(image, merged.path());
+        TarOptions tar;
+        tar.compression = options.compression.value_or(Compression::none);
+        tar.whiteouts = false;
+        write_layer_tar(merged.path(), partial.path(), tar);
+        break;
+    }
+    }
+    partial.commit(options.output);
+}
+
+std::string push_oci_layout(const fs::path& layout, const std::string& ref, bool insecure, const std::string& tag,
+                            std::FILE* notices) {
+    const remote::Reference reference = remote::Reference::parse(ref, insecure);
+    remote::RegistryClient client(reference, true);
+    auto blob_path = [&](const std::string& digest) {
+        if (!remote::is_sha256_digest(digest)) throw Error(layout.string() + ": a blob named " + digest);
+        return layout / "blobs" / "sha256" / digest.substr(7);
+    };
+    json::value index = json::parse(read_file((layout / "index.json").string()));
+    const json::array& manifests = index.at("manifests").as_array();
+    const json::object* chosen = nullptr;
+    for (const auto& entry : manifests) {
+        const json::object& object = entry.as_object();
+        const json::value* annotations = object.if_contains("annotations");
+        const json::value* name = annotations ? annotations->as_object().if_contains("org.opencontainers.image.ref.name") : nullptr;
+        if (manifests.size() == 1 || (name && name->as_string() == tag)) chosen = &object;
+    }
+    if (!chosen) throw Error(layout.string() + " has no image tagged " + tag);
+    const std::string manifest_digest(chosen->at("digest").as_string());
+    const std::string manifest_body = read_file(blob_path(manifest_digest).string());
+    json::value manifest = json::parse(manifest_body);
+    std::vector<std::string> blobs;
+    blobs.emplace_back(manifest.at("config").at("digest").as_string());
+    for (const auto& layer : manifest.at("layers").as_array()) blobs.emplace_back(layer.at("digest").as_string());
+    try {
+        client.ping();
+        remote::parallel_for(blobs.size(), 4, [&](std::size_t i) { client.put_blob(blobs[i], blob_path(blobs[i])); });
+        const std::string target = reference.tag.empty() ? tag : reference.tag;
+        client.put_manifest(target, std::string(chosen->at("mediaType").as_string()), manifest_body);
+    } catch (const Error& error) {
+        throw error.with_context("pushing " + layout.string() + " to " + ref);
+    }
+    const auto counts = client.counts();
+    std::fprintf(notices, "bincastle: pushed %s (%s): %llu of %zu blobs uploaded\n", ref.c_str(), manifest_digest.c_str(),
+                 static_cast<unsigned long long>(counts.blobs_uploaded), blobs.size());
+    return manifest_digest;
+}
+
+}  // namespace bincastle::exporting

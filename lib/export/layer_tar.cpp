@@ -1,0 +1,572 @@
+#include "export/layer_tar.hpp"
+
+#include "remote/sha256.hpp"
+#include "util/file_tree.hpp"
+#include "util/unique_fd.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <dirent.h>
+#include <fcntl.h>
+#include <map>
+#include <memory>
+#include <optional>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+namespace fs = std::filesystem;
+
+namespace bincastle::exporting {
+
+Compression parse_compression(const std::string& name) {
+    if (name == "gzip") return Compression::gzip;
+    if (name == "zstd") return Compression::zstd;
+    if (name == "none") return Compression::none;
+    throw Error("--compression " + name + ": expected gzip, zstd or none");
+}
+
+std::string layer_media_type(Compression compression) {
+    switch (compression) {
+    case Compression::gzip: return "application/vnd.oci.image.layer.v1.tar+gzip";
+    case Compression::zstd: return "application/vnd.oci.image.layer.v1.tar+zstd";
+    case Compression::none: break;
+    }
+    return "application/vnd.oci.image.layer.v1.tar";
+}
+
+namespace {
+
+constexpr const char* whiteout_prefix = ".wh.";
+constexpr const char* opaque_marker = ".wh..wh..opq";
+
+struct ArchiveFree {
+    void operator()(archive* handle) const noexcept { archive_free(handle); }
+};
+using Archive = std::unique_ptr<archive, ArchiveFree>;
+
+std::string reason(archive* handle) {
+    const char* text = archive_error_string(handle);
+    return text ? text : "unknown error";
+}
+
+// The value of xattr `name` of `path` (not following a symlink), or nullopt.
+std::optional<std::string> xattr(const std::string& path, const char* name) {
+    char value[16];
+    ssize_t n = ::lgetxattr(path.c_str(), name, value, sizeof value);
+    if (n < 0) return std::nullopt;
+    return std::string(value, static_cast<std::size_t>(n));
+}
+
+bool is_opaque(const std::string& path) {
+    return xattr(path, "user.overlay.opaque") == "y" || xattr(path, "trusted.overlay.opaque") == "y";
+}
+
+// A 0/0 character device, or (kernel 6.7 on) an empty file marked as a whiteout.
+bool is_whiteout(const std::string& path, const struct stat& st) {
+    if (S_ISCHR(st.st_mode)) return st.st_rdev == 0;
+    return S_ISREG(st.st_mode) && st.st_size == 0 &&
+           (xattr(path, "user.overlay.whiteout") || xattr(path, "trusted.overlay.whiteout"));
+}
+
+std::vector<std::string> sorted_names(const std::string& dir) {
+    std::unique_ptr<DIR, int (*)(DIR*)> handle(::opendir(dir.c_str()), ::closedir);
+    if (!handle) throw SysError("opendir", dir);
+    std::vector<std::string> names;
+    errno = 0;
+    while (dirent* entry = ::readdir(handle.get())) {
+        if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) names.emplace_back(entry->d_name);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+void write_all(int fd, const void* data, std::size_t size, const std::string& path) {
+    const char* bytes = static_cast<const char*>(data);
+    while (size > 0) {
+        ssize_t n = ::write(fd, bytes, size);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw SysError("write", path);
+        bytes += n;
+        size -= static_cast<std::size_t>(n);
+    }
+}
+
+// Compressed bytes to the file, hashed on the way.
+class BlobFile {
+public:
+    explicit BlobFile(const fs::path& path) : path_(path.string()) {
+        fd_ = UniqueFd(::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!fd_) throw SysError("open", path_);
+    }
+    void write(const void* data, std::size_t size) {
+        if (size == 0) return;
+        hash_.update(data, size);
+        size_ += size;
+        // Fewer, larger writes: the compressors hand over 128 KiB at most.
+        buffer_.append(static_cast<const char*>(data), size);
+        if (buffer_.size() >= (4u << 20)) flush();
+    }
+    void flush() {
+        write_all(fd_.get(), buffer_.data(), buffer_.size(), path_);
+        buffer_.clear();
+    }
+    std::string digest() { return hash_.digest(); }
+    std::uint64_t size() const { return size_; }
+
+private:
+    std::string path_;
+    UniqueFd fd_;
+    remote::Sha256 hash_;
+    std::uint64_t size_ = 0;
+    std::string buffer_;
+};
+
+class Compressor {
+public:
+    virtual ~Compressor() = default;
+    virtual void feed(const void* data, std::size_t size) = 0;
+    virtual void finish() = 0;
+};
+
+class Plain : public Compressor {
+public:
+    explicit Plain(BlobFile& out) : out_(out) {}
+    void feed(const void* data, std::size_t size) override { out_.write(data, size); }
+    void finish() override {}
+
+private:
+    BlobFile& out_;
+};
+
+class Zstd : public Compressor {
+public:
+    Zstd(BlobFile& out, int level, unsigned threads) : out_(out), context_(ZSTD_createCCtx()), buffer_(ZSTD_CStreamOutSize()) {
+        if (!context_) throw Error("zstd: out of memory");
+        ZSTD_CCtx_setParameter(context_, ZSTD_c_compressionLevel, level);
+        // With one worker or more, the output is the same for any number of them.
+        ZSTD_CCtx_setParameter(context_, ZSTD_c_nbWorkers, static_cast<int>(threads));
+    }
+    ~Zstd() override { ZSTD_freeCCtx(context_); }
+    void feed(const void* data, std::size_t size) override { run(data, size, ZSTD_e_continue); }
+    void finish() override { run(nullptr, 0, ZSTD_e_end); }
+
+private:
+    void run(const void* data, std::size_t size, ZSTD_EndDirective mode) {
+        ZSTD_inBuffer in{data, size, 0};
+        for (;;) {
+            ZSTD_outBuffer out{buffer_.data(), buffer_.size(), 0};
+            std::size_t left = ZSTD_compressStream2(context_, &out, &in, mode);
+            if (ZSTD_isError(left)) throw Error(std::string("zstd: ") + ZSTD_getErrorName(left));
+            out_.write(buffer_.data(), out.pos);
+            if (mode == ZSTD_e_end ? left == 0 : in.pos == in.size) return;
+        }
+    }
+    BlobFile& out_;
+    ZSTD_CCtx* context_;
+    std::vector<char> buffer_;
+};
+
+class Gzip : public Compressor {
+public:
+    Gzip(BlobFile& out, int level) : out_(out), buffer_(256 << 10) {
+        // windowBits 15 + 16: a gzip wrapper with mtime 0 and no name, so the same
+        // input always gives the same bytes.
+        if (deflateInit2(&stream_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+            throw Error("zlib: deflateInit2 failed");
+    }
+    ~Gzip() override { deflateEnd(&stream_); }
+    void feed(const void* data, std::size_t size) override { run(data, size, Z_NO_FLUSH); }
+    void finish() override { run(nullptr, 0, Z_FINISH); }
+
+private:
+    void run(const void* data, std::size_t size, int flush) {
+        stream_.next_in = static_cast<Bytef*>(const_cast<void*>(data));
+        stream_.avail_in = static_cast<uInt>(size);
+        for (;;) {
+            stream_.next_out = reinterpret_cast<Bytef*>(buffer_.data());
+            stream_.avail_out = static_cast<uInt>(buffer_.size());
+            int status = deflate(&stream_, flush);
+            if (status == Z_STREAM_ERROR) throw Error("zlib: deflate failed");
+            out_.write(buffer_.data(), buffer_.size() - stream_.avail_out);
+            if (flush == Z_FINISH ? status == Z_STREAM_END : stream_.avail_in == 0 && stream_.avail_out != 0) return;
+        }
+    }
+    BlobFile& out_;
+    z_stream stream_{};
+    std::vector<char> buffer_;
+};
+
+// A tar stream written by hand rather than by libarchive: its tar writers pull in
+// every other format (xar brings libxml2 and ICU) into static links, and this way
+// every byte is ours to keep reproducible. ustar headers, with a pax header
+// ("././@PaxHeader") for what ustar cannot hold (long names, sizes from 8 GiB).
+class TarStream {
+public:
+    explicit TarStream(Compressor& compressor) : compressor_(compressor) {}
+
+    void entry(const std::string& path, char type, mode_t perm, std::uint64_t size, const std::string& link,
+               dev_t rdev) {
+        std::string pax;
+        if (path.size() > 100) pax += record("path", path);
+        if (link.size() > 100) pax += record("linkpath", link);
+        if (size > 077777777777ULL) pax += record("size", std::to_string(size));
+        if (!pax.empty()) {
+            write_header("././@PaxHeader", 'x', 0644, pax.size(), "", 0);
+            data(pax.data(), pax.size());
+            pad(pax.size());
+        }
+        write_header(path, type, perm, size, link, rdev);
+    }
+    void data(const void* bytes, std::size_t size) {
+        uncompressed_.update(bytes, size);
+        compressor_.feed(bytes, size);
+    }
+    // After an entry's data: up to the next 512-byte boundary.
+    void pad(std::uint64_t size) {
+        static const char zeros[512] = {};
+        if (size % 512) data(zeros, 512 - size % 512);
+    }
+    std::string finish() {
+        static const char zeros[1024] = {};
+        data(zeros, sizeof zeros);
+        return uncompressed_.digest();
+    }
+
+private:
+    static std::string record(const std::string& key, const std::string& value) {
+        // "LEN key=value\n", LEN counting itself.
+        const std::size_t body = key.size() + value.size() + 3;
+        std::size_t length = body + std::to_string(body).size();
+        if (std::to_string(length).size() != std::to_string(body).size()) ++length;
+        return std::to_string(length) + " " + key + "=" + value + "\n";
+    }
+    static void octal(char* field, std::size_t width, std::uint64_t value) {
+        // width - 1 octal digits, then NUL (callers keep values in range).
+        field[width - 1] = '\0';
+        for (std::size_t i = width - 1; i-- > 0; value >>= 3) field[i] = static_cast<char>('0' + (value & 7));
+    }
+    void write_header(const std::string& path, char type, mode_t perm, std::uint64_t size, const std::string& link,
+                      dev_t rdev) {
+        char block[512] = {};
+        std::memcpy(block, path.data(), std::min<std::size_t>(path.size(), 100));
+        octal(block + 100, 8, perm & 07777);
+        octal(block + 108, 8, 0);
+        octal(block + 116, 8, 0);
+        octal(block + 124, 12, size > 077777777777ULL ? 0 : size);
+        octal(block + 136, 12, 0);
+        std::memset(block + 148, ' ', 8);
+        block[156] = type;
+        std::memcpy(block + 157, link.data(), std::min<std::size_t>(link.size(), 100));
+        std::memcpy(block + 257, "ustar\0" "00", 8);
+        if (type == '3' || type == '4') {
+            octal(block + 329, 8, major(rdev));
+            octal(block + 337, 8, minor(rdev));
+        }
+        unsigned sum = 0;
+        for (unsigned char c : block) sum += c;
+        octal(block + 148, 7, sum);  // six digits, NUL, and the space already there
+        data(block, sizeof block);
+    }
+
+    Compressor& compressor_;
+    remote::Sha256 uncompressed_;
+};
+
+class TarWriter {
+public:
+    TarWriter(TarStream& tar, const TarOptions& options) : tar_(tar), options_(options) {}
+
+    void prefix_dirs(const std::string& root) {
+        struct stat st {};
+        if (::lstat(root.c_str(), &st) != 0) throw SysError("lstat", root);
+        std::string path;
+        const std::string prefix = fs::path(options_.prefix).relative_path().lexically_normal().string();
+        for (const auto& part : fs::path(prefix)) {
+            if (part.empty() || part == ".") continue;
+            path += (path.empty() ? "" : "/") + part.string();
+            header(path, '5', path.size() == prefix.size() ? st.st_mode & 07777 : 0755, 0, {}, {});
+        }
+        base_ = path;
+    }
+
+    void walk(const std::string& dir, const std::string& relative) {
+        for (const std::string& name : sorted_names(dir)) {
+            const std::string path = dir + "/" + name;
+            const std::string inside = relative.empty() ? name : relative + "/" + name;
+            struct stat st {};
+            if (::lstat(path.c_str(), &st) != 0) throw SysError("lstat", path);
+            if (options_.whiteouts && is_whiteout(path, st)) {
+                const std::string parent = relative.empty() ? "" : relative + "/";
+                header(parent + whiteout_prefix + name, '0', 0, 0, {}, {});
+                continue;
+            }
+            if (options_.whiteouts && name.starts_with(whiteout_prefix))
+                throw Error("exporting " + path + ": a file whose name starts with .wh. cannot go into an OCI layer");
+            if (S_ISDIR(st.st_mode)) {
+                header(inside, '5', st.st_mode & 07777, 0, {}, {});
+                if (options_.whiteouts && is_opaque(path)) header(inside + "/" + opaque_marker, '0', 0, 0, {}, {});
+                walk(path, inside);
+            } else if (S_ISREG(st.st_mode)) {
+                if (st.st_nlink > 1) {
+                    auto [it, first] = links_.try_emplace({st.st_dev, st.st_ino}, full(inside));
+                    if (!first) {
+                        hardlink(inside, it->second, st.st_mode & 07777);
+                        continue;
+                    }
+                }
+                header(inside, '0', st.st_mode & 07777, static_cast<std::uint64_t>(st.st_size), {}, {});
+                data(path, static_cast<std::uint64_t>(st.st_size));
+            } else if (S_ISLNK(st.st_mode)) {
+                std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
+                ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
+                if (n < 0) throw SysError("readlink", path);
+                target.resize(static_cast<std::size_t>(n));
+                header(inside, '2', 0777, 0, target, {});
+            } else if (S_ISFIFO(st.st_mode)) {
+                header(inside, '6', st.st_mode & 07777, 0, {}, {});
+            } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+                header(inside, S_ISCHR(st.st_mode) ? '3' : '4', st.st_mode & 07777, 0, {}, st.st_rdev);
+            }
+            // Sockets are not files anyone can ship.
+        }
+    }
+
+private:
+    std::string full(const std::string& inside) const { return base_.empty() ? inside : base_ + "/" + inside; }
+
+    void header(const std::string& inside, char type, mode_t perm, std::uint64_t size, const std::string& symlink,
+                std::optional<dev_t> rdev) {
+        // Directories end in '/', as tar writes them.
+        const std::string path = full(inside) + (type == '5' ? "/" : "");
+        tar_.entry(path, type, perm, size, symlink, rdev.value_or(0));
+    }
+
+    void hardlink(const std::string& inside, const std::string& target, mode_t perm) {
+        tar_.entry(full(inside), '1', perm, 0, target, 0);
+    }
+
+    void data(const std::string& path, std::uint64_t size) {
+        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+        if (!fd) throw SysError("open", path);
+        std::uint64_t done = 0;
+        while (done < size) {
+            ssize_t n = ::read(fd.get(), buffer_.data(), std::min<std::uint64_t>(buffer_.size(), size - done));
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw SysError("read", path);
+            if (n == 0) throw Error("exporting " + path + ": the file shrank while it was read");
+            tar_.data(buffer_.data(), static_cast<std::size_t>(n));
+            done += static_cast<std::uint64_t>(n);
+        }
+        tar_.pad(size);
+    }
+
+    TarStream& tar_;
+    const TarOptions& options_;
+    std::string base_;
+    std::map<std::pair<dev_t, ino_t>, std::string> links_;
+    std::vector<char> buffer_ = std::vector<char>(1 << 20);
+};
+
+}  // namespace
+
+LayerBlob write_layer_tar(const fs::path& dir, const fs::path& out, const TarOptions& options) {
+    const std::string where = "writing " + out.string() + " from " + dir.string();
+    BlobFile file(out);
+    std::unique_ptr<Compressor> compressor;
+    switch (options.compression) {
+    case Compression::none: compressor = std::make_unique<Plain>(file); break;
+    case Compression::gzip: compressor = std::make_unique<Gzip>(file, options.gzip_level); break;
+    case Compression::zstd: {
+        unsigned threads = options.threads ? options.threads : std::max(1u, std::thread::hardware_concurrency());
+        compressor = std::make_unique<Zstd>(file, options.zstd_level, threads);
+        break;
+    }
+    }
+    TarStream stream(*compressor);
+    std::string diff_id;
+    try {
+        TarWriter tar(stream, options);
+        tar.prefix_dirs(dir.string());
+        tar.walk(dir.string(), "");
+        diff_id = stream.finish();
+    } catch (const Error& error) {
+        throw error.with_context(where);
+    }
+    compressor->finish();
+    file.flush();
+    return {file.digest(), diff_id, file.size()};
+}
+
+namespace {
+
+// The entry's path without "./" and empty components; refuses absolute paths and "..".
+std::string clean_path(const std::string& name, const fs::path& archive_path) {
+    if (name.starts_with('/'))
+        throw Error("extracting " + archive_path.string() + ": refusing entry '" + name + "': absolute path");
+    std::string out;
+    for (const auto& part : fs::path(name)) {
+        const std::string text = part.string();
+        if (text.empty() || text == ".") continue;
+        if (text == "..")
+            throw Error("extracting " + archive_path.string() + ": refusing entry '" + name + "': '..' in the path");
+        out += (out.empty() ? "" : "/") + text;
+    }
+    return out;
+}
+
+// `relative`'s parent inside `root`, made when missing; refuses a symlink on the way.
+fs::path real_parent(const fs::path& root, const std::string& relative, const fs::path& archive_path) {
+    fs::path dir = root;
+    const fs::path parent = fs::path(relative).parent_path();
+    for (const auto& part : parent) {
+        dir /= part;
+        struct stat st {};
+        if (::lstat(dir.c_str(), &st) != 0) {
+            if (errno != ENOENT) throw SysError("lstat", dir.string());
+            if (::mkdir(dir.c_str(), 0755) != 0) throw SysError("mkdir", dir.string());
+        } else if (!S_ISDIR(st.st_mode)) {
+            throw Error("extracting " + archive_path.string() + ": refusing '" + relative + "': " + dir.string() +
+                        " is not a directory");
+        }
+    }
+    return dir;
+}
+
+}  // namespace
+
+void extract_layer_tar(const fs::path& archive_path, const fs::path& destination) {
+    const std::string where = "extracting " + archive_path.string();
+    std::error_code error;
+    const fs::path root = fs::canonical(destination, error);
+    if (error) throw SysError(error.value(), "realpath", destination.string());
+    Archive reader(archive_read_new());
+    Archive writer(archive_write_disk_new());
+    if (!reader || !writer) throw Error(where + ": out of memory");
+    archive_read_support_format_tar(reader.get());
+    archive_read_support_filter_gzip(reader.get());
+    archive_read_support_filter_zstd(reader.get());
+    archive_read_support_filter_xz(reader.get());
+    archive_read_support_filter_bzip2(reader.get());
+    archive_write_disk_set_options(writer.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+                                                     ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                                                     ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+    if (archive_read_open_filename(reader.get(), archive_path.c_str(), 1 << 20) != ARCHIVE_OK)
+        throw Error(where + ": " + reason(reader.get()));
+    std::vector<char> buffer(1 << 20);
+    for (;;) {
+        archive_entry* entry;
+        int status = archive_read_next_header(reader.get(), &entry);
+        if (status == ARCHIVE_EOF) break;
+        if (status < ARCHIVE_WARN) throw Error(where + ": " + reason(reader.get()));
+        const char* raw = archive_entry_pathname(entry);
+        const std::string name = clean_path(raw ? raw : "", archive_path);
+        if (name.empty()) continue;
+        const std::string base = fs::path(name).filename().string();
+        if (base == opaque_marker) {
+            const fs::path dir = real_parent(root, name, archive_path);
+            if (::lsetxattr(dir.c_str(), "user.overlay.opaque", "y", 1, 0) != 0)
+                throw SysError("setxattr user.overlay.opaque", dir.string());
+            continue;
+        }
+        if (base.starts_with(whiteout_prefix)) {
+            const fs::path target = real_parent(root, name, archive_path) / base.substr(4);
+            // A 0/0 character device needs no privilege (Linux 5.8): overlay's whiteout.
+            if (::mknod(target.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) throw SysError("mknod whiteout", target.string());
+            continue;
+        }
+        archive_entry_set_pathname(entry, (root / name).c_str());
+        if (const char* target = archive_entry_hardlink(entry))
+            archive_entry_set_hardlink(entry, (root / clean_path(target, archive_path)).c_str());
+        if (archive_write_header(writer.get(), entry) < ARCHIVE_WARN)
+            throw Error(where + ": cannot write entry '" + name + "': " + reason(writer.get()));
+        for (;;) {
+            la_ssize_t n = archive_read_data(reader.get(), buffer.data(), buffer.size());
+            if (n == 0) break;
+            if (n < 0) throw Error(where + ": reading '" + name + "': " + reason(reader.get()));
+            if (archive_write_data(writer.get(), buffer.data(), static_cast<std::size_t>(n)) < 0)
+                throw Error(where + ": writing '" + name + "': " + reason(writer.get()));
+        }
+        if (archive_write_finish_entry(writer.get()) < ARCHIVE_WARN)
+            throw Error(where + ": writing '" + name + "': " + reason(writer.get()));
+    }
+    if (archive_write_close(writer.get()) != ARCHIVE_OK) throw Error(where + ": " + reason(writer.get()));
+}
+
+namespace {
+
+void remove_existing(const fs::path& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return;
+    if (S_ISDIR(st.st_mode)) remove_tree(path);
+    else if (::unlink(path.c_str()) != 0) throw SysError("unlink", path.string());
+}
+
+void copy_regular(const std::string& from, const std::string& to, mode_t mode) {
+    UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!in) throw SysError("open", from);
+    UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+    if (!out) throw SysError("open", to);
+    std::vector<char> buffer(1 << 20);
+    for (;;) {
+        ssize_t n = ::read(in.get(), buffer.data(), buffer.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw SysError("read", from);
+        if (n == 0) break;
+        write_all(out.get(), buffer.data(), static_cast<std::size_t>(n), to);
+    }
+    if (::fchmod(out.get(), mode) != 0) throw SysError("chmod", to);
+}
+
+}  // namespace
+
+void merge_layer(const fs::path& layer, const fs::path& merged) {
+    for (const std::string& name : sorted_names(layer.string())) {
+        const std::string from = (layer / name).string();
+        const fs::path to = merged / name;
+        struct stat st {};
+        if (::lstat(from.c_str(), &st) != 0) throw SysError("lstat", from);
+        if (is_whiteout(from, st)) {
+            remove_existing(to);
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            struct stat existing {};
+            bool exists = ::lstat(to.c_str(), &existing) == 0;
+            if (exists && (!S_ISDIR(existing.st_mode) || is_opaque(from))) {
+                remove_existing(to);
+                exists = false;
+            }
+            if (!exists && ::mkdir(to.c_str(), 0700) != 0) throw SysError("mkdir", to.string());
+            if (::chmod(to.c_str(), 0700) != 0) throw SysError("chmod", to.string());
+            merge_layer(from, to);
+            if (::chmod(to.c_str(), st.st_mode & 07777) != 0) throw SysError("chmod", to.string());
+            continue;
+        }
+        remove_existing(to);
+        if (S_ISREG(st.st_mode)) {
+            copy_regular(from, to.string(), st.st_mode & 07777);
+        } else if (S_ISLNK(st.st_mode)) {
+            std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
+            ssize_t n = ::readlink(from.c_str(), target.data(), target.size());
+            if (n < 0) throw SysError("readlink", from);
+            target.resize(static_cast<std::size_t>(n));
+            if (::symlink(target.c_str(), to.c_str()) != 0) throw SysError("symlink", to.string());
+        } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+            if (::mknod(to.c_str(), st.st_mode, st.st_rdev) != 0) throw SysError("mknod", to.string());
+        }
+    }
+}
+
+}  // namespace bincastle::exporting

@@ -1,0 +1,58 @@
+#pragma once
+
+// A layer as an OCI layer tarball, and back.
+//
+// On the way out, a directory from the store becomes a reproducible tar: entries in
+// byte order of their paths, mtime 0, owner 0:0 by number only, no atime or ctime, no
+// xattrs; hard links kept. Overlay whiteouts (a 0/0 character device, or a file with
+// the overlay.whiteout xattr) become empty `.wh.NAME` files, and an opaque directory
+// (overlay.opaque=y, in the user. or trusted. namespace) gets a `.wh..wh..opq` entry.
+// On the way in, the reverse: `.wh.NAME` becomes a 0/0 character device (which the
+// kernel lets anyone create) and `.wh..wh..opq` the user.overlay.opaque xattr, which
+// is what the runner's overlay (userxattr) reads, as root and as an ordinary user.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace bincastle::exporting {
+
+enum class Compression { none, gzip, zstd };
+
+// "gzip", "zstd" or "none"; throws Error otherwise.
+Compression parse_compression(const std::string& name);
+// The OCI media type of a layer so compressed.
+std::string layer_media_type(Compression compression);
+
+struct LayerBlob {
+    std::string digest;    // sha256 of the file written
+    std::string diff_id;   // sha256 of the uncompressed tar
+    std::uint64_t size = 0;
+};
+
+struct TarOptions {
+    Compression compression = Compression::gzip;
+    // Every entry goes under this path (a wrapped layer's MountDir); "" for the root.
+    std::string prefix;
+    // Overlay whiteouts to OCI ones (a layer); off for a merged tree, which has none.
+    bool whiteouts = true;
+    int zstd_level = 3;
+    int gzip_level = 6;
+    unsigned threads = 0;  // zstd workers; 0: one per CPU
+};
+
+// Writes `dir` as a tarball to `out` (created or replaced).
+LayerBlob write_layer_tar(const std::filesystem::path& dir, const std::filesystem::path& out,
+                          const TarOptions& options);
+
+// Extracts an OCI layer tarball (plain, gzip or zstd) into `destination`, an empty
+// directory, with OCI whiteouts turned into overlay whiteouts. Refuses absolute paths,
+// `..` and writes through symlinks, as extract_archive does; owners are not kept.
+void extract_layer_tar(const std::filesystem::path& archive, const std::filesystem::path& destination);
+
+// Applies the layer `layer` (a store directory, overlay whiteouts and all) on top of
+// the merged tree `merged`: whiteouts remove, opaque directories replace, the rest is
+// copied over.
+void merge_layer(const std::filesystem::path& layer, const std::filesystem::path& merged);
+
+}  // namespace bincastle::exporting

@@ -1,0 +1,89 @@
+#pragma once
+
+// One kept-alive HTTP/1.1 connection (plain or TLS, Boost.Beast), for the registry
+// client: any method, a body streamed from a file or given whole, a response body
+// streamed to a sink. Not thread-safe: one per thread at a time (the client pools them).
+
+#include <bincastle/error.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace bincastle::remote {
+
+struct Url {
+    bool tls = false;
+    std::string authority;  // host[:port] as written, for the Host header
+    std::string host;       // without the brackets of an IPv6 literal
+    std::string port;
+    std::string target;     // path and query; "/" at least
+
+    // Throws Error for anything but an absolute http:// or https:// URL.
+    static Url parse(const std::string& url);
+    std::string origin() const { return (tls ? "https://" : "http://") + authority; }
+};
+
+// A Location header (absolute, scheme-relative, host-relative or path-relative) seen
+// from `from`.
+std::string resolve_location(const std::string& from, std::string_view location);
+
+struct HttpRequest {
+    std::string method = "GET";  // GET, HEAD, PUT, POST, PATCH, DELETE
+    std::string url;             // absolute
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;               // sent when body_fd < 0
+    int body_fd = -1;               // else body_length bytes of this fd from body_offset
+    std::uint64_t body_offset = 0;
+    std::uint64_t body_length = 0;
+    // The body of a 2xx response goes here, piece by piece, when set; any other
+    // response's body goes to HttpResponse::body.
+    std::function<void(std::string_view)> sink;
+};
+
+struct HttpResponse {
+    unsigned status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;  // names in lowercase
+    std::string body;  // unless it went to the sink (the first 4 MiB of it)
+
+    // The first value of header `name` (lowercase), or "".
+    std::string header(std::string_view name) const;
+};
+
+// A failure of the transport rather than of the request: connect, TLS, a reset, a
+// timeout, a body cut short. `retryable` is false when the server was never reached
+// (a refused connection, a failed name lookup or certificate check).
+class TransportError : public Error {
+public:
+    TransportError(std::string message, bool retryable, std::string hint = {})
+        : Error(std::move(message), std::move(hint)), retryable_(retryable) {}
+    bool retryable() const { return retryable_; }
+
+private:
+    bool retryable_;
+};
+
+class HttpConnection {
+public:
+    // `timeout` applies to each step alone (connect, handshake, each read and write).
+    explicit HttpConnection(std::chrono::seconds timeout);
+    HttpConnection(const HttpConnection&) = delete;
+    HttpConnection& operator=(const HttpConnection&) = delete;
+    ~HttpConnection();
+
+    // Sends `request` on the open connection when it goes to the same origin, else on
+    // a new one; a kept-alive connection the server closed meanwhile is replaced once
+    // without a word. Redirects are not followed. Throws TransportError.
+    HttpResponse send(const HttpRequest& request);
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace bincastle::remote

@@ -1,0 +1,234 @@
+#include "remote/remote_cache.hpp"
+
+#include "export/layer_tar.hpp"
+#include "remote/parallel.hpp"
+#include "remote/registry_client.hpp"
+#include "remote/sha256.hpp"
+#include "util/file_tree.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <boost/json.hpp>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <sys/utsname.h>
+
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace bincastle::remote {
+
+namespace {
+
+// Lookups are small requests: many at once hide the round trips. Transfers are
+// bounded by the link, not by latency.
+constexpr unsigned lookup_connections = 16;
+constexpr unsigned transfer_connections = 4;
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+const char* const key_annotation = "dev.bincastle.key";
+const char* const name_annotation = "dev.bincastle.layer";
+const char* const deps_annotation = "dev.bincastle.build-deps";
+
+// Where a layer was found: its blob.
+struct Found {
+    std::size_t registry;
+    std::string digest;
+    std::uint64_t size = 0;
+};
+
+Found parse_cache_manifest(const Manifest& manifest, const CacheLayer& layer, std::size_t registry,
+                           const std::string& ref) {
+    auto bad = [&](const std::string& why) {
+        return Error("layer " + layer.name + ": the manifest " + cache_tag(layer.key) + " in " + ref + " " + why);
+    };
+    try {
+        json::value document = json::parse(manifest.body);
+        const json::object& root = document.as_object();
+        const json::value* annotations = root.if_contains("annotations");
+        const json::value* key = annotations && annotations->is_object() ? annotations->as_object().if_contains(key_annotation) : nullptr;
+        if (!key || !key->is_string() || key->as_string() != layer.key.hex()) throw bad("is for another key");
+        const json::array& layers = root.at("layers").as_array();
+        if (layers.size() != 1) throw bad("does not name exactly one layer");
+        const json::object& blob = layers[0].as_object();
+        Found found{registry, std::string(blob.at("digest").as_string()), 0};
+        found.size = static_cast<std::uint64_t>(blob.at("size").to_number<std::int64_t>());
+        if (!is_sha256_digest(found.digest)) throw bad("names a blob by something other than sha256");
+        return found;
+    } catch (const Error&) {
+        throw;
+    } catch (const std::exception& error) {
+        throw bad(std::string("is malformed: ") + error.what());
+    }
+}
+
+std::string architecture() {
+    struct utsname name {};
+    ::uname(&name);
+    const std::string machine = name.machine;
+    if (machine == "x86_64") return "amd64";
+    if (machine == "aarch64") return "arm64";
+    return machine;
+}
+
+}  // namespace
+
+std::string cache_tag(const Key& key) { return "key-" + key.hex(); }
+
+std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insecure,
+                                const std::vector<CacheLayer>& wanted, const Store& store, ProgressSink& progress,
+                                std::FILE* notices) {
+    std::vector<bool> present(wanted.size(), false);
+    if (wanted.empty() || refs.empty()) return present;
+    std::vector<std::unique_ptr<RegistryClient>> clients;
+    for (const auto& ref : refs) {
+        auto client = std::make_unique<RegistryClient>(Reference::parse(ref, insecure), false);
+        try {
+            client->ping();
+        } catch (const Error& error) {
+            std::fprintf(notices, "bincastle: the cache %s cannot be used, so its layers will be built here: %s%s%s\n",
+                         ref.c_str(), error.what(), error.hint().empty() ? "" : "; ", error.hint().c_str());
+            continue;
+        }
+        clients.push_back(std::move(client));
+    }
+    if (clients.empty()) return present;
+
+    // Look every layer up in every registry at once; the first registry that has it wins.
+    std::vector<std::optional<Found>> found(wanted.size());
+    std::mutex notice_mutex;
+    parallel_for(wanted.size(), lookup_connections, [&](std::size_t i) {
+        for (std::size_t r = 0; r < clients.size(); ++r) {
+            try {
+                auto manifest = clients[r]->get_manifest(cache_tag(wanted[i].key));
+                if (!manifest) continue;
+                found[i] = parse_cache_manifest(*manifest, wanted[i], r, clients[r]->reference().str());
+                return;
+            } catch (const Error& error) {
+                std::lock_guard lock(notice_mutex);
+                std::fprintf(notices, "bincastle: looking up layer %s in %s: %s; it will be built here\n",
+                             wanted[i].name.c_str(), clients[r]->reference().str().c_str(), error.what());
+            }
+        }
+    });
+
+    std::vector<std::size_t> pulls;
+    for (std::size_t i = 0; i < wanted.size(); ++i) {
+        if (!found[i]) continue;
+        pulls.push_back(i);
+        progress.event({ProgressEvent::Kind::queued, wanted[i].name, wanted[i].key, 0, ""});
+    }
+    progress.flush();
+    std::mutex failure_mutex;
+    std::vector<std::string> failures;
+    parallel_for(pulls.size(), transfer_connections, [&](std::size_t p) {
+        const std::size_t i = pulls[p];
+        const CacheLayer& layer = wanted[i];
+        RegistryClient& client = *clients[found[i]->registry];
+        const auto start = Clock::now();
+        try {
+            auto held = store.lock(layer.key);
+            if (store.find(layer.key)) {
+                // Built or pulled by another process while we looked.
+                progress.event({ProgressEvent::Kind::cached, layer.name, layer.key, seconds_since(start), ""});
+                present[i] = true;
+                return;
+            }
+            progress.event({ProgressEvent::Kind::started, layer.name, layer.key, 0, ""});
+            auto build = store.begin(layer.key);
+            const fs::path blob = build.scratch() / "blob";
+            client.get_blob(found[i]->digest, found[i]->size, blob);
+            exporting::extract_layer_tar(blob, build.fs());
+            fs::remove(blob);
+            build.commit("name=" + layer.name + "\npulled-from=" + client.reference().str() + "\n");
+            present[i] = true;
+            progress.event({ProgressEvent::Kind::pulled, layer.name, layer.key, seconds_since(start), ""});
+        } catch (const std::exception& error) {
+            const std::string text = "pulling layer " + layer.name + " from " + client.reference().str() + ": " + error.what();
+            progress.event({ProgressEvent::Kind::failed, layer.name, layer.key, seconds_since(start), text + "\n"});
+            std::lock_guard lock(failure_mutex);
+            failures.push_back(text);
+        }
+    });
+    if (!failures.empty())
+        throw Error(failures.front() + (failures.size() > 1 ? " (and " + std::to_string(failures.size() - 1) + " more)" : ""),
+                    "nothing of it entered the store; build without --import-cache, or fix the registry");
+    return present;
+}
+
+void export_layers(const std::string& ref, bool insecure, const std::vector<CacheLayer>& layers,
+                   const Store& store, ProgressSink& progress, std::FILE* notices) {
+    RegistryClient client(Reference::parse(ref, insecure), true);
+    try {
+        client.ping();
+    } catch (const Error& error) {
+        throw error.with_context("exporting the cache to " + ref);
+    }
+    std::vector<bool> missing(layers.size(), false);
+    parallel_for(layers.size(), lookup_connections,
+                 [&](std::size_t i) { missing[i] = !client.has_manifest(cache_tag(layers[i].key)); });
+    std::vector<std::size_t> pushes;
+    for (std::size_t i = 0; i < layers.size(); ++i)
+        if (missing[i]) pushes.push_back(i);
+    TempDir scratch("bincastle-push");
+    std::atomic<std::uint64_t> pushed{0};
+    const std::string arch = architecture();
+    parallel_for(pushes.size(), transfer_connections, [&](std::size_t p) {
+        const CacheLayer& layer = layers[pushes[p]];
+        const auto start = Clock::now();
+        try {
+            auto files = store.find(layer.key);
+            if (!files) throw Error("it is not in the store");
+            const fs::path file = scratch.path() / layer.key.hex();
+            exporting::TarOptions options;
+            options.compression = exporting::Compression::zstd;
+            // The transfers already run side by side.
+            options.threads = 1;
+            const exporting::LayerBlob blob = exporting::write_layer_tar(*files, file, options);
+            client.put_blob(blob.digest, file);
+            fs::remove(file);
+
+            json::object config;
+            config["architecture"] = arch;
+            config["os"] = "linux";
+            config["rootfs"] = json::object{{"type", "layers"}, {"diff_ids", json::array{json::value(blob.diff_id)}}};
+            const std::string config_body = json::serialize(config);
+            const std::string config_digest = sha256_digest(config_body);
+            client.put_blob_bytes(config_digest, config_body);
+
+            std::string deps;
+            for (const auto& dep : layer.build_deps) deps += (deps.empty() ? "" : ",") + dep.hex();
+            json::object manifest;
+            manifest["schemaVersion"] = 2;
+            manifest["mediaType"] = oci_manifest_type;
+            manifest["config"] = json::object{{"mediaType", oci_config_type},
+                                              {"digest", config_digest},
+                                              {"size", config_body.size()}};
+            manifest["layers"] = json::array{json::object{{"mediaType", exporting::layer_media_type(exporting::Compression::zstd)},
+                                                          {"digest", blob.digest},
+                                                          {"size", blob.size}}};
+            manifest["annotations"] =
+                json::object{{key_annotation, layer.key.hex()}, {name_annotation, layer.name}, {deps_annotation, deps}};
+            client.put_manifest(cache_tag(layer.key), oci_manifest_type, json::serialize(manifest));
+            ++pushed;
+            progress.event({ProgressEvent::Kind::pushed, layer.name, layer.key, seconds_since(start), ""});
+        } catch (const Error& error) {
+            throw error.with_context("pushing layer " + layer.name + " to " + ref);
+        }
+    });
+    const TransferCounts counts = client.counts();
+    std::fprintf(notices, "bincastle: cache %s: %llu of %zu layers pushed (%llu blobs, %.1f MB uploaded, %llu requests)\n",
+                 ref.c_str(), static_cast<unsigned long long>(pushed.load()), layers.size(),
+                 static_cast<unsigned long long>(counts.blobs_uploaded), static_cast<double>(counts.bytes_sent) / 1e6,
+                 static_cast<unsigned long long>(counts.requests));
+}
+
+}  // namespace bincastle::remote

@@ -1,0 +1,48 @@
+#pragma once
+
+// The remote cache: layers of the store in an OCI registry repository, one small OCI
+// image manifest per layer key, tagged key-<key hex>. The manifest names one layer
+// blob (the layer as a zstd tar with OCI whiteouts) and an image config whose rootfs
+// lists that blob's diff id, so any OCI tool can copy, inspect or garbage-collect the
+// cache; its annotations hold the layer's name, key and the keys it was built on.
+// Everything pulled is checked against its digest before it enters the store, where it
+// is committed by the store's one atomic rename.
+
+#include "exec/progress.hpp"
+#include "store/store.hpp"
+
+#include <bincastle/key.hpp>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+namespace bincastle::remote {
+
+struct CacheLayer {
+    std::string name;
+    Key key;
+    std::vector<Key> build_deps;
+};
+
+// The tag of a key's manifest.
+std::string cache_tag(const Key& key);
+
+// Pulls every layer of `wanted` that one of `refs` has (the first that has it wins)
+// into `store`, with a `pulled` event each; lookups and transfers run in parallel.
+// Returns, for each of `wanted`, whether it is now in the store. A registry that
+// cannot be reached is named on `notices` and passed over. A layer whose pull fails (a
+// blob that does not match its digest, a transfer that fails for good) gets a `failed`
+// event, leaves the store unchanged, and makes this throw an Error naming it once the
+// other pulls are done.
+std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insecure,
+                                const std::vector<CacheLayer>& wanted, const Store& store, ProgressSink& progress,
+                                std::FILE* notices);
+
+// Pushes every layer of `layers` (all built in `store`) that `ref` lacks, with a
+// `pushed` event each, and writes a one-line summary to `notices`. Throws an Error when
+// the registry cannot take them.
+void export_layers(const std::string& ref, bool insecure, const std::vector<CacheLayer>& layers,
+                   const Store& store, ProgressSink& progress, std::FILE* notices);
+
+}  // namespace bincastle::remote
