@@ -3,8 +3,10 @@
 #include "exec/job_runner.hpp"
 #include "exec/layer_builder.hpp"
 #include "exec/progress.hpp"
+#include "export/image_export.hpp"
 #include "graph/graph.hpp"
 #include "graph/key_encoder.hpp"
+#include "remote/remote_cache.hpp"
 #include "source/source_key.hpp"
 #include "store/store.hpp"
 #include "util/file_io.hpp"
@@ -43,6 +45,9 @@ Verbs:
   run        build what is missing, then run the system (the default); CMD replaces
              the system's RunArgs
   build      build what is missing
+  export     build what is missing, then write the system out: --format oci (an OCI
+             image layout, one layer per layer), tar (one tarball of the merged
+             system) or dir (the merged system); -o PATH; --push REF
   keys       print each layer's key and name
   graph      print the layer graph in Graphviz dot
   gc         remove every layer that no system built with this store needs
@@ -56,6 +61,11 @@ Options:
                          (one JSON object per line)
   --import-cache REF     pull layers from an OCI registry (repeatable)
   --export-cache REF     push built layers to an OCI registry
+  --insecure-registry    plain http to registries that are not on loopback
+  --format FORMAT        export: oci (default), tar or dir
+  -o, --output PATH      export: where to write it
+  --compression TYPE     export: gzip (the OCI default), zstd, or none (the tar default)
+  --push REF             export: push the OCI image to a registry (host[:port]/repo[:tag])
   -h, --help             this text
 
 The store is ${BINCASTLE_HOME:-$HOME/.bincastle}. Exit status: the system command's
@@ -74,6 +84,11 @@ struct Options {
     std::vector<std::string> command;
     std::vector<std::string> import_caches;
     std::optional<std::string> export_cache;
+    bool insecure_registry = false;
+    std::string format = "oci";                // export
+    std::optional<std::string> output;         // export -o
+    std::optional<std::string> compression;    // export
+    std::optional<std::string> push;           // export --push
     bool help = false;
 };
 
@@ -105,6 +120,15 @@ Options parse(const std::vector<std::string>& args) {
             if (value.empty()) throw Error(arg.substr(0, equals) + " needs a registry REF (host[:port]/repo[:tag])");
             if (arg.starts_with("--import-cache")) options.import_caches.push_back(value);
             else options.export_cache = value;
+        } else if (arg == "--insecure-registry") {
+            options.insecure_registry = true;
+        } else if (arg == "--format" || arg == "-o" || arg == "--output" || arg == "--compression" || arg == "--push") {
+            if (i + 1 >= args.size()) throw Error(arg + " needs a value", "see --help");
+            const std::string& value = args[++i];
+            if (arg == "--format") options.format = value;
+            else if (arg == "--compression") options.compression = value;
+            else if (arg == "--push") options.push = value;
+            else options.output = value;
         } else if (arg.rfind("--progress=", 0) == 0) {
             std::string format = arg.substr(11);
             if (format == "json") options.progress = ProgressFormat::json;
@@ -139,6 +163,77 @@ std::vector<bool> needed_layers(const Graph& graph, const std::vector<std::vecto
     return needed;
 }
 
+remote::CacheLayer cache_layer(const Graph& graph, const std::vector<Key>& keys, std::size_t node) {
+    remote::CacheLayer layer{graph.name(node), keys[node], {}};
+    for (const auto& placement : graph.build_closure(node)) layer.build_deps.push_back(keys[placement.node]);
+    return layer;
+}
+
+// The remote caches' part of a build: every needed layer that is not in the store
+// (nor rebuilt on every run) and that a cache has is pulled. Returns which were.
+std::vector<bool> pull_from_caches(const Graph& graph, const std::vector<Key>& keys, const std::vector<bool>& needed,
+                                   const Store& store, const Options& options, ProgressSink& progress) {
+    std::vector<bool> pulled(graph.size(), false);
+    if (options.import_caches.empty()) return pulled;
+    std::vector<std::size_t> nodes;
+    std::vector<remote::CacheLayer> wanted;
+    for (std::size_t node = 0; node < graph.size(); ++node) {
+        if (!needed[node] || graph.node(node).layer->always_run || store.find(keys[node])) continue;
+        nodes.push_back(node);
+        wanted.push_back(cache_layer(graph, keys, node));
+    }
+    std::vector<bool> present =
+        remote::import_layers(options.import_caches, options.insecure_registry, wanted, store, progress, stderr);
+    for (std::size_t i = 0; i < nodes.size(); ++i) pulled[nodes[i]] = present[i];
+    return pulled;
+}
+
+// --export-cache: every needed layer that the build made or found.
+void push_to_cache(const Graph& graph, const std::vector<Key>& keys, const std::vector<bool>& needed,
+                   const Store& store, const Options& options, ProgressSink& progress) {
+    std::vector<remote::CacheLayer> layers;
+    for (std::size_t node = 0; node < graph.size(); ++node)
+        if (needed[node] && !graph.node(node).layer->always_run && store.find(keys[node]))
+            layers.push_back(cache_layer(graph, keys, node));
+    remote::export_layers(*options.export_cache, options.insecure_registry, layers, store, progress, stderr);
+}
+
+// The export verb, once everything is built.
+int export_system(const Graph& graph, const std::vector<Key>& keys, const Store& store, const Options& options) {
+    const LayerData& system = *graph.node(graph.root()).layer;
+    exporting::ImageSpec image;
+    image.name = system.name;
+    for (const auto& placement : graph.run_closure(graph.root()))
+        image.layers.push_back({graph.name(placement.node), *store.find(keys[placement.node]), placement.mount_dir});
+    bool has_path = false;
+    for (const auto& [key, value] : system.env) {
+        image.env.push_back(key + "=" + value);
+        has_path = has_path || key == "PATH";
+    }
+    // What the runner gives a command that sets none.
+    if (!has_path) image.env.insert(image.env.begin(), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    image.args = !system.run_args.empty() ? system.run_args : std::vector<std::string>{"/bin/sh"};
+    image.working_dir = system.run_working_dir.value_or("/");
+
+    exporting::ExportOptions out;
+    out.format = exporting::parse_format(options.format);
+    if (options.compression) out.compression = exporting::parse_compression(*options.compression);
+    if (options.push && out.format != exporting::Format::oci) throw Error("--push goes with --format oci");
+    std::optional<TempDir> scratch;
+    if (options.output) {
+        out.output = fs::absolute(*options.output);
+    } else if (options.push) {
+        scratch.emplace("bincastle-image");
+        out.output = scratch->path() / "image";
+    } else {
+        throw Error("export needs -o PATH (or --push REF)");
+    }
+    exporting::export_image(image, out);
+    if (options.output) std::fprintf(stderr, "bincastle: wrote %s\n", out.output.c_str());
+    if (options.push) exporting::push_oci_layout(out.output, *options.push, options.insecure_registry, out.tag, stderr);
+    return 0;
+}
+
 bool build(const Graph& graph, const std::vector<Key>& keys, const Store& store, const Options& options,
            const fs::path& definition_dir, ProgressSink& progress) {
     // Scheduled in topological order, so that ties start in declaration order.
@@ -149,12 +244,13 @@ bool build(const Graph& graph, const std::vector<Key>& keys, const Store& store,
     std::vector<std::vector<Placement>> closures(graph.size());
     for (std::size_t node = 0; node < graph.size(); ++node) closures[node] = graph.build_closure(node);
     std::vector<bool> needed = needed_layers(graph, &closures);
+    std::vector<bool> pulled = pull_from_caches(graph, keys, needed, store, options, progress);
     std::vector<std::vector<std::size_t>> prerequisites(graph.size());
     std::vector<bool> to_build(graph.size(), false);
     for (std::size_t i = 0; i < order.size(); ++i) {
         std::size_t node = order[i];
         for (const auto& placement : closures[node]) prerequisites[i].push_back(position[placement.node]);
-        if (!needed[node]) continue;
+        if (!needed[node] || pulled[node]) continue;
         const LayerData& layer = *graph.node(node).layer;
         if (layer.always_run || !store.find(keys[node])) {
             to_build[i] = true;
@@ -268,7 +364,7 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
         std::printf(usage, argv[0]);
         return 0;
     }
-    static const std::set<std::string> verbs = {"run", "build", "keys", "graph", "gc", "clean"};
+    static const std::set<std::string> verbs = {"run", "build", "export", "keys", "graph", "gc", "clean"};
     if (!verbs.count(options.verb)) throw Error("unknown verb '" + options.verb + "'", "see --help");
     Graph graph = Graph::from(system);
     if (options.verb == "graph") {
@@ -303,9 +399,6 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
         std::fprintf(stderr, "removed %zu layers\n", removed);
         return 0;
     }
-    if (!options.import_caches.empty() || options.export_cache)
-        std::fprintf(stderr, "bincastle: the remote cache (--import-cache, --export-cache) is not in this version "
-                             "yet; everything is built here\n");
     // Before anything asks whether a layer is built: no gc removes these meanwhile.
     auto live_root = store.register_live_root(needed_keys);
     store.record_root(system_name, needed_keys);
@@ -314,8 +407,10 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
         // process, which must then have no other thread.
         auto progress = make_progress_view(options.progress, options.verbose, stderr);
         if (!build(graph, keys, store, options, definition_dir, *progress)) return container::exit_setup_failed;
+        if (options.export_cache) push_to_cache(graph, keys, needed, store, options, *progress);
     }
     if (options.verb == "build") return 0;
+    if (options.verb == "export") return export_system(graph, keys, store, options);
     return run(graph, keys, store, options, system_name);
 }
 

@@ -47,6 +47,24 @@ Prints the definition's layer graph in Graphviz dot: solid edges are Dep, dashed
 BuildDep, dotted RunDep; a label is a MountDir.
 )";
 
+const char* const export_usage = R"(usage: bincastle export [OPTIONS] DIR [SUBDIR]
+       bincastle export [OPTIONS] GIT-URL REF [SUBDIR]
+
+Compiles the definition, builds the layers that are missing, and writes the system
+out. Two exports of the same system are byte-identical.
+
+Options (and those of 'bincastle run --help'):
+  --format oci|tar|dir   an OCI image layout with one layer per bincastle layer and
+                         the system's RunArgs, env and working directory in its config
+                         (default); one tarball of the merged system; or the merged
+                         system as a directory
+  -o, --output PATH      where to write it (it must not exist)
+  --compression TYPE     gzip (the OCI default: what every OCI tool reads), zstd, or
+                         none (the tar default)
+  --push REF             push the OCI image to a registry (host[:port]/repo[:tag]);
+                         plain http for loopback, or with --insecure-registry
+)";
+
 std::string host_path(const Origin& origin, const std::string& path) {
     fs::path absolute = fs::path(path).is_absolute() ? fs::path(path) : origin.cwd / path;
     return origin.root_prefix + absolute.lexically_normal().string();
@@ -55,7 +73,7 @@ std::string host_path(const Origin& origin, const std::string& path) {
 }  // namespace
 
 const char* definition_command_usage(const std::string& verb) {
-    return verb == "build" ? build_usage : verb == "graph" ? graph_usage : run_usage;
+    return verb == "build" ? build_usage : verb == "graph" ? graph_usage : verb == "export" ? export_usage : run_usage;
 }
 
 DefinitionCommand parse_definition_command(const std::string& verb, const std::vector<std::string>& args) {
@@ -86,6 +104,12 @@ DefinitionCommand parse_definition_command(const std::string& verb, const std::v
             command.program_options.push_back(value(i, arg));
         } else if (arg.starts_with("-j") || arg.starts_with("--import-cache=") || arg.starts_with("--export-cache=")) {
             command.program_options.push_back(arg);
+        } else if (arg == "--insecure-registry") {
+            command.program_options.push_back(arg);
+        } else if (verb == "export" && (arg == "--format" || arg == "--compression" || arg == "--push" ||
+                                        arg == "-o" || arg == "--output")) {
+            command.program_options.push_back(arg);
+            command.program_options.push_back(value(i, arg));
         } else if (arg.starts_with("-") && arg.size() > 1) {
             throw Error("unknown option " + arg, "see 'bincastle " + verb + " --help'");
         } else {
@@ -116,7 +140,18 @@ ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& or
     launch.compiled = compiled.compiled;
     launch.cwd = source.definition_dir();
     launch.argv = {compiled.program.string(), command.verb};
-    for (const auto& option : command.program_options) launch.argv.push_back(option);
+    for (std::size_t i = 0; i < command.program_options.size(); ++i) {
+        const std::string& option = command.program_options[i];
+        launch.argv.push_back(option);
+        // export's output, named by the caller: as the host reaches it (its directory
+        // exists; the file may not yet).
+        if ((option == "-o" || option == "--output") && i + 1 < command.program_options.size()) {
+            fs::path output = fs::path(command.program_options[++i]);
+            if (!output.is_absolute()) output = origin.cwd / output;
+            output = output.lexically_normal();
+            launch.argv.push_back((fs::path(host_path(origin, output.parent_path().string())) / output.filename()).string());
+        }
+    }
     if (!command.command.empty()) {
         launch.argv.push_back("--");
         for (const auto& arg : command.command) launch.argv.push_back(arg);

@@ -22,7 +22,7 @@ struct Caller {
     std::function<int(container::ChildProcess&)> wait;
 };
 
-// `verb` is run, build, graph, gc or clean; `args` follow it. Returns the exit status;
+// `verb` is run, build, export, graph, gc or clean; `args` follow it. Returns the exit status;
 // throws an Error for bincastle's own failures.
 int run_host_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller);
 
