@@ -3,6 +3,7 @@
 //   BC_FAIL=1        a layer whose script fails
 //   BC_GIT_URL, BC_GIT_REF      a git source, copied to /opt/git by a layer built on it
 //   BC_HTTP_URL, BC_HTTP_SHA    a tar.gz (one top directory, stripped), copied to /opt/archive
+//   BC_WHITEOUT=1    a layer that deletes /bin/vi and replaces /etc (overlay whiteouts)
 // LocalDir paths are relative to BINCASTLE_DEFINITION_DIR, which the tests set to a
 // directory holding rootfs/ (busybox) and src/.
 #include <bincastle/main.hpp>
@@ -59,6 +60,10 @@ int main(int argc, char** argv) {
         parts.push_back(Layer(Name("archive-copy"), Dep(Base{}), BuildDep(Wrap(archive, MountDir("/a"))),
                               BuildScript({"mkdir -p /opt", "cp -r /a /opt/archive"})));
     }
+    // A layer that deletes a file and replaces a directory of the base: whiteouts.
+    if (std::getenv("BC_WHITEOUT"))
+        parts.push_back(Layer(Name("prune"), Dep(Base{}),
+                              BuildScript({"rm /bin/vi", "rm -rf /etc", "mkdir /etc", "echo pruned > /etc/marker"})));
     Layer root(Name("system"), RunDep(Base{}), RunDep(Wrap(Source{}, MountDir("/home/src"))), RunDeps(parts),
                Env("GREETING", "hello"), RunWorkingDir("/opt"), RunArgs({"/bin/cat", "/opt/app/content"}));
     return bincastle::main(argc, argv, root);

@@ -1,0 +1,116 @@
+#!/bin/sh
+# Integration tests of export: the core's test definition ($DEFINITION) written out
+# as an OCI image layout (read by skopeo and umoci, run by the sandbox), a tarball and
+# a directory, pushed to a real registry (Debian's docker-registry on 127.0.0.1) and
+# copied back by skopeo. TAP on stdout; run by run-as.sh as root and as an
+# unprivileged user.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/tap.sh"
+. "$here/remote-registry.sh"
+
+[ -x "${DEFINITION:-}" ] || { echo "Bail out! DEFINITION must name the test definition program"; exit 1; }
+for tool in skopeo umoci; do
+    command -v $tool >/dev/null || { echo "Bail out! $tool is not installed (apt-get install $tool)"; exit 1; }
+done
+
+t_oci_runs() {
+    setup_definition
+    def A export -o "$T/img" 2>"$T/log" || fail "export failed: $(cat "$T/log")"
+    skopeo inspect "oci:$T/img" >"$T/inspect" 2>&1 || fail "skopeo inspect: $(cat "$T/inspect")"
+    [ "$(grep -c '"sha256:' "$T/inspect")" -ge 8 ] || fail "expected 7 layers and a digest: $(cat "$T/inspect")"
+    skopeo inspect --config "oci:$T/img" >"$T/config" 2>&1 || fail "skopeo inspect --config: $(cat "$T/config")"
+    grep -q '"GREETING=hello"' "$T/config" || fail "no env in the config: $(cat "$T/config")"
+    grep -q '"WorkingDir": "/opt"' "$T/config" || fail "no working dir in the config: $(cat "$T/config")"
+    tr -d ' \n' <"$T/config" | grep -q '"Cmd":\["/bin/cat","/opt/app/content"\]' || fail "no Cmd in the config: $(cat "$T/config")"
+    umoci unpack --rootless --image "$T/img:latest" "$T/bundle" >"$T/umoci" 2>&1 || fail "umoci unpack: $(cat "$T/umoci")"
+    out=$("$BINCASTLE" sandbox --chdir /opt "$T/bundle/rootfs" -- /bin/cat /opt/app/content 2>&1) || fail "sandbox: $out"
+    [ "$out" = "first version" ] || fail "the unpacked system shows '$out'"
+    # The wrapped source sits at its MountDir.
+    [ "$(cat "$T/bundle/rootfs/home/src/a.txt")" = "first version" ] || fail "no /home/src in the image"
+}
+
+t_reproducible() {
+    setup_definition
+    def A export -o "$T/one" 2>/dev/null || fail "export 1 failed"
+    def A export -o "$T/two" 2>/dev/null || fail "export 2 failed"
+    diff -r "$T/one" "$T/two" >/dev/null || fail "two OCI exports differ"
+    def A export --compression zstd -o "$T/z1" 2>/dev/null || fail "zstd export 1 failed"
+    def A export --compression zstd -o "$T/z2" 2>/dev/null || fail "zstd export 2 failed"
+    diff -r "$T/z1" "$T/z2" >/dev/null || fail "two zstd exports differ"
+    grep -q 'tar+zstd' "$T"/z1/blobs/sha256/* || fail "no zstd layers"
+    def A export --format tar -o "$T/one.tar" 2>/dev/null || fail "tar export 1 failed"
+    # Another store builds the same system: same bytes.
+    def B export --format tar -o "$T/two.tar" 2>/dev/null || fail "tar export 2 failed"
+    cmp "$T/one.tar" "$T/two.tar" || fail "two tar exports differ"
+    tar -tvf "$T/one.tar" >"$T/list" || fail "tar cannot read it"
+    grep -q ' 0/0 .* 1970-01-01 00:00 opt/app/content$' "$T/list" || fail "entries: $(grep content "$T/list")"
+}
+
+t_tar_and_dir() {
+    setup_definition
+    export BC_WHITEOUT=1
+    def A export --format tar -o "$T/sys.tar" 2>/dev/null || fail "tar export failed"
+    def A export --format dir -o "$T/dir" 2>/dev/null || fail "dir export failed"
+    mkdir "$T/untar" && tar -xf "$T/sys.tar" -C "$T/untar" || fail "tar -x failed"
+    for root in "$T/untar" "$T/dir"; do
+        [ "$(cat "$root/opt/app/content")" = "first version" ] || fail "$root: no /opt/app/content"
+        [ ! -e "$root/bin/vi" ] && [ -L "$root/bin/ls" ] || fail "$root: /bin/vi came back, or /bin/ls is gone"
+        [ "$(ls "$root/etc")" = "marker" ] || fail "$root: /etc has $(ls "$root/etc")"
+    done
+    ! tar -tf "$T/sys.tar" | grep -q '\.wh\.' || fail "whiteouts in a merged tarball"
+}
+
+t_whiteouts_in_oci() {
+    setup_definition
+    export BC_WHITEOUT=1
+    def A export -o "$T/img" 2>/dev/null || fail "export failed"
+    # The prune layer says so the OCI way.
+    found=""
+    for blob in "$T"/img/blobs/sha256/*; do
+        list=$(tar -tzf "$blob" 2>/dev/null) || continue
+        case $list in *bin/.wh.vi*) found=$blob ;; esac
+    done
+    [ -n "$found" ] || fail "no bin/.wh.vi in any layer"
+    tar -tzf "$found" | grep -qx 'etc/.wh..wh..opq' || fail "no opaque marker for /etc: $(tar -tzf "$found")"
+    umoci unpack --rootless --image "$T/img:latest" "$T/bundle" >"$T/umoci" 2>&1 || fail "umoci unpack: $(cat "$T/umoci")"
+    [ ! -e "$T/bundle/rootfs/bin/vi" ] || fail "umoci unpacked /bin/vi"
+    [ "$(ls "$T/bundle/rootfs/etc")" = "marker" ] || fail "umoci's /etc has $(ls "$T/bundle/rootfs/etc")"
+}
+
+t_push_and_skopeo_round_trip() {
+    setup_definition
+    start_registry
+    def A export --push "$REG/sys:v1" -o "$T/img" 2>"$T/log" || fail "export --push failed: $(cat "$T/log")"
+    skopeo inspect --tls-verify=false "docker://$REG/sys:v1" >"$T/remote" 2>&1 || fail "skopeo inspect: $(cat "$T/remote")"
+    local_digest=$(skopeo inspect "oci:$T/img" | grep '"Digest"')
+    [ "$(grep '"Digest"' "$T/remote")" = "$local_digest" ] || fail "pushed digest differs: $(grep Digest "$T/remote") vs $local_digest"
+    # skopeo to the registry and back: the same manifest.
+    skopeo copy --quiet --dest-tls-verify=false "oci:$T/img:latest" "docker://$REG/copy:v1" >"$T/c1" 2>&1 ||
+        fail "skopeo copy up: $(cat "$T/c1")"
+    skopeo copy --quiet --src-tls-verify=false "docker://$REG/copy:v1" "oci:$T/back:latest" >"$T/c2" 2>&1 ||
+        fail "skopeo copy down: $(cat "$T/c2")"
+    [ "$(skopeo inspect --raw "oci:$T/back" | sha256sum)" = "$(skopeo inspect --raw "oci:$T/img" | sha256sum)" ] ||
+        fail "the manifest changed on the round trip"
+    umoci unpack --rootless --image "$T/back:latest" "$T/bundle" >"$T/umoci" 2>&1 || fail "umoci unpack: $(cat "$T/umoci")"
+    [ "$(cat "$T/bundle/rootfs/opt/app/content")" = "first version" ] || fail "the copy lost /opt/app/content"
+    # A second push sends no blob.
+    def A export --push "$REG/sys:v2" 2>"$T/log2" || fail "second push failed: $(cat "$T/log2")"
+    grep -q ": 0 of 8 blobs uploaded" "$T/log2" || fail "second push: $(grep pushed "$T/log2")"
+}
+
+t_refuses_existing_output() {
+    setup_definition
+    mkdir -p "$T/out" && touch "$T/out/keep"
+    def A export -o "$T/out" 2>"$T/log"
+    [ $? -eq 125 ] || fail "export over a non-empty directory did not fail"
+    grep -q "exists" "$T/log" || fail "the error does not say why: $(cat "$T/log")"
+    [ -e "$T/out/keep" ] || fail "the directory was touched"
+}
+
+tap_case t_oci_runs "an OCI export: skopeo inspects it, umoci unpacks it, the sandbox runs its command"
+tap_case t_reproducible "two exports (oci gzip and zstd, tar from two stores) are byte-identical"
+tap_case t_tar_and_dir "tar and dir exports hold the merged system, whiteouts applied"
+tap_case t_whiteouts_in_oci "whiteouts become .wh. entries that umoci honours"
+tap_case t_push_and_skopeo_round_trip "--push to a registry; skopeo copies it up and back unchanged"
+tap_case t_refuses_existing_output "an existing output is refused, untouched"
+tap_main
