@@ -25,12 +25,19 @@ command's own; 125 when bincastle failed.
 Options:
   --system NAME          the system to enter (its files persist between runs);
                          default: named after the source and SUBDIR
+  --trust-inside         as root: let processes in the system build and start
+                         systems through /bincastle (on for other users; see below)
   -j N                   build N layers at once (default: the number of CPUs)
   -v, --verbose          show build output, each line prefixed with its layer
   --progress=FORMAT      auto, tty, plain, or json (one JSON object per line)
   --import-cache REF     pull layers from an OCI registry (repeatable)
   --export-cache REF     push built layers to an OCI registry
   -h, --help             this text
+
+Inside the system, /bincastle asks this bincastle, which stays behind, to compile,
+build and start further systems: code running as the system's root can thereby run
+code on the host as you. That is the point of the loop, and the reason root must say
+--trust-inside to allow it.
 )";
 
 const char* const build_usage = R"(usage: bincastle build [OPTIONS] DIR [SUBDIR]
@@ -65,10 +72,13 @@ Options (and those of 'bincastle run --help'):
                          plain http for loopback, or with --insecure-registry
 )";
 
+// A directory the caller named, as the host reaches it.
 std::string host_path(const Origin& origin, const std::string& path) {
-    fs::path absolute = fs::path(path).is_absolute() ? fs::path(path) : origin.cwd / path;
-    return origin.root_prefix + absolute.lexically_normal().string();
+    fs::path absolute = (fs::path(path).is_absolute() ? fs::path(path) : origin.cwd / path).lexically_normal();
+    return origin.host_dir ? origin.host_dir(absolute.string()).string() : absolute.string();
 }
+
+constexpr std::string_view file_scheme = "file://";
 
 }  // namespace
 
@@ -93,6 +103,8 @@ DefinitionCommand parse_definition_command(const std::string& verb, const std::v
         }
         if (arg == "-h" || arg == "--help") {
             command.help = true;
+        } else if (arg == "--trust-inside") {
+            command.trust_inside = true;
         } else if (arg == "--system") {
             command.system = value(i, arg);
         } else if (arg.starts_with("--system=")) {
@@ -127,12 +139,23 @@ DefinitionCommand parse_definition_command(const std::string& verb, const std::v
 ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& origin, const Toolchain& toolchain,
                               const fs::path& store_root, const std::string& socket_path, int output_fd) {
     std::vector<std::string> positionals = command.positionals;
-    if (!positionals.empty() && !is_url(positionals[0])) positionals[0] = host_path(origin, positionals[0]);
-    DefinitionSource source = resolve_definition_source(positionals, store_root, origin.cwd);
-    if (!origin.root_prefix.empty() && !source.ref) {
-        // Named, and shown, as the user inside knows it.
-        source.origin = source.origin.substr(origin.root_prefix.size());
+    std::string inside_origin;
+    if (!positionals.empty() && origin.host_dir) {
+        // Paths and file:// URLs from inside a system name its files, not the host's.
+        std::string& first = positionals[0];
+        if (first.starts_with(file_scheme)) {
+            inside_origin = first;
+            first = std::string(file_scheme) + host_path(origin, first.substr(file_scheme.size()));
+        } else if (!is_url(first)) {
+            inside_origin = (origin.cwd / first).lexically_normal().string();
+            first = host_path(origin, first);
+        }
+    } else if (!positionals.empty() && !is_url(positionals[0])) {
+        positionals[0] = host_path(origin, positionals[0]);
     }
+    DefinitionSource source = resolve_definition_source(positionals, store_root, origin.cwd);
+    // Named after the source as the user inside knows it.
+    if (!inside_origin.empty()) source.origin = inside_origin;
     CompiledDefinition compiled = compile_definition(source.root, source.subdir, toolchain, store_root / "definitions" / "bin", output_fd);
 
     ProgramLaunch launch;
@@ -164,12 +187,11 @@ ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& or
         if (variable.starts_with("BINCASTLE_SOCK=") || variable.starts_with("BINCASTLE_SYSTEM=") ||
             variable.starts_with("BINCASTLE_DEFINITION_DIR=") || variable.starts_with("BINCASTLE_INSIDE_DRIVER="))
             continue;
-        if (!origin.root_prefix.empty() &&
-            (variable.starts_with("BINCASTLE_OVERRIDE_") || variable.starts_with("TERM=")))
+        if (origin.host_dir && (variable.starts_with("BINCASTLE_OVERRIDE_") || variable.starts_with("TERM=")))
             continue;
         launch.env.emplace_back(variable);
     }
-    if (!origin.root_prefix.empty()) {
+    if (origin.host_dir) {
         for (const auto& variable : origin.overrides) {
             auto equals = variable.find('=');
             if (equals == std::string::npos) continue;

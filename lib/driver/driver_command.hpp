@@ -7,6 +7,7 @@
 #include "driver/toolchain.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,6 +19,7 @@ struct DefinitionCommand {
     std::vector<std::string> positionals;      // SOURCE [REF] [SUBDIR]
     std::vector<std::string> program_options;  // passed on: -j, -v, --progress, caches
     std::optional<std::string> system;         // --system NAME
+    bool trust_inside = false;                 // --trust-inside
     std::vector<std::string> command;          // after --
     bool help = false;
 };
@@ -26,11 +28,11 @@ struct DefinitionCommand {
 DefinitionCommand parse_definition_command(const std::string& verb, const std::vector<std::string>& args);
 const char* definition_command_usage(const std::string& verb);
 
-// Where a command comes from: the host, or a system whose files the host reaches
-// under `root_prefix` (/proc/PID/root of the client).
+// Where a command comes from: the host, or a system whose directories the host reaches
+// through `host_dir` (a mirror of the directory at that path inside; see inside_tree).
 struct Origin {
     std::filesystem::path cwd;             // in the caller's view
-    std::string root_prefix;               // empty on the host
+    std::function<std::filesystem::path(const std::string&)> host_dir;  // null on the host
     std::string parent_system;             // empty on the host
     std::vector<std::string> overrides;    // BINCASTLE_OVERRIDE_*=PATH, in the caller's view
     std::optional<std::string> term;

@@ -70,7 +70,7 @@ int driver_main(int argc, char** argv, HostMain host) {
             return forward_to_supervisor(socket, args);
         if (!host)
             throw Error(verb + " needs the bincastle that started this system, and " + socket_variable + " is not set",
-                        "run it from a shell of the system, or use the host's bincastle");
+                        "a system started by root needs 'bincastle run --trust-inside' for this");
         return host(verb, {args.begin() + 1, args.end()});
     } catch (const Error& error) {
         // One line: what failed, on which path, and what to do.

@@ -8,6 +8,7 @@
 
 #include <cstdio>
 #include <set>
+#include <unistd.h>
 
 namespace bincastle::driver {
 
@@ -67,7 +68,10 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
         return 0;
     }
     Toolchain toolchain = find_toolchain();
-    std::string socket = verb == "run" ? caller.socket_path : std::string();
+    // Root's systems reach the host only when root says so; a system started from a
+    // trusted one is trusted too.
+    bool trusted = ::geteuid() != 0 || command.trust_inside || caller.origin.host_dir;
+    std::string socket = verb == "run" && trusted ? caller.socket_path : std::string();
     ProgramLaunch launch =
         prepare_program(command, caller.origin, toolchain, Store::default_root(), socket, caller.stdio[2]);
     auto program = spawn({launch.argv, launch.env, launch.cwd, caller.stdio[0], caller.stdio[1], caller.stdio[2]});

@@ -1,7 +1,9 @@
 #include "driver/supervisor.hpp"
 
 #include "container/channel.hpp"
+#include "store/store.hpp"
 #include "driver/host_verbs.hpp"
+#include "driver/inside_tree.hpp"
 #include "driver/request.hpp"
 
 #include <bincastle/container.hpp>
@@ -9,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -31,12 +34,16 @@ UniqueFd listen_on(const std::string& path) {
     return fd;
 }
 
-pid_t peer_pid(int connection) {
+// Only processes with the supervisor's own (host) uid: the system's root, for a
+// system started by an ordinary user.
+void check_peer_uid(int connection) {
     ucred credentials{};
     socklen_t size = sizeof credentials;
-    if (::getsockopt(connection, SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0 || credentials.pid <= 0)
+    if (::getsockopt(connection, SOL_SOCKET, SO_PEERCRED, &credentials, &size) != 0)
         throw SysError("getsockopt(SO_PEERCRED)", "supervisor socket");
-    return credentials.pid;
+    if (credentials.uid != ::geteuid())
+        throw Error("only the system's root may start builds on the host (this is uid " +
+                    std::to_string(credentials.uid) + " outside)");
 }
 
 std::string value_of(const std::vector<std::string>& env, std::string_view name) {
@@ -46,9 +53,10 @@ std::string value_of(const std::vector<std::string>& env, std::string_view name)
     return {};
 }
 
-// The host paths in a message, as the caller inside knows them.
-std::string as_seen_inside(std::string text, const std::string& prefix) {
-    for (std::size_t at; (at = text.find(prefix)) != std::string::npos;) text.erase(at, prefix.size());
+// The host copies named in a message, as the caller inside knows them.
+std::string as_seen_inside(std::string text, const std::vector<std::pair<std::string, std::string>>& mirrors) {
+    for (const auto& [host, inside] : mirrors)
+        for (std::size_t at; (at = text.find(host)) != std::string::npos;) text.replace(at, host.size(), inside);
     return text;
 }
 
@@ -90,9 +98,8 @@ sigset_t supervisor_signals() {
 
 Supervisor::Supervisor() : directory_("bincastle-supervisor") {
     listener_ = listen_on(socket_path());
-    // Reached through its bind mount only (the directory is private): any user of a
-    // system may ask.
-    if (::chmod(socket_path().c_str(), 0666) != 0) throw SysError("chmod", socket_path());
+    // Reached through its bind mount only (the directory is private), by the owner.
+    if (::chmod(socket_path().c_str(), 0600) != 0) throw SysError("chmod", socket_path());
 }
 
 Supervisor::~Supervisor() {
@@ -139,14 +146,15 @@ int Supervisor::serve_until(container::ChildProcess& program) {
 
 void Supervisor::serve_client(UniqueFd connection) {
     int status = container::exit_setup_failed;
-    pid_t pid = 0;
+    std::optional<ClientRoot> root;
+    std::string refused;
     try {
-        pid = peer_pid(connection.get());
-    } catch (const Error&) {
-        return;
+        check_peer_uid(connection.get());
+        root.emplace(connection.get());
+    } catch (const Error& error) {
+        refused = error.what();
     }
     container::Channel client(std::move(connection));
-    std::string prefix = "/proc/" + std::to_string(pid) + "/root";
     Request request;
     try {
         request = receive_request(client);
@@ -154,13 +162,20 @@ void Supervisor::serve_client(UniqueFd connection) {
         return;
     }
     int err = request.stdio[2].get();
+    std::vector<std::pair<std::string, std::string>> mirrors;
     try {
+        if (!refused.empty()) throw Error(refused);
         if (request.args.empty() || !is_host_verb(request.args[0]))
             throw Error("unknown command '" + (request.args.empty() ? "" : request.args[0]) + "'", "see 'bincastle --help'");
         Caller caller;
         caller.origin.cwd = request.cwd;
-        caller.origin.root_prefix = prefix;
         caller.origin.parent_system = value_of(request.env, "BINCASTLE_SYSTEM");
+        fs::path store_root = Store::default_root();
+        caller.origin.host_dir = [&](const std::string& inside) {
+            fs::path copy = root->mirror(inside, caller.origin.parent_system, store_root);
+            mirrors.emplace_back(copy.string(), inside);
+            return copy;
+        };
         for (const auto& variable : request.env)
             if (variable.starts_with("BINCASTLE_OVERRIDE_")) caller.origin.overrides.push_back(variable);
         if (std::string term = value_of(request.env, "TERM"); !term.empty()) caller.origin.term = term;
@@ -170,9 +185,9 @@ void Supervisor::serve_client(UniqueFd connection) {
         status = run_host_verb(request.args[0], {request.args.begin() + 1, request.args.end()}, caller);
     } catch (const Error& error) {
         std::string hint = error.hint().empty() ? "" : "; " + error.hint();
-        ::dprintf(err, "bincastle: %s%s\n", as_seen_inside(error.what(), prefix).c_str(), hint.c_str());
+        ::dprintf(err, "bincastle: %s%s\n", as_seen_inside(error.what(), mirrors).c_str(), hint.c_str());
     } catch (const std::exception& error) {
-        ::dprintf(err, "bincastle: %s\n", as_seen_inside(error.what(), prefix).c_str());
+        ::dprintf(err, "bincastle: %s\n", as_seen_inside(error.what(), mirrors).c_str());
     }
     try {
         client.send("status:" + std::to_string(status));

@@ -68,6 +68,9 @@ EOF2
 }
 
 bc() { timeout -k 5 300 "$B" "$@"; }
+# Root lets a system reach the host only when it says so.
+TRUST=
+[ "$(id -u)" -ne 0 ] || TRUST=--trust-inside
 
 compiles() { wc -l <"$T/cxx.log" | tr -d ' '; }
 
@@ -141,12 +144,19 @@ t_second_run_cached() {
 
 t_nested_run_adds_a_layer() {
     setup
-    out=$(bc run "$R" sys -- sh -c '
+    out=$(bc run $TRUST "$R" sys -- sh -c '
         sed -i "s|// EXTRA|RunDep(Extra{}),|" /src/sys/main.cpp &&
         /bincastle run --progress=json /src sys -- cat /opt/extra 2>/tmp/events
         echo "inner status $?"
-        cat /tmp/events >&2' 2>"$T/events")
+        cat /tmp/events >&2
+        /bincastle run --progress=json /src sys -- true 2>/tmp/again
+        grep -c "\"built\"" /tmp/again
+        exit 0' 2>"$T/events")
     rc=$?
+    case $out in *"
+0") ;; *) fail "a second nested run built layers: $out" ;; esac
+    # The outer definition and the edited one were compiled (and linked) once each.
+    [ "$(compiles)" -eq 4 ] || fail "compiler calls: $(cat "$T/cxx.log")"
     [ "$rc" -eq 0 ] || fail "outer run: $rc: $(cat "$T/events")"
     case $out in *extra*"inner status 0"*) ;; *) fail "inner run said: $out; $(cat "$T/events")" ;; esac
     [ "$(layers_with built "$T/events")" = "extra repo " ] || fail "built inside: $(layers_with built "$T/events")"
@@ -156,9 +166,47 @@ t_nested_run_adds_a_layer() {
     grep -q "// EXTRA" "$R/sys/main.cpp" || fail "the host's main.cpp changed"
 }
 
+t_nested_git_and_home() {
+    setup
+    make_git_repo
+    # From inside, a local repository at a ref; the nested system keeps its files
+    # between entries, and the clone is made once.
+    out=$(bc run $TRUST "$R" sys -- sh -c '
+        /bincastle run /src main sys -- sh -c "mkdir -p /root; echo kept >/root/nested-note"
+        /bincastle run /src main sys -- cat /root/nested-note' 2>"$T/err")
+    [ "$out" = "kept" ] || fail "the nested system's file: '$out'; $(cat "$T/err")"
+    [ "$(ls "$T/store/git" | grep -vc lock)" -eq 1 ] || fail "git clones: $(ls "$T/store/git")"
+}
+
+t_nested_cannot_reach_host_files() {
+    setup
+    mkdir "$T/secret" && echo "host secret" >"$T/secret/greeting.txt"
+    # An absolute symlink inside resolves inside, whatever the host has at that path.
+    out=$(bc run $TRUST "$R" sys -- sh -c "
+        ln -s '$T/secret' /peek
+        BINCASTLE_OVERRIDE_msg=/peek /bincastle run /src sys -- cat /opt/shout
+        echo \"status \$?\"
+        /bincastle run /nowhere 2>/tmp/err; echo \"status \$?\"; cat /tmp/err" 2>"$T/err")
+    case $out in *"HOST SECRET"*) fail "a nested run read a host file: $out" ;; esac
+    case $out in "status 125"*"status 125"*) ;; *) fail "said: $out; $(cat "$T/err")" ;; esac
+    # One line, in the system's own terms: no host path.
+    last=$(printf '%s\n' "$out" | tail -1)
+    case $last in *"/nowhere"*) ;; *) fail "the error does not name /nowhere: $last" ;; esac
+    case $last in *"$T"* | *"/proc/"*) fail "the error shows a host path: $last" ;; esac
+}
+
+t_root_needs_trust() {
+    setup
+    [ "$(id -u)" -eq 0 ] || { bc run "$R" sys -- /bincastle build /src sys 2>"$T/err" || fail "a user's system cannot build from inside: $(cat "$T/err")"; return 0; }
+    bc run "$R" sys -- /bincastle build /src sys 2>"$T/err"
+    rc=$?
+    [ "$rc" -eq 125 ] || fail "root without --trust-inside gave $rc"
+    grep -q -- "--trust-inside" "$T/err" || fail "no hint: $(cat "$T/err")"
+}
+
 t_nested_override_rebuilds_downstream() {
     setup
-    out=$(bc run "$R" sys -- sh -c '
+    out=$(bc run $TRUST "$R" sys -- sh -c '
         echo "$BINCASTLE_OVERRIDE_msg"
         echo "edited inside" >/msg/greeting.txt
         /bincastle run --progress=json /src sys -- cat /opt/shout 2>/tmp/events
@@ -170,7 +218,7 @@ t_nested_override_rebuilds_downstream() {
 
 t_nested_leaves_outer_running() {
     setup
-    out=$(bc run "$R" sys -- sh -c '
+    out=$(bc run $TRUST "$R" sys -- sh -c '
         sleep 300 & sleeper=$!
         /bincastle run /src sys -- sh -c "exit 4"
         echo "inner $?"
@@ -197,7 +245,7 @@ t_interactive() {
     bc build "$R" sys 2>"$T/err" || fail "build failed: $(cat "$T/err")"
     socket=$T/tmux.sock
     tmux -S "$socket" new-session -d -x 100 -y 30 \
-        "env BINCASTLE_HOME='$BINCASTLE_HOME' CXX='$CXX' '$B' run '$R' sys; echo \"left with \$?\"; sleep 30" ||
+        "env BINCASTLE_HOME='$BINCASTLE_HOME' CXX='$CXX' '$B' run $TRUST '$R' sys; echo \"left with \$?\"; stty -a | grep -o -- '-*icanon'; sleep 30" ||
         fail "tmux failed"
     on_exit "tmux -S '$socket' kill-server 2>/dev/null"
     screen() { tmux -S "$socket" capture-pane -p; }
@@ -212,8 +260,17 @@ t_interactive() {
     wait_for '#'
     tmux -S "$socket" send-keys 'echo "sum $((40 + 2))"' Enter
     wait_for 'sum 42'
+    # A nested system on the same terminal, and back.
+    tmux -S "$socket" send-keys '/bincastle run /src sys' Enter
+    wait_for 'cached *sys'
+    tmux -S "$socket" send-keys 'echo "inner $((6 * 7))"; exit 5' Enter
+    wait_for 'inner 42'
+    tmux -S "$socket" send-keys 'echo "back with $?"' Enter
+    wait_for 'back with 5'
     tmux -S "$socket" send-keys 'exit 7' Enter
     wait_for 'left with 7'
+    screen | grep -q -- '-icanon' && fail "the terminal was left raw: $(screen)"
+    screen | grep -q 'icanon' || fail "no stty output: $(screen)"
 }
 
 t_bad_input() {
@@ -240,6 +297,7 @@ t_bad_input() {
     expect_125 run --frobnicate "$R" sys
     grep -q "frobnicate" "$T/err" || fail "unknown option: $(cat "$T/err")"
     expect_125 nosuchverb
+    grep -q "unknown command 'nosuchverb'" "$T/err" || fail "unknown verb: $(cat "$T/err")"
     # A definition that does not compile: the compiler's own message, file as in the repo.
     echo "this is not C++" >>"$R/sys/main.cpp"
     bc run "$R" sys -- true >"$T/out" 2>"$T/err"
@@ -259,11 +317,12 @@ t_verbs() {
     grep -q '"shout" -> "greeting"' "$T/dot" || fail "graph: $(cat "$T/dot")"
     bc build "$R" sys 2>"$T/err" || fail "build failed: $(cat "$T/err")"
     bc gc 2>"$T/err" || fail "gc failed: $(cat "$T/err")"
-    bc run "$R" sys -- true 2>"$T/err" || fail "run after gc failed"
+    bc run --progress=json "$R" sys -- true 2>"$T/events" || fail "run after gc failed"
+    [ "$(layers_with built "$T/events")" = "" ] || fail "gc removed what the system needs: $(layers_with built "$T/events")"
     bc clean 2>"$T/err" || fail "clean failed: $(cat "$T/err")"
     [ ! -e "$T/store/layers" ] || fail "clean left layers"
     # Inside a system, the same verbs go to the supervisor.
-    out=$(bc run "$R" sys -- sh -c '/bincastle graph /src sys | grep -c greeting; /bincastle --version' 2>"$T/err") ||
+    out=$(bc run $TRUST "$R" sys -- sh -c '/bincastle graph /src sys | grep -c greeting; /bincastle --version' 2>"$T/err") ||
         fail "verbs inside failed: $(cat "$T/err")"
     case $out in [1-9]*"bincastle "[0-9]*) ;; *) fail "inside: $out" ;; esac
 }
@@ -273,6 +332,9 @@ tap_case t_run_git "run URL REF SUBDIR from file://, a work tree and a bare repo
 tap_case t_run_git_submodule "a definition whose layer library is a git submodule"
 tap_case t_second_run_cached "a second run neither compiles nor builds; a header edit recompiles"
 tap_case t_nested_run_adds_a_layer "a layer added inside and built by /bincastle run is the only new one"
+tap_case t_nested_git_and_home "from inside: a local repo at a ref, cloned once; the nested system keeps its files"
+tap_case t_nested_cannot_reach_host_files "from inside, a symlink or path cannot make the host read its own files"
+tap_case t_root_needs_trust "a system started by root reaches the host only with --trust-inside"
 tap_case t_nested_override_rebuilds_downstream "an overridable source edited inside rebuilds exactly what is downstream"
 tap_case t_nested_leaves_outer_running "leaving a nested system returns to the outer one, which kept running"
 tap_case t_home_survives "files written in a system survive leaving and re-entering it"
