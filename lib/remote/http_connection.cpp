@@ -204,27 +204,25 @@ struct HttpConnection::Impl {
         socket.expires_after(timeout);
         co_await http::async_write_header(stream, serializer, token(error));
         if (error) fail(request, "send the request", error, true);
+        // The body goes straight to the stream: it has a Content-Length, so there is
+        // nothing for the serializer to frame, and Beast's copies cost a third of the
+        // throughput of a 200 MB upload.
         std::uint64_t sent = 0;
         while (sent < length) {
-            std::size_t size;
+            asio::const_buffer out;
             if (from_file) {
-                size = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), length - sent));
+                const auto size = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), length - sent));
                 ssize_t n = ::pread(request.body_fd, piece.data(), size, static_cast<off_t>(request.body_offset + sent));
                 if (n < 0 && errno == EINTR) continue;
                 if (n <= 0) throw SysError(n < 0 ? errno : EIO, "pread", "the upload's body");
-                size = static_cast<std::size_t>(n);
-                message.body().data = piece.data();
+                out = asio::buffer(piece.data(), static_cast<std::size_t>(n));
             } else {
-                size = request.body.size();
-                message.body().data = const_cast<char*>(request.body.data());
+                out = asio::buffer(request.body);
             }
-            message.body().size = size;
-            message.body().more = sent + size < length;
             socket.expires_after(timeout);
-            co_await http::async_write(stream, serializer, token(error));
-            if (error == http::error::need_buffer) error = {};
+            co_await asio::async_write(stream, out, token(error));
             if (error) fail(request, "send the body", error, true);
-            sent += size;
+            sent += out.size();
         }
 
         http::response_parser<http::buffer_body> parser;
@@ -240,6 +238,35 @@ struct HttpConnection::Impl {
         for (const auto& field : parser.get())
             response.headers.emplace_back(lowercase(field.name_string()), std::string(field.value()));
         const bool to_sink = request.sink && response.status / 100 == 2;
+        auto deliver = [&](std::string_view got) {
+            if (to_sink) {
+                request.sink(got);
+            } else if (response.body.size() < max_kept_body) {
+                response.body.append(got.substr(0, max_kept_body - response.body.size()));
+            }
+        };
+        if (!parser.is_done() && parser.content_length() && !parser.chunked()) {
+            // A body of known length is read straight from the stream into our buffer,
+            // not through the parser (which copies each piece, and cost 80% of the
+            // throughput of a 200 MB download); never past its end, so the connection
+            // stays usable.
+            std::uint64_t remaining = *parser.content_length();
+            const auto early = buffer.data();
+            const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(early.size(), remaining));
+            deliver(std::string_view(static_cast<const char*>(early.data()), take));
+            buffer.consume(take);
+            remaining -= take;
+            while (remaining > 0) {
+                socket.expires_after(timeout);
+                const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(piece.size(), remaining));
+                std::size_t n = co_await stream.async_read_some(asio::buffer(piece.data(), want), token(error));
+                if (error) fail(request, "read the body", error, true);
+                deliver(std::string_view(piece.data(), n));
+                remaining -= n;
+            }
+            if (!parser.get().keep_alive()) close();
+            co_return response;
+        }
         while (!parser.is_done()) {
             parser.get().body().data = piece.data();
             parser.get().body().size = piece.size();
@@ -247,12 +274,7 @@ struct HttpConnection::Impl {
             co_await http::async_read(stream, buffer, parser, token(error));
             if (error == http::error::need_buffer) error = {};
             if (error) fail(request, "read the body", error, true);
-            std::string_view got(piece.data(), piece.size() - parser.get().body().size);
-            if (to_sink) {
-                request.sink(got);
-            } else if (response.body.size() < max_kept_body) {
-                response.body.append(got.substr(0, max_kept_body - response.body.size()));
-            }
+            deliver(std::string_view(piece.data(), piece.size() - parser.get().body().size));
         }
         if (!parser.get().keep_alive()) close();
         co_return response;

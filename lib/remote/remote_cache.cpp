@@ -23,10 +23,11 @@ namespace bincastle::remote {
 
 namespace {
 
-// Lookups are small requests: many at once hide the round trips. Transfers are
-// bounded by the link, not by latency.
+// Lookups are small requests: many at once hide the round trips. Pulls of small
+// layers are bounded by the store's metadata operations (about 1 ms each on a slow
+// disk, some ten per layer), which overlap as well.
 constexpr unsigned lookup_connections = 16;
-constexpr unsigned transfer_connections = 4;
+constexpr unsigned transfer_connections = 8;
 
 using Clock = std::chrono::steady_clock;
 
@@ -158,6 +159,12 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
             failures.push_back(text);
         }
     });
+    for (const auto& client : clients) {
+        const TransferCounts counts = client->counts();
+        std::fprintf(notices, "bincastle: cache %s: %zu of %zu missing layers found (%.1f MB downloaded, %llu requests)\n",
+                     client->reference().str().c_str(), pulls.size(), wanted.size(),
+                     static_cast<double>(counts.bytes_received) / 1e6, static_cast<unsigned long long>(counts.requests));
+    }
     if (!failures.empty())
         throw Error(failures.front() + (failures.size() > 1 ? " (and " + std::to_string(failures.size() - 1) + " more)" : ""),
                     "nothing of it entered the store; build without --import-cache, or fix the registry");
