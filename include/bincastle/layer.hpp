@@ -46,11 +46,13 @@ struct MountDir {
 
 // Where a layer's files come from when it is a source rather than built.
 struct SourceSpec {
-    enum class Kind { local_dir, git, http_archive };
+    enum class Kind { local_dir, git, http_archive, host_packages };
     Kind kind = Kind::local_dir;
     std::string location;  // directory (relative to the definition), repository URL, or archive URL
     std::string revision;  // git: branch, tag or commit; http: the archive's sha256
     int strip_components = 0;
+    std::vector<std::string> exclude;   // local_dir: paths (relative to it) left out
+    std::vector<std::string> packages;  // host_packages: the Debian packages asked for
     bool operator==(const SourceSpec&) const = default;
 };
 
@@ -128,9 +130,20 @@ struct AlwaysRun {};
 struct LocalOverride {};
 
 // Sources.
+
+// Paths relative to a LocalDir's root (a file or a directory, with all it holds) that
+// are not part of the source: its key, its copy and its mount leave them out.
+struct Exclude {
+    Exclude(std::initializer_list<std::string> paths) : paths(paths) {}
+    explicit Exclude(std::vector<std::string> paths) : paths(std::move(paths)) {}
+    std::vector<std::string> paths;
+};
+
 struct LocalDir {
     explicit LocalDir(std::string path) : path(std::move(path)) {}
+    LocalDir(std::string path, Exclude exclude) : path(std::move(path)), exclude(std::move(exclude.paths)) {}
     std::string path;
+    std::vector<std::string> exclude;
 };
 
 struct Git {
@@ -145,6 +158,22 @@ struct HttpArchive {
     std::string url;
     std::string sha256;
     int strip_components;
+};
+
+// The installed Debian packages of the host that are named, with their dependency
+// closure (Depends and Pre-Depends, as installed): their files, copied into the store
+// once (documentation, manuals and translations left out). For a declared bootstrap,
+// such as the first compiler of a system built from source:
+//
+//     Layer(Name("bootstrap"), HostPackages({"gcc-12", "binutils", "make", "libc6-dev"}))
+//
+// Its key is the closure's package names, architectures and versions (what dpkg-query
+// -W prints): the compiler's and the libc's identities, never the host's paths or file
+// contents. Give it as a BuildDep only: a system that runs it depends on the host.
+struct HostPackages {
+    HostPackages(std::initializer_list<std::string> names) : names(names) {}
+    explicit HostPackages(std::vector<std::string> names) : names(std::move(names)) {}
+    std::vector<std::string> names;
 };
 
 // A layer mounted at a directory instead of merged into the overlay.
@@ -193,13 +222,16 @@ inline void apply(LayerData& data, const DependencyListOption& option) {
     data.deps.insert(data.deps.end(), option.dependencies.begin(), option.dependencies.end());
 }
 inline void apply(LayerData& data, const LocalDir& option) {
-    data.source = SourceSpec{SourceSpec::Kind::local_dir, option.path, "", 0};
+    data.source = SourceSpec{SourceSpec::Kind::local_dir, option.path, "", 0, option.exclude, {}};
 }
 inline void apply(LayerData& data, const Git& option) {
-    data.source = SourceSpec{SourceSpec::Kind::git, option.url, option.ref, 0};
+    data.source = SourceSpec{SourceSpec::Kind::git, option.url, option.ref, 0, {}, {}};
 }
 inline void apply(LayerData& data, const HttpArchive& option) {
-    data.source = SourceSpec{SourceSpec::Kind::http_archive, option.url, option.sha256, option.strip_components};
+    data.source = SourceSpec{SourceSpec::Kind::http_archive, option.url, option.sha256, option.strip_components, {}, {}};
+}
+inline void apply(LayerData& data, const HostPackages& option) {
+    data.source = SourceSpec{SourceSpec::Kind::host_packages, "", "", 0, {}, option.names};
 }
 
 }  // namespace detail
@@ -215,7 +247,7 @@ public:
         static_assert((LayerOption<Options> && ...),
                       "bincastle::Layer takes only options: Name, Dep, BuildDep, RunDep (Deps, BuildDeps, RunDeps), Env, "
                       "BuildScript, BuildScratch, OutputDir, RunArgs, RunWorkingDir, AlwaysRun, "
-                      "LocalOverride, LocalDir, Git, HttpArchive (a Layer or a piece with spec() "
+                      "LocalOverride, LocalDir, Git, HttpArchive, HostPackages (a Layer or a piece with spec() "
                       "goes inside Dep, BuildDep or RunDep)");
         auto data = std::make_shared<LayerData>();
         // Guarded so that a wrong option reports only the assertion above.

@@ -4,6 +4,7 @@
 #include "graph/key_encoder.hpp"
 #include "source/archive_fetch.hpp"
 #include "source/git_source.hpp"
+#include "source/host_packages.hpp"
 #include "source/source_key.hpp"
 #include "source/tree_hash.hpp"
 #include "util/file_tree.hpp"
@@ -80,12 +81,17 @@ double seconds_since(Clock::time_point start) {
     return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// Whether `tree`, as the content of `node`'s source, gives the key computed for it.
-bool matches_key(const BuildSetup& setup, std::size_t node, const fs::path& tree) {
-    const Key content = hash_tree(tree, nullptr, 0);
+// Whether `content`, as the content key of `node`'s source, gives the key computed for it.
+bool matches_content(const BuildSetup& setup, std::size_t node, const Key& content) {
     const std::string encoding =
         layer_key_encoding(*setup.graph, node, *setup.keys, [&](const LayerData&) { return content; });
     return hash_bytes(encoding) == (*setup.keys)[node];
+}
+
+// Whether `tree`, as the content of `node`'s source, gives the key computed for it.
+bool matches_key(const BuildSetup& setup, std::size_t node, const fs::path& tree) {
+    const LayerData& layer = *setup.graph->node(node).layer;
+    return matches_content(setup, node, local_content_key(tree, layer.source->exclude, nullptr));
 }
 
 Error source_changed(const fs::path& source) {
@@ -96,9 +102,40 @@ Error source_changed(const fs::path& source) {
 // under a key that does not describe it. So the copy, not the source, is hashed
 // again: it is what gets stored. No stat cache helps here (the copy's inodes are all
 // new), but its pages are still in memory.
+// copy_tree, leaving out the relative paths in `exclude` (and what is under them).
+void copy_excluding(const fs::path& from, const fs::path& to, const std::vector<std::string>& exclude,
+                    const std::string& relative = {}) {
+    if (exclude.empty()) return copy_tree(from, to);
+    std::error_code error;
+    fs::create_directory(to, error);
+    if (error) throw SysError(error.value(), "mkdir", to.string());
+    for (const auto& entry : fs::directory_iterator(from)) {
+        std::string path = (relative.empty() ? "" : relative + "/") + entry.path().filename().string();
+        fs::path target = to / entry.path().filename();
+        std::string normal = fs::path(path).lexically_normal().string();
+        bool excluded = false, above_excluded = false;
+        for (const auto& x : exclude) {
+            std::string ex = fs::path(x).lexically_normal().string();
+            while (ex.size() > 1 && ex.back() == '/') ex.pop_back();
+            excluded |= ex == normal;
+            above_excluded |= ex.starts_with(normal + "/");
+        }
+        if (excluded) continue;
+        if (entry.is_directory(error) && !entry.is_symlink(error)) {
+            if (above_excluded) copy_excluding(entry.path(), target, exclude, path);
+            else copy_tree(entry.path(), target);
+        } else {
+            fs::copy(entry.path(), target, fs::copy_options::copy_symlinks, error);
+            if (error) throw SysError(error.value(), "copy", entry.path().string() + " -> " + target.string());
+        }
+    }
+    fs::permissions(to, fs::status(from).permissions(), fs::perm_options::replace, error);
+    if (error) throw SysError(error.value(), "chmod", to.string());
+}
+
 void copy_checked_source(const BuildSetup& setup, std::size_t node, const fs::path& source, const fs::path& copy) {
     try {
-        copy_tree(source, copy);
+        copy_excluding(source, copy, setup.graph->node(node).layer->source->exclude);
     } catch (const Error&) {
         // A file that shrinks while it is copied fails the copy (EIO): say so when the
         // source no longer matches its key.
@@ -183,6 +220,17 @@ bool build_layer_locked(const BuildSetup& setup, std::size_t node) {
             if (source.kind == SourceSpec::Kind::local_dir || overridden(layer)) {
                 const fs::path dir = local_source_dir(layer, setup.definition_dir);
                 copy_checked_source(setup, node, dir, build.fs());
+            } else if (source.kind == SourceSpec::Kind::host_packages) {
+                // The key named a closure as it was then; what is copied must be that
+                // closure, so an upgrade of the host before or during the copy fails.
+                const fs::path admin_dir = dpkg_admin_dir();
+                auto closure = host_package_closure(source.packages, admin_dir);
+                if (!matches_content(setup, node, host_packages_key(closure)))
+                    throw Error("the host's packages changed since " + layer.name + "'s key was computed", "build again");
+                copy_host_packages(closure, admin_dir, build.fs());
+                if (host_package_closure(source.packages, admin_dir) != closure)
+                    throw Error("the host's packages changed while " + layer.name + " was copied from them",
+                                "build again");
             } else if (source.kind == SourceSpec::Kind::git) {
                 export_git_tree(store_root, source.location, git_commit_of(store_root, source), build.fs());
             } else {

@@ -37,6 +37,8 @@ public:
                 .field('L', layer.source->location)
                 .field('R', layer.source->revision)
                 .field('T', static_cast<std::uint64_t>(layer.source->strip_components));
+            if (!layer.source->exclude.empty()) encoder.field('X', layer.source->exclude);
+            if (!layer.source->packages.empty()) encoder.field('P', layer.source->packages);
         }
         encoder.field('O', static_cast<std::uint64_t>(layer.overridable));
         for (const auto& dep : layer.deps) {

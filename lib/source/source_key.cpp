@@ -3,10 +3,12 @@
 #include "exec/layer_builder.hpp"
 #include "graph/key_encoder.hpp"
 #include "source/git_source.hpp"
+#include "source/host_packages.hpp"
 #include "source/tree_hash.hpp"
 
 #include <bincastle/error.hpp>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 
@@ -30,6 +32,23 @@ std::string git_commit_of(const fs::path& store_root, const SourceSpec& source) 
     return it->second;
 }
 
+Key local_content_key(const fs::path& dir, const std::vector<std::string>& exclude, StatCache* cache) {
+    // Without exclusions, the tree hash alone: the keys of existing LocalDirs stay.
+    if (exclude.empty()) return hash_tree(dir, cache, 0);
+    std::vector<std::string> normal;
+    for (const auto& path : exclude) {
+        std::string text = fs::path(path).lexically_normal().string();
+        while (text.size() > 1 && text.back() == '/') text.pop_back();
+        if (text.empty() || text == "." || fs::path(text).is_absolute() || text.starts_with(".."))
+            throw Error("Exclude(\"" + path + "\"): expected a path inside the directory");
+        normal.push_back(text);
+    }
+    std::sort(normal.begin(), normal.end());
+    normal.erase(std::unique(normal.begin(), normal.end()), normal.end());
+    Key tree = hash_tree(dir, cache, 0, nullptr, normal);
+    return KeyEncoder("local-dir").field('t', tree).field('x', normal).finish();
+}
+
 SourceContentKey make_source_key(const fs::path& definition_dir, const Store& store) {
     return [definition_dir, &store](const LayerData& layer) -> Key {
         const SourceSpec& source = *layer.source;
@@ -45,7 +64,7 @@ SourceContentKey make_source_key(const fs::path& definition_dir, const Store& st
             fs::create_directories(cache_file.parent_path());
             StatCache cache;
             cache.load(cache_file);
-            Key key = hash_tree(dir, &cache, 0);
+            Key key = local_content_key(dir, source.exclude, &cache);
             cache.save(cache_file);
             return key;
         }
@@ -55,6 +74,9 @@ SourceContentKey make_source_key(const fs::path& definition_dir, const Store& st
                 .field('s', source.revision)
                 .field('t', static_cast<std::uint64_t>(source.strip_components))
                 .finish();
+        case SourceSpec::Kind::host_packages:
+            // What is installed, not where: the closure's names, architectures, versions.
+            return host_packages_key(host_package_closure(source.packages, dpkg_admin_dir()));
         case SourceSpec::Kind::git:
             break;
         }

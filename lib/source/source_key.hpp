@@ -4,13 +4,20 @@
 // cache in the store), a git commit id, an archive's declared sha256.
 
 #include "graph/graph.hpp"
+#include "source/stat_cache.hpp"
 #include "store/store.hpp"
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 namespace bincastle {
 
 SourceContentKey make_source_key(const std::filesystem::path& definition_dir, const Store& store);
+
+// The content key of a local directory source: its tree hash, or, when it excludes
+// paths, the tree hash without them and the exclusions. `cache` may be null.
+Key local_content_key(const std::filesystem::path& dir, const std::vector<std::string>& exclude, StatCache* cache);
 
 // The commit a git source resolves to in this process. Resolved once, so that its key
 // and its build see the same commit even if the branch moves in between.

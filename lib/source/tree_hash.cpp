@@ -82,7 +82,10 @@ std::int64_t now_ns() {
     return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-std::vector<Entry> walk(const std::string& root) {
+std::vector<Entry> walk(const std::string& root, const std::vector<std::string>& exclude) {
+    auto excluded = [&](const std::string& path) {
+        return std::find(exclude.begin(), exclude.end(), path) != exclude.end();
+    };
     std::vector<Entry> entries;
     std::vector<std::string> pending{""};
     while (!pending.empty()) {
@@ -95,6 +98,7 @@ std::vector<Entry> walk(const std::string& root) {
         for (; it != fs::directory_iterator(); it.increment(error)) {
             std::string name = it->path().filename().string();
             Entry entry{dir.empty() ? name : dir + "/" + name, Type::file, {}, {}, {}};
+            if (!exclude.empty() && excluded(entry.path)) continue;
             std::string path = root + "/" + entry.path;
             struct stat st;
             if (::lstat(path.c_str(), &st) != 0) throw SysError("lstat", path);
@@ -180,9 +184,10 @@ void hash_contents(const std::string& root, std::vector<Read>& reads, unsigned t
 
 }  // namespace
 
-Key hash_tree(const fs::path& root, StatCache* cache, unsigned threads, TreeHashStats* stats) {
+Key hash_tree(const fs::path& root, StatCache* cache, unsigned threads, TreeHashStats* stats,
+              const std::vector<std::string>& exclude) {
     const std::string root_path = root.string();
-    std::vector<Entry> entries = walk(root_path);
+    std::vector<Entry> entries = walk(root_path, exclude);
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.path < b.path; });
 
     std::vector<const Entry*> hits;

@@ -9,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <string>
+#include <vector>
 
 namespace bincastle {
 
@@ -27,8 +29,9 @@ struct TreeHashStats {
 //
 // File contents are read on `threads` threads (0: one per CPU). With a `cache`, files
 // whose stat it knows are not read, and afterwards it holds exactly this tree's files
-// (so use one cache per root). `stats`, when given, is filled in.
+// (so use one cache per root). `stats`, when given, is filled in. Entries whose
+// relative path is in `exclude` are left out with everything under them, as if absent.
 Key hash_tree(const std::filesystem::path& root, StatCache* cache, unsigned threads,
-              TreeHashStats* stats = nullptr);
+              TreeHashStats* stats = nullptr, const std::vector<std::string>& exclude = {});
 
 }  // namespace bincastle
