@@ -12,6 +12,7 @@
 //   build     build what is missing
 //   keys      print each layer's key and name
 //   graph     print the layer graph in Graphviz dot
+//   sources   print "URL SHA256" for each pinned archive (what a mirror must hold)
 //   gc        remove the layers that no system built with this store, and no
 //             bincastle process still running, needs
 //   clean     remove the whole store

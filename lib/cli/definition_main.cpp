@@ -50,6 +50,7 @@ Verbs:
              system) or dir (the merged system); -o PATH; --push REF
   keys       print each layer's key and name
   graph      print the layer graph in Graphviz dot
+  sources    print "URL SHA256" for each pinned archive the graph fetches (for a mirror)
   gc         remove every layer that no system built with this store needs
   clean      remove the whole store
   sandbox    run a command in a rootless container (see 'sandbox --help')
@@ -356,6 +357,17 @@ void print_graph(const Graph& graph) {
     std::printf("}\n");
 }
 
+// What a mirror must hold: each archive once, in topological order.
+void print_sources(const Graph& graph) {
+    std::set<std::pair<std::string, std::string>> printed;
+    for (std::size_t node : graph.topological_order()) {
+        const auto& source = graph.node(node).layer->source;
+        if (!source || source->kind != SourceSpec::Kind::http_archive) continue;
+        if (printed.insert({source->location, source->revision}).second)
+            std::printf("%s %s\n", source->location.c_str(), source->revision.c_str());
+    }
+}
+
 int main_verbs(int argc, char** argv, const Layer& system, const fs::path& definition_dir) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && args[0] == "sandbox") return cli::sandbox_main({args.begin() + 1, args.end()});
@@ -364,11 +376,15 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
         std::printf(usage, argv[0]);
         return 0;
     }
-    static const std::set<std::string> verbs = {"run", "build", "export", "keys", "graph", "gc", "clean"};
+    static const std::set<std::string> verbs = {"run", "build", "export", "keys", "graph", "sources", "gc", "clean"};
     if (!verbs.count(options.verb)) throw Error("unknown verb '" + options.verb + "'", "see --help");
     Graph graph = Graph::from(system);
     if (options.verb == "graph") {
         print_graph(graph);
+        return 0;
+    }
+    if (options.verb == "sources") {
+        print_sources(graph);
         return 0;
     }
     Store store(Store::default_root());
