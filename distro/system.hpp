@@ -1,0 +1,46 @@
+#pragma once
+
+// The files of a system that are not programs: the directory skeleton and the user.
+// Built on the bootstrap's shell, so that they do not change when the libc does.
+
+#include "distro/bootstrap.hpp"
+
+#include <string>
+
+namespace distro {
+
+// The directories a system expects, /tmp and /var/tmp sticky and world-writable.
+struct Skeleton {
+    Layer spec() const {
+        return Layer(Name("skeleton"), BuildDep(Bootstrap{}),
+                     BuildScript({"mkdir -p /out", "cd /out", "mkdir -p bin sbin usr/bin usr/sbin usr/lib usr/include usr/share etc "
+                                  "root home tmp var/tmp run mnt opt dev proc sys",
+                                  "chmod 1777 tmp var/tmp", "chmod 700 root",
+                                  "printf 'bincastle\\n' >etc/hostname",
+                                  "printf '/bin/sh\\n' >etc/shells"}),
+                     OutputDir("/out"));
+    }
+};
+
+// root and `user` (uid 1000), with a home directory and a shell profile that says
+// where things are. Everything runs as root inside (the container maps the caller to
+// it); `user` is the owner of /home/user by name.
+struct User {
+    std::string name = "user";
+
+    Layer spec() const {
+        std::string home = "/home/" + name;
+        return Layer(
+            Name("user"), BuildDep(Bootstrap{}),
+            BuildScript({"mkdir -p /out/etc /out" + home,
+                         "printf 'root:x:0:0:root:/root:/bin/sh\\n" + name + ":x:1000:1000::" + home +
+                             ":/bin/sh\\n' >/out/etc/passwd",
+                         "printf 'root:x:0:\\n" + name + ":x:1000:\\n' >/out/etc/group",
+                         "printf 'export PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin\\n"
+                         "export PS1=\"\\\\w # \"\\n' >/out/etc/profile",
+                         "chmod 755 /out" + home}),
+            OutputDir("/out"));
+    }
+};
+
+}  // namespace distro
