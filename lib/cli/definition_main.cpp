@@ -261,7 +261,12 @@ bool build(const Graph& graph, const std::vector<Key>& keys, const Store& store,
         }
     }
     progress.flush();  // the queued and cached lines, before a build may wait on a lock
-    BuildSetup setup{&graph, &keys, &store, "/proc/self/exe", options.jobs, definition_dir, &progress};
+    // Each build runs `sandbox`: from the static driver when the driver started this
+    // program (it starts in a millisecond), else from this program (which first
+    // builds its whole graph again).
+    const char* inside_driver = std::getenv("BINCASTLE_INSIDE_DRIVER");
+    std::string sandbox_program = inside_driver && *inside_driver ? inside_driver : "/proc/self/exe";
+    BuildSetup setup{&graph, &keys, &store, sandbox_program, options.jobs, definition_dir, &progress};
     Scheduler scheduler(std::move(prerequisites), std::move(to_build));
     bool ok = run_jobs(scheduler, options.jobs, [&](std::size_t i) { return build_layer(setup, order[i]); });
     // Every layer ends with an event: those never started say why.
@@ -283,7 +288,7 @@ fs::path wrapped_copy(const fs::path& system_dir, const std::string& mount_dir, 
     auto copied_from = read_file_if_exists(key_file.string());
     if (fs::exists(copy) && copied_from && *copied_from != key.hex()) {
         fs::path kept = copy.string() + ".from-" + copied_from->substr(0, 12);
-        remove_tree(kept);
+        for (int n = 2; fs::exists(kept); ++n) kept = copy.string() + ".from-" + copied_from->substr(0, 12) + "." + std::to_string(n);
         fs::rename(copy, kept);
         std::fprintf(stderr, "bincastle: %s changed since this system copied it; the previous copy is in %s\n",
                      mount_dir.c_str(), kept.c_str());
@@ -295,7 +300,11 @@ fs::path wrapped_copy(const fs::path& system_dir, const std::string& mount_dir, 
         copy_tree(files, partial);
         fs::rename(partial, copy);
     }
-    if (copied_from != key.hex()) write_new_file(key_file.string(), key.hex());
+    if (copied_from != key.hex()) {
+        fs::path partial_key = key_file.string() + ".partial";
+        write_new_file(partial_key.string(), key.hex());
+        fs::rename(partial_key, key_file);
+    }
     return copy;
 }
 

@@ -36,7 +36,7 @@ void Channel::send(std::string_view text, int fd) const {
 }
 
 std::optional<Message> Channel::receive() const {
-    char buffer[8192];
+    char buffer[max_message];
     iovec iov{buffer, sizeof buffer};
     msghdr msg{};
     msg.msg_iov = &iov;
@@ -49,6 +49,7 @@ std::optional<Message> Channel::receive() const {
         if (errno != EINTR) throw SysError("recvmsg", "container setup channel");
     }
     if (n == 0) return std::nullopt;
+    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) throw Error("a message over " + std::to_string(sizeof buffer) + " bytes");
     Message message;
     message.text.assign(buffer, static_cast<size_t>(n));
     for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {

@@ -23,6 +23,9 @@ public:
     // Both ends of a new pair, close-on-exec.
     static std::pair<Channel, Channel> make_pair();
 
+    // The longest message receive() takes.
+    static constexpr std::size_t max_message = 8192;
+
     void send(std::string_view text, int fd = -1) const;
     // Blocks for the next message; nullopt when the other end has closed.
     std::optional<Message> receive() const;

@@ -4,6 +4,7 @@
 #include "util/file_io.hpp"
 #include "util/file_tree.hpp"
 #include "util/spawn.hpp"
+#include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
 #include <bincastle/version.hpp>
@@ -13,6 +14,9 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <chrono>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -150,17 +154,28 @@ void run_compiler(std::vector<std::string> argv, const fs::path& root, int outpu
 
 }  // namespace
 
-CompiledDefinition compile_definition(const fs::path& root, const std::string& subdir, const Toolchain& toolchain,
-                                      const fs::path& cache_dir, int output_fd) {
-    std::vector<std::string> sources = sources_of(root, subdir);
-    fs::path entry = cache_dir / cache_key(root, sources, toolchain).hex();
-    if (inputs_unchanged(root, entry / "inputs") && fs::exists(entry / "program")) return {entry / "program", false};
+namespace {
 
-    fs::create_directories(cache_dir);
+UniqueFd lock_entry(const fs::path& entry, int operation) {
+    fs::path path = entry.string() + ".lock";
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd) throw SysError("open", path.string());
+    while (::flock(fd.get(), operation) != 0)
+        if (errno != EINTR) throw SysError("flock", path.string());
+    return fd;
+}
+
+// Compiles into a new entry directory under `cache_dir` and returns it, with `inputs`
+// written unless an input changed while the compiler read it (then the next run
+// compiles again rather than trust a program of unknown sources).
+fs::path compile_into(const fs::path& root, const std::string& subdir, const std::vector<std::string>& sources,
+                      const Toolchain& toolchain, const fs::path& cache_dir, int output_fd) {
     std::string work_template = (cache_dir / ".compiling.XXXXXX").string();
     if (!::mkdtemp(work_template.data())) throw SysError("mkdtemp", work_template);
     fs::path work = work_template;
     try {
+        // Less a tick: the kernel stamps files from a coarse clock (HZ=250: 4 ms).
+        const auto started = fs::file_time_type::clock::now() - std::chrono::milliseconds(5);
         std::string shown = (fs::path(subdir) / "main.cpp").string();
         ::dprintf(output_fd, "bincastle: compiling %s (once per change)\n", shown.c_str());
         std::vector<std::string> objects, prerequisites;
@@ -184,24 +199,47 @@ CompiledDefinition compile_definition(const fs::path& root, const std::string& s
         argv.push_back("-o");
         argv.push_back((work / "program").string());
         run_compiler(std::move(argv), root, output_fd, "linking " + shown);
+        for (const auto& object : objects) fs::remove(object);
         std::sort(prerequisites.begin(), prerequisites.end());
         prerequisites.erase(std::unique(prerequisites.begin(), prerequisites.end()), prerequisites.end());
-        write_new_file((work / "inputs").string(), describe_inputs(root, prerequisites));
-        for (const auto& object : objects) fs::remove(object);
-
-        // Replaces a stale entry; a concurrent driver's program stays valid for the
-        // runs that already started it.
-        fs::path stale = work.string() + ".stale";
-        std::error_code error;
-        fs::rename(entry, stale, error);
-        fs::rename(work, entry, error);
-        if (error) remove_tree(work);  // another driver put the same program there first
-        remove_tree(stale);
+        bool racy = false;
+        for (const auto& path : prerequisites) {
+            std::error_code error;
+            auto written = fs::last_write_time(fs::path(path).is_absolute() ? fs::path(path) : root / path, error);
+            racy = racy || error || written >= started;
+        }
+        if (!racy) write_new_file((work / "inputs").string(), describe_inputs(root, prerequisites));
     } catch (...) {
         remove_tree(work);
         throw;
     }
-    return {entry / "program", true};
+    return work;
+}
+
+}  // namespace
+
+CompiledDefinition compile_definition(const fs::path& root, const std::string& subdir, const Toolchain& toolchain,
+                                      const fs::path& cache_dir, int output_fd) {
+    std::vector<std::string> sources = sources_of(root, subdir);
+    fs::create_directories(cache_dir);
+    fs::path entry = cache_dir / cache_key(root, sources, toolchain).hex();
+    // Shared while the program is found and started, exclusive while it is replaced:
+    // a driver never starts a program that another is deleting.
+    UniqueFd lock = lock_entry(entry, LOCK_SH);
+    if (inputs_unchanged(root, entry / "inputs") && fs::exists(entry / "program"))
+        return {entry / "program", false, std::move(lock)};
+    lock.reset();
+    lock = lock_entry(entry, LOCK_EX);
+    // Another driver may have compiled it while this one waited.
+    if (inputs_unchanged(root, entry / "inputs") && fs::exists(entry / "program"))
+        return {entry / "program", false, std::move(lock)};
+    fs::path work = compile_into(root, subdir, sources, toolchain, cache_dir, output_fd);
+    fs::path stale = work.string() + ".stale";
+    std::error_code error;
+    fs::rename(entry, stale, error);
+    fs::rename(work, entry);
+    remove_tree(stale);
+    return {entry / "program", true, std::move(lock)};
 }
 
 }  // namespace bincastle::driver

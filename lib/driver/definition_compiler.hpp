@@ -11,6 +11,7 @@
 // definition is found without starting the compiler.
 
 #include "driver/toolchain.hpp"
+#include "util/unique_fd.hpp"
 
 #include <filesystem>
 #include <string>
@@ -20,6 +21,8 @@ namespace bincastle::driver {
 struct CompiledDefinition {
     std::filesystem::path program;
     bool compiled = false;  // false: found in the cache
+    // Keeps `program` in place until dropped: hold it until the program has started.
+    UniqueFd lock;
 };
 
 // Compiles every .cpp in `root`/`subdir` (the compiler runs in `root` on relative

@@ -5,6 +5,7 @@
 
 #include "driver/definition_source.hpp"
 #include "driver/toolchain.hpp"
+#include "util/unique_fd.hpp"
 
 #include <filesystem>
 #include <functional>
@@ -45,6 +46,7 @@ struct ProgramLaunch {
     std::filesystem::path cwd;
     std::string system;
     bool compiled = false;
+    UniqueFd program_lock;  // see CompiledDefinition::lock
 };
 
 // Resolves the source, compiles (or finds) the program, and says how to start it so

@@ -75,6 +75,7 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     ProgramLaunch launch =
         prepare_program(command, caller.origin, toolchain, Store::default_root(), socket, caller.stdio[2]);
     auto program = spawn({launch.argv, launch.env, launch.cwd, caller.stdio[0], caller.stdio[1], caller.stdio[2]});
+    launch.program_lock.reset();
     return caller.wait(program);
 }
 

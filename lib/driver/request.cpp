@@ -17,6 +17,10 @@ sockaddr_un socket_address(const std::string& path) {
 }
 
 void send_request(const container::Channel& channel, const Request& request) {
+    for (const auto& arg : request.args)
+        if (arg.size() + 4 > container::Channel::max_message)
+            throw Error("an argument of " + std::to_string(arg.size()) + " bytes is too long to send to the supervisor",
+                        "put a long script in a file");
     for (int fd = 0; fd < 3; ++fd) channel.send("fd:" + std::to_string(fd), request.stdio[fd].get());
     for (const auto& arg : request.args) channel.send("arg:" + arg);
     channel.send("cwd:" + request.cwd);

@@ -104,9 +104,15 @@ Supervisor::Supervisor() : directory_("bincastle-supervisor") {
 
 Supervisor::~Supervisor() {
     listener_.reset();
-    std::lock_guard lock(threads_mutex_);
-    for (auto& thread : threads_)
-        if (thread.joinable()) thread.join();
+    join_finished(true);
+}
+
+void Supervisor::join_finished(bool all) {
+    std::erase_if(threads_, [all](ClientThread& client) {
+        if (!all && !*client.done) return false;
+        client.thread.join();
+        return true;
+    });
 }
 
 int Supervisor::serve_until(container::ChildProcess& program) {
@@ -122,9 +128,18 @@ int Supervisor::serve_until(container::ChildProcess& program) {
         if (fds[0].revents & POLLIN) break;
         if (fds[1].revents & POLLIN) {
             UniqueFd connection(::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC));
+            join_finished(false);
             if (connection) {
-                std::lock_guard lock(threads_mutex_);
-                threads_.emplace_back([this, fd = connection.release()] { serve_client(UniqueFd(fd)); });
+                auto done = std::make_shared<std::atomic<bool>>(false);
+                std::thread thread([this, done, fd = connection.release()] {
+                    try {
+                        serve_client(UniqueFd(fd));
+                    } catch (...) {
+                        // Its client is told nothing more; the supervisor goes on.
+                    }
+                    *done = true;
+                });
+                threads_.push_back({std::move(thread), done});
             }
         }
         if (fds[2].revents & POLLIN) {
@@ -138,9 +153,7 @@ int Supervisor::serve_until(container::ChildProcess& program) {
     int status = program.wait();
     // The systems nested in it ran in it: their clients are gone, so their programs end.
     listener_.reset();
-    std::lock_guard lock(threads_mutex_);
-    for (auto& thread : threads_) thread.join();
-    threads_.clear();
+    join_finished(true);
     return status;
 }
 

@@ -11,7 +11,8 @@
 #include "util/unique_fd.hpp"
 
 #include <filesystem>
-#include <mutex>
+#include <atomic>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -37,8 +38,13 @@ private:
 
     TempDir directory_;
     UniqueFd listener_;
-    std::mutex threads_mutex_;
-    std::vector<std::thread> threads_;
+    // One per client; a finished one is joined when the next client comes.
+    struct ClientThread {
+        std::thread thread;
+        std::shared_ptr<std::atomic<bool>> done;
+    };
+    void join_finished(bool all);
+    std::vector<ClientThread> threads_;
 };
 
 // The signals the outermost driver blocks (and the supervisor reads).

@@ -4,6 +4,7 @@
 
 #include <bincastle/error.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 #include <unistd.h>
@@ -50,7 +51,11 @@ Toolchain find_toolchain() {
     Toolchain toolchain;
     const char* cxx = std::getenv("CXX");
     toolchain.compiler = split(cxx && *cxx ? cxx : "c++", ' ');
-    toolchain.compiler_path = resolve_in_path(toolchain.compiler.back());
+    // "ccache g++" is g++; "clang++ -stdlib=libc++" is clang++.
+    auto program = std::find_if(toolchain.compiler.rbegin(), toolchain.compiler.rend(),
+                                [](const std::string& word) { return !word.starts_with("-"); });
+    if (program == toolchain.compiler.rend()) throw Error("CXX names no compiler: " + std::string(cxx), "set CXX to a C++20 compiler");
+    toolchain.compiler_path = resolve_in_path(*program);
     toolchain.link_args = split(BINCASTLE_DEFINITION_LINK_ARGS, '\t');
 
     fs::path prefix = fs::canonical("/proc/self/exe").parent_path().parent_path();

@@ -59,6 +59,8 @@ container::ChildProcess spawn(const SpawnSpec& spec) {
     std::vector<char*> env = spec.env ? c_strings(*spec.env) : std::vector<char*>{};
     pid_t pid = 0;
     int error = ::posix_spawnp(&pid, argv[0], &actions, &file_actions.attributes, argv.data(), spec.env ? env.data() : environ);
+    if (error == ENOENT && !spec.cwd.empty() && ::access(spec.cwd.c_str(), X_OK) != 0)
+        throw SysError(ENOENT, "chdir", spec.cwd.string());
     if (error == ENOENT) throw Error("program not found: " + spec.argv[0], "install it, or put it in PATH");
     if (error != 0) throw SysError(error, "posix_spawn", spec.argv[0] + (spec.cwd.empty() ? "" : " in " + spec.cwd.string()));
     int pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));

@@ -16,7 +16,6 @@ B=$PREFIX/bin/bincastle
 setup() {
     R=$T/repo
     mkdir -p "$R/sys" "$R/lib" "$R/msg"
-    sh "$BUSYBOX_ROOTFS" "$R/rootfs" >/dev/null || fail "busybox-rootfs failed"
     echo "first message" >"$R/msg/greeting.txt"
     cat >"$R/lib/layers.hpp" <<'CPP'
 #pragma once
@@ -63,6 +62,8 @@ echo "\$*" >>"$T/cxx.log"
 exec c++ "\$@"
 EOF2
     chmod +x "$T/cxx"
+    # Last: a source written just before a compile starts is compiled but not cached.
+    sh "$BUSYBOX_ROOTFS" "$R/rootfs" >/dev/null || fail "busybox-rootfs failed"
     : >"$T/cxx.log"
     export BINCASTLE_HOME="$T/store" CXX="$T/cxx"
 }

@@ -13,6 +13,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -108,6 +109,13 @@ fi
           0755);
 }
 
+// Written a while ago: a file written as a compile starts is not trusted to be
+// what the compiler read.
+void write_old(const fs::path& path, const std::string& content) {
+    write(path, content);
+    fs::last_write_time(path, fs::file_time_type::clock::now() - std::chrono::hours(1));
+}
+
 int calls(const fs::path& dir) {
     std::string log = read(dir / "calls.log");
     return static_cast<int>(std::count(log.begin(), log.end(), '\n'));
@@ -118,8 +126,8 @@ int calls(const fs::path& dir) {
 TEST_CASE("compile cache: unchanged sources and headers do not start the compiler") {
     TempDir dir("driver-test");
     write_fake_compiler(dir.path());
-    write(dir.path() / "repo" / "demo" / "main.cpp", "int main() {}\n");
-    write(dir.path() / "repo" / "demo" / "layers.hpp", "// v1\n");
+    write_old(dir.path() / "repo" / "demo" / "main.cpp", "int main() {}\n");
+    write_old(dir.path() / "repo" / "demo" / "layers.hpp", "// v1\n");
     write(dir.path() / "lib" / "libbincastle.a", "archive");
     Toolchain toolchain;
     toolchain.compiler = {(dir.path() / "fake-cxx").string()};
@@ -128,7 +136,13 @@ TEST_CASE("compile cache: unchanged sources and headers do not start the compile
     fs::path cache = dir.path() / "cache";
     UniqueFd devnull(::open("/dev/null", O_WRONLY | O_CLOEXEC));
 
-    auto compile = [&] { return compile_definition(dir.path() / "repo", "demo", toolchain, cache, devnull.get()); };
+    // The result's lock keeps the program in place until it has started: dropped here.
+    auto compile = [&] {
+        auto result = compile_definition(dir.path() / "repo", "demo", toolchain, cache, devnull.get());
+        CHECK(result.lock);
+        result.lock.reset();
+        return result;
+    };
     auto first = compile();
     CHECK(first.compiled);
     CHECK(calls(dir.path()) == 2);  // one compile, one link
@@ -141,13 +155,15 @@ TEST_CASE("compile cache: unchanged sources and headers do not start the compile
 
     // Touched, same content: hashed again, still cached.
     write(dir.path() / "repo" / "demo" / "layers.hpp", "// v1\n");
+    fs::last_write_time(dir.path() / "repo" / "demo" / "layers.hpp", fs::file_time_type::clock::now() - std::chrono::minutes(30));
     CHECK_FALSE(compile().compiled);
     // A header's content changed: compiled again.
-    write(dir.path() / "repo" / "demo" / "layers.hpp", "// v2, longer\n");
+    write_old(dir.path() / "repo" / "demo" / "layers.hpp", "// v2, longer\n");
     CHECK(compile().compiled);
     CHECK(calls(dir.path()) == 4);
+    CHECK_FALSE(compile().compiled);
     // A new .cpp in the definition's directory is a new input.
-    write(dir.path() / "repo" / "demo" / "more.cpp", "\n");
+    write_old(dir.path() / "repo" / "demo" / "more.cpp", "\n");
     CHECK(compile().compiled);
     // Another library build: compiled again.
     write(dir.path() / "lib" / "libbincastle.a", "another archive");
