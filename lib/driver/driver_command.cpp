@@ -5,6 +5,7 @@
 #include <bincastle/error.hpp>
 
 #include <cstdlib>
+#include <stdlib.h>
 
 extern char** environ;
 
@@ -167,13 +168,21 @@ ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& or
     for (std::size_t i = 0; i < command.program_options.size(); ++i) {
         const std::string& option = command.program_options[i];
         launch.argv.push_back(option);
-        // export's output, named by the caller: as the host reaches it (its directory
-        // exists; the file may not yet).
+        // export's output, named by the caller. From inside a system it is written on
+        // the host first, then into the system (Origin::write_back).
         if ((option == "-o" || option == "--output") && i + 1 < command.program_options.size()) {
             fs::path output = fs::path(command.program_options[++i]);
             if (!output.is_absolute()) output = origin.cwd / output;
             output = output.lexically_normal();
-            launch.argv.push_back((fs::path(host_path(origin, output.parent_path().string())) / output.filename()).string());
+            if (!origin.write_back) {
+                launch.argv.push_back(output.string());
+                continue;
+            }
+            fs::create_directories(store_root / "inside");
+            std::string staging = (store_root / "inside" / "export.XXXXXX").string();
+            if (!::mkdtemp(staging.data())) throw SysError("mkdtemp", staging);
+            launch.staged_output = {fs::path(staging) / output.filename(), output.string()};
+            launch.argv.push_back(launch.staged_output->first.string());
         }
     }
     if (!command.command.empty()) {

@@ -37,6 +37,8 @@ struct Origin {
     std::string parent_system;             // empty on the host
     std::vector<std::string> overrides;    // BINCASTLE_OVERRIDE_*=PATH, in the caller's view
     std::optional<std::string> term;
+    // Puts a file or tree written on the host at a path inside; null on the host.
+    std::function<void(const std::filesystem::path& host, const std::string& inside)> write_back;
 };
 
 // The definition program to start, and how.
@@ -47,6 +49,8 @@ struct ProgramLaunch {
     std::string system;
     bool compiled = false;
     UniqueFd program_lock;  // see CompiledDefinition::lock
+    // From inside a system: where export writes on the host, and where it goes inside.
+    std::optional<std::pair<std::filesystem::path, std::string>> staged_output;
 };
 
 // Resolves the source, compiles (or finds) the program, and says how to start it so

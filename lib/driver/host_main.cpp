@@ -17,7 +17,8 @@ int host_main(const std::string& verb, const std::vector<std::string>& args) {
     Caller caller;
     caller.origin.cwd = std::filesystem::current_path();
     std::optional<Supervisor> supervisor;
-    if (verb == "run" || verb == "build" || verb == "graph") {
+    // Every verb that starts a definition program waits for it here.
+    if (verb != "gc" && verb != "clean") {
         supervisor.emplace();
         if (verb == "run") caller.socket_path = supervisor->socket_path();
         caller.wait = [&](container::ChildProcess& program) { return supervisor->serve_until(program); };

@@ -2,6 +2,7 @@
 
 #include "driver/toolchain.hpp"
 #include "store/store.hpp"
+#include "util/file_tree.hpp"
 #include "util/spawn.hpp"
 
 #include <bincastle/error.hpp>
@@ -76,7 +77,18 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
         prepare_program(command, caller.origin, toolchain, Store::default_root(), socket, caller.stdio[2]);
     auto program = spawn({launch.argv, launch.env, launch.cwd, caller.stdio[0], caller.stdio[1], caller.stdio[2]});
     launch.program_lock.reset();
-    return caller.wait(program);
+    int status = caller.wait(program);
+    if (launch.staged_output) {
+        const auto& [host, inside] = *launch.staged_output;
+        try {
+            if (status == 0) caller.origin.write_back(host, inside);
+        } catch (...) {
+            remove_tree(host.parent_path());
+            throw;
+        }
+        remove_tree(host.parent_path());
+    }
+    return status;
 }
 
 }  // namespace bincastle::driver

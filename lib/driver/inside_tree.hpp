@@ -27,6 +27,10 @@ public:
     std::filesystem::path mirror(const std::string& inside_path, const std::string& scope,
                                  const std::filesystem::path& store_root) const;
 
+    // Copies `host` (a file or a tree) to `inside_path`, which must not exist, in the
+    // client's system; its parent is resolved there as in mirror().
+    void write_back(const std::filesystem::path& host, const std::string& inside_path) const;
+
     int pidfd() const { return pidfd_.get(); }
 
 private:

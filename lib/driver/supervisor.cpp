@@ -189,6 +189,7 @@ void Supervisor::serve_client(UniqueFd connection) {
             mirrors.emplace_back(copy.string(), inside);
             return copy;
         };
+        caller.origin.write_back = [&](const fs::path& host, const std::string& inside) { root->write_back(host, inside); };
         for (const auto& variable : request.env)
             if (variable.starts_with("BINCASTLE_OVERRIDE_")) caller.origin.overrides.push_back(variable);
         if (std::string term = value_of(request.env, "TERM"); !term.empty()) caller.origin.term = term;

@@ -328,6 +328,17 @@ t_verbs() {
     case $out in [1-9]*"bincastle "[0-9]*) ;; *) fail "inside: $out" ;; esac
 }
 
+t_export() {
+    setup
+    bc export --format dir -o "$T/out" "$R" sys 2>"$T/err" || fail "export failed: $(cat "$T/err")"
+    [ "$(cat "$T/out/opt/shout")" = "FIRST MESSAGE" ] || fail "the exported system lacks /opt/shout: $(ls "$T/out")"
+    [ -x "$T/out/bin/busybox" ] || fail "the exported system lacks busybox"
+    # From inside: the output path is the system's own.
+    out=$(bc run $TRUST "$R" sys -- sh -c '/bincastle export --format tar -o /tmp/sys.tar /src sys && tar -tf /tmp/sys.tar | grep -c "opt/shout"' 2>"$T/err") ||
+        fail "export from inside failed: $out $(cat "$T/err")"
+    [ "$out" = "1" ] || fail "the tar exported from inside: $out"
+}
+
 tap_case t_run_dir "run DIR SUBDIR -- CMD compiles, builds, runs and passes the status through"
 tap_case t_run_git "run URL REF SUBDIR from file://, a work tree and a bare repo; a moved ref is fetched"
 tap_case t_run_git_submodule "a definition whose layer library is a git submodule"
@@ -341,5 +352,6 @@ tap_case t_nested_leaves_outer_running "leaving a nested system returns to the o
 tap_case t_home_survives "files written in a system survive leaving and re-entering it"
 tap_case t_interactive "an interactive session in a real terminal: type, see, exit with a status"
 tap_case t_bad_input "bad sources, refs, options and definitions give one line (or the compiler's) and 125"
+tap_case t_export "bincastle export DIR SUBDIR writes the system, from the host and from inside"
 tap_case t_verbs "--help for each verb, --version, graph, gc, clean, and verbs from inside"
 tap_main
