@@ -1,5 +1,7 @@
 #include "source/tree_hash.hpp"
 
+#include "source/xxh3_avx2.hpp"
+
 #include "graph/key_encoder.hpp"
 #include "util/unique_fd.hpp"
 
@@ -130,6 +132,13 @@ Key key_of(XXH128_hash_t hash) {
     return key;
 }
 
+#ifdef BINCASTLE_XXH3_AVX2
+const bool cpu_has_avx2 = __builtin_cpu_supports("avx2");
+#else
+constexpr bool cpu_has_avx2 = false;
+void xxh3_128_update_avx2(void*, const void*, std::size_t) {}
+#endif
+
 void hash_content(const std::string& path, Read& read, std::vector<char>& buffer) {
     read.hashed_at = now_ns();
     // O_NOFOLLOW and O_NONBLOCK: if the walk's file was replaced by a symlink or a
@@ -148,7 +157,8 @@ void hash_content(const std::string& path, Read& read, std::vector<char>& buffer
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) throw SysError("read", path);
         if (n == 0) break;
-        XXH3_128bits_update(&state, buffer.data(), static_cast<size_t>(n));
+        if (cpu_has_avx2) xxh3_128_update_avx2(&state, buffer.data(), static_cast<size_t>(n));
+        else XXH3_128bits_update(&state, buffer.data(), static_cast<size_t>(n));
         read.bytes += static_cast<std::uint64_t>(n);
     }
     read.entry->content = key_of(XXH3_128bits_digest(&state));
