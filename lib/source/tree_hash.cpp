@@ -8,6 +8,10 @@
 #include <bincastle/error.hpp>
 
 #include <algorithm>
+#include <dirent.h>
+#include <fcntl.h>
+#include <memory>
+#include <string_view>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -84,42 +88,53 @@ std::int64_t now_ns() {
     return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+// By directory fd: each entry is one fstatat (and a symlink one readlinkat) of its
+// name, not a walk of its whole path.
 std::vector<Entry> walk(const std::string& root, const std::vector<std::string>& exclude) {
     auto excluded = [&](const std::string& path) {
         return std::find(exclude.begin(), exclude.end(), path) != exclude.end();
     };
     std::vector<Entry> entries;
     std::vector<std::string> pending{""};
+    std::string target;
     while (!pending.empty()) {
         std::string dir = std::move(pending.back());
         pending.pop_back();
         std::string dir_path = dir.empty() ? root : root + "/" + dir;
-        std::error_code error;
-        fs::directory_iterator it(dir_path, error);
-        if (error) throw SysError(error.value(), "opendir", dir_path);
-        for (; it != fs::directory_iterator(); it.increment(error)) {
-            std::string name = it->path().filename().string();
-            Entry entry{dir.empty() ? name : dir + "/" + name, Type::file, {}, {}, {}};
+        // The root may be a symlink to the tree; nothing below it is followed.
+        int fd = ::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (dir.empty() ? 0 : O_NOFOLLOW));
+        if (fd < 0) throw SysError("opendir", dir_path);
+        std::unique_ptr<DIR, int (*)(DIR*)> stream(::fdopendir(fd), ::closedir);
+        if (!stream) {
+            ::close(fd);
+            throw SysError("opendir", dir_path);
+        }
+        errno = 0;
+        while (dirent* found = ::readdir(stream.get())) {
+            std::string_view name = found->d_name;
+            if (name == "." || name == "..") continue;
+            Entry entry{dir.empty() ? std::string(name) : dir + "/" + std::string(name), Type::file, {}, {}, {}};
             if (!exclude.empty() && excluded(entry.path)) continue;
-            std::string path = root + "/" + entry.path;
             struct stat st;
-            if (::lstat(path.c_str(), &st) != 0) throw SysError("lstat", path);
+            if (::fstatat(fd, found->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", root + "/" + entry.path);
             entry.stat = StatCache::Stat::of(st);
             if (S_ISDIR(st.st_mode)) {
                 entry.type = Type::directory;
                 pending.push_back(entry.path);
             } else if (S_ISLNK(st.st_mode)) {
                 entry.type = Type::symlink;
-                std::error_code link_error;
-                entry.target = fs::read_symlink(path, link_error).string();
-                if (link_error) throw SysError(link_error.value(), "readlink", path);
+                target.resize(static_cast<std::size_t>(st.st_size) + 1);
+                ssize_t n = ::readlinkat(fd, found->d_name, target.data(), target.size());
+                if (n < 0) throw SysError("readlink", root + "/" + entry.path);
+                entry.target.assign(target.data(), static_cast<std::size_t>(n));
             } else if (!S_ISREG(st.st_mode)) {
-                throw Error(path + " is " + std::string(unsupported_kind(st.st_mode)) +
+                throw Error(root + "/" + entry.path + " is " + std::string(unsupported_kind(st.st_mode)) +
                             "; a source tree may hold only files, directories and symlinks");
             }
             entries.push_back(std::move(entry));
+            errno = 0;
         }
-        if (error) throw SysError(error.value(), "readdir", dir_path);
+        if (errno != 0) throw SysError("readdir", dir_path);
     }
     return entries;
 }
