@@ -138,14 +138,7 @@ void write_oci(const ImageSpec& image, const ExportOptions& options, const fs::p
 
 void merge(const ImageSpec& image, const fs::path& merged) {
     fs::create_directories(merged);
-    for (const auto& layer : image.layers) {
-        fs::path target = merged;
-        if (layer.mount_dir) {
-            target = merged / fs::path(*layer.mount_dir).relative_path();
-            fs::create_directories(target);
-        }
-        merge_layer(layer.files, target);
-    }
+    for (const auto& layer : image.layers) merge_layer(layer.files, merged, layer.mount_dir.value_or(""));
 }
 
 }  // namespace

@@ -446,8 +446,16 @@ fs::path real_parent(const fs::path& root, const std::string& relative, const fs
 
 }  // namespace
 
-void extract_layer_tar(const fs::path& archive_path, const fs::path& destination) {
+void extract_layer_tar(const fs::path& archive_path, const fs::path& destination, std::uint64_t max_bytes) {
     const std::string where = "extracting " + archive_path.string();
+    std::uint64_t extracted = 0;
+    auto count = [&](std::uint64_t bytes, const std::string& name) {
+        extracted += bytes;
+        if (max_bytes > 0 && extracted > max_bytes)
+            throw Error(where + ": refusing entry '" + name + "': the layer unpacks to more than " +
+                            std::to_string(max_bytes) + " bytes",
+                        "a pulled layer may unpack to 64 times its compressed size, plus 64 MiB");
+    };
     std::error_code error;
     const fs::path root = fs::canonical(destination, error);
     if (error) throw SysError(error.value(), "realpath", destination.string());
@@ -473,7 +481,24 @@ void extract_layer_tar(const fs::path& archive_path, const fs::path& destination
         const char* raw = archive_entry_pathname(entry);
         const std::string name = clean_path(raw ? raw : "", archive_path);
         if (name.empty()) continue;
+        // Each entry counts for its tar header too, so a bomb of empty files is caught.
+        count(512, name);
         const std::string base = fs::path(name).filename().string();
+        const mode_t type = archive_entry_filetype(entry);
+        // A pulled layer is whatever the cache's pushers put there: no device nodes
+        // (but overlay's 0/0 whiteout), which would hand the system's users the
+        // host's disks or memory.
+        if ((type == AE_IFCHR || type == AE_IFBLK) &&
+            !(type == AE_IFCHR && archive_entry_rdevmajor(entry) == 0 && archive_entry_rdevminor(entry) == 0))
+            throw Error(where + ": refusing entry '" + name + "': a " + (type == AE_IFCHR ? "character" : "block") +
+                            " device " + std::to_string(archive_entry_rdevmajor(entry)) + ":" +
+                            std::to_string(archive_entry_rdevminor(entry)),
+                        "a layer from a cache may hold no device nodes");
+        // Setuid and setgid bits are stripped, not refused: they would make a program
+        // chosen by whoever pushed the layer run with the rights of its owner (root,
+        // for a store of root's), and a layer built here keeps them anyway. Stripping
+        // keeps such layers usable when pulled, only without the privilege.
+        archive_entry_set_perm(entry, archive_entry_perm(entry) & ~static_cast<mode_t>(S_ISUID | S_ISGID));
         if (base == opaque_marker) {
             const fs::path dir = real_parent(root, name, archive_path);
             if (::lsetxattr(dir.c_str(), "user.overlay.opaque", "y", 1, 0) != 0)
@@ -495,6 +520,7 @@ void extract_layer_tar(const fs::path& archive_path, const fs::path& destination
             la_ssize_t n = archive_read_data(reader.get(), buffer.data(), buffer.size());
             if (n == 0) break;
             if (n < 0) throw Error(where + ": reading '" + name + "': " + reason(reader.get()));
+            count(static_cast<std::uint64_t>(n), name);
             if (archive_write_data(writer.get(), buffer.data(), static_cast<std::size_t>(n)) < 0)
                 throw Error(where + ": writing '" + name + "': " + reason(writer.get()));
         }
@@ -506,67 +532,143 @@ void extract_layer_tar(const fs::path& archive_path, const fs::path& destination
 
 namespace {
 
-void remove_existing(const fs::path& path) {
-    struct stat st {};
-    if (::lstat(path.c_str(), &st) != 0) return;
-    if (S_ISDIR(st.st_mode)) remove_tree(path);
-    else if (::unlink(path.c_str()) != 0) throw SysError("unlink", path.string());
+// The merged tree is written only through directory fds opened with O_NOFOLLOW and
+// *at() calls with AT_SYMLINK_NOFOLLOW: a symlink a lower layer left there (`home ->
+// /etc`) is an entry like any other, replaced or removed, and never leads a write or
+// a removal outside the output.
+
+std::string joined(const std::string& shown, const std::string& name) { return shown + "/" + name; }
+
+UniqueFd open_dir_at(int dirfd, const std::string& name, const std::string& shown) {
+    UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) throw SysError("open", shown);
+    return fd;
 }
 
-void copy_regular(const std::string& from, const std::string& to, mode_t mode) {
+std::vector<std::string> sorted_names_at(int dirfd, const std::string& shown) {
+    const int copy = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (copy < 0) throw SysError("dup", shown);
+    std::unique_ptr<DIR, int (*)(DIR*)> handle(::fdopendir(copy), ::closedir);
+    if (!handle) {
+        ::close(copy);
+        throw SysError("fdopendir", shown);
+    }
+    std::vector<std::string> names;
+    while (dirent* entry = ::readdir(handle.get())) {
+        if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) names.emplace_back(entry->d_name);
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+// Removes `name` in `dirfd` (a whole tree for a directory), whatever it is; a symlink
+// is removed itself, never what it points to.
+void remove_at(int dirfd, const std::string& name, const std::string& shown) {
+    struct stat st {};
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return;
+        throw SysError("lstat", shown);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (::unlinkat(dirfd, name.c_str(), 0) != 0) throw SysError("unlink", shown);
+        return;
+    }
+    // A directory (not a symlink, said fstatat): readable and writable to empty it,
+    // also as an ordinary user.
+    if ((st.st_mode & 0700) != 0700 && ::fchmodat(dirfd, name.c_str(), 0700, 0) != 0) throw SysError("chmod", shown);
+    {
+        UniqueFd dir = open_dir_at(dirfd, name, shown);
+        for (const std::string& child : sorted_names_at(dir.get(), shown)) remove_at(dir.get(), child, joined(shown, child));
+    }
+    if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0) throw SysError("rmdir", shown);
+}
+
+// The directory `name` in `dirfd`, open; made when missing (mode 0700 until the
+// caller sets its own), and anything else there (a symlink, a file) replaced by it,
+// as overlay shows an upper directory over a lower non-directory.
+UniqueFd make_dir_at(int dirfd, const std::string& name, const std::string& shown, bool replace) {
+    struct stat existing {};
+    bool exists = ::fstatat(dirfd, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0;
+    if (!exists && errno != ENOENT) throw SysError("lstat", shown);
+    if (exists && (!S_ISDIR(existing.st_mode) || replace)) {
+        remove_at(dirfd, name, shown);
+        exists = false;
+    }
+    if (!exists && ::mkdirat(dirfd, name.c_str(), 0700) != 0) throw SysError("mkdir", shown);
+    if (exists && (existing.st_mode & 0700) != 0700 && ::fchmodat(dirfd, name.c_str(), 0700, 0) != 0)
+        throw SysError("chmod", shown);
+    return open_dir_at(dirfd, name, shown);
+}
+
+void copy_regular(const std::string& from, int dirfd, const std::string& name, const std::string& shown, mode_t mode) {
     UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (!in) throw SysError("open", from);
-    UniqueFd out(::open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
-    if (!out) throw SysError("open", to);
+    UniqueFd out(::openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!out) throw SysError("open", shown);
     std::vector<char> buffer(1 << 20);
     for (;;) {
         ssize_t n = ::read(in.get(), buffer.data(), buffer.size());
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) throw SysError("read", from);
         if (n == 0) break;
-        write_all(out.get(), buffer.data(), static_cast<std::size_t>(n), to);
+        write_all(out.get(), buffer.data(), static_cast<std::size_t>(n), shown);
     }
-    if (::fchmod(out.get(), mode) != 0) throw SysError("chmod", to);
+    if (::fchmod(out.get(), mode) != 0) throw SysError("chmod", shown);
 }
 
-}  // namespace
-
-void merge_layer(const fs::path& layer, const fs::path& merged) {
-    for (const std::string& name : sorted_names(layer.string())) {
-        const std::string from = (layer / name).string();
-        const fs::path to = merged / name;
+void merge_into(const std::string& layer, int dirfd, const std::string& shown) {
+    for (const std::string& name : sorted_names(layer)) {
+        const std::string from = layer + "/" + name;
+        const std::string to = joined(shown, name);
         struct stat st {};
         if (::lstat(from.c_str(), &st) != 0) throw SysError("lstat", from);
         if (is_whiteout(from, st)) {
-            remove_existing(to);
+            remove_at(dirfd, name, to);
             continue;
         }
         if (S_ISDIR(st.st_mode)) {
-            struct stat existing {};
-            bool exists = ::lstat(to.c_str(), &existing) == 0;
-            if (exists && (!S_ISDIR(existing.st_mode) || is_opaque(from))) {
-                remove_existing(to);
-                exists = false;
-            }
-            if (!exists && ::mkdir(to.c_str(), 0700) != 0) throw SysError("mkdir", to.string());
-            if (::chmod(to.c_str(), 0700) != 0) throw SysError("chmod", to.string());
-            merge_layer(from, to);
-            if (::chmod(to.c_str(), st.st_mode & 07777) != 0) throw SysError("chmod", to.string());
+            UniqueFd dir = make_dir_at(dirfd, name, to, is_opaque(from));
+            merge_into(from, dir.get(), to);
+            if (::fchmod(dir.get(), st.st_mode & 07777) != 0) throw SysError("chmod", to);
             continue;
         }
-        remove_existing(to);
+        remove_at(dirfd, name, to);
         if (S_ISREG(st.st_mode)) {
-            copy_regular(from, to.string(), st.st_mode & 07777);
+            copy_regular(from, dirfd, name, to, st.st_mode & 07777);
         } else if (S_ISLNK(st.st_mode)) {
             std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
             ssize_t n = ::readlink(from.c_str(), target.data(), target.size());
             if (n < 0) throw SysError("readlink", from);
             target.resize(static_cast<std::size_t>(n));
-            if (::symlink(target.c_str(), to.c_str()) != 0) throw SysError("symlink", to.string());
+            if (::symlinkat(target.c_str(), dirfd, name.c_str()) != 0) throw SysError("symlink", to);
         } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-            if (::mknod(to.c_str(), st.st_mode, st.st_rdev) != 0) throw SysError("mknod", to.string());
+            // mknod's mode passes through the umask: the node's own mode is set after.
+            if (::mknodat(dirfd, name.c_str(), (st.st_mode & S_IFMT) | 0600, st.st_rdev) != 0) throw SysError("mknod", to);
+            if (::fchmodat(dirfd, name.c_str(), st.st_mode & 07777, 0) != 0) throw SysError("chmod", to);
         }
     }
+}
+
+}  // namespace
+
+void merge_layer(const fs::path& layer, const fs::path& merged, const std::string& under) {
+    UniqueFd root(::open(merged.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!root) throw SysError("open", merged.string());
+    UniqueFd dir = std::move(root);
+    std::string shown = merged.string();
+    for (const auto& part : fs::path(under).relative_path().lexically_normal()) {
+        const std::string text = part.string();
+        if (text.empty() || text == ".") continue;
+        if (text == "..") throw Error("merging " + layer.string() + ": refusing the directory " + under + ": '..' in it");
+        shown = joined(shown, text);
+        // A directory a lower layer made keeps its mode; a new one gets 0755.
+        struct stat st {};
+        const bool fresh = ::fstatat(dir.get(), text.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode);
+        UniqueFd next = make_dir_at(dir.get(), text, shown, false);
+        if (::fchmod(next.get(), fresh ? 0755 : st.st_mode & 07777) != 0) throw SysError("chmod", shown);
+        dir = std::move(next);
+    }
+    merge_into(layer.string(), dir.get(), shown);
 }
 
 }  // namespace bincastle::exporting

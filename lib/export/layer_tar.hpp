@@ -45,14 +45,32 @@ struct TarOptions {
 LayerBlob write_layer_tar(const std::filesystem::path& dir, const std::filesystem::path& out,
                           const TarOptions& options);
 
+// What a pulled layer may unpack to (file data plus 512 bytes per entry): 64 times
+// its compressed size, plus 64 MiB for small layers of many empty files. Far above
+// what real layers reach (zstd packs a tree of programs some 3 to 5 times), far below
+// what a decompression bomb does.
+inline constexpr std::uint64_t layer_expansion_limit = 64;
+inline constexpr std::uint64_t layer_expansion_floor = 64ULL << 20;
+inline std::uint64_t max_unpacked_size(std::uint64_t compressed) {
+    return compressed * layer_expansion_limit + layer_expansion_floor;
+}
+
 // Extracts an OCI layer tarball (plain, gzip or zstd) into `destination`, an empty
 // directory, with OCI whiteouts turned into overlay whiteouts. Refuses absolute paths,
 // `..` and writes through symlinks, as extract_archive does; owners are not kept.
-void extract_layer_tar(const std::filesystem::path& archive, const std::filesystem::path& destination);
+// Refuses device nodes but overlay's 0/0 whiteout, and strips setuid and setgid bits:
+// the layer may come from anyone who can push to a cache. Refuses to unpack more than
+// `max_bytes` (file data plus 512 per entry; 0: no limit).
+void extract_layer_tar(const std::filesystem::path& archive, const std::filesystem::path& destination,
+                       std::uint64_t max_bytes = 0);
 
 // Applies the layer `layer` (a store directory, overlay whiteouts and all) on top of
-// the merged tree `merged`: whiteouts remove, opaque directories replace, the rest is
-// copied over.
-void merge_layer(const std::filesystem::path& layer, const std::filesystem::path& merged);
+// the merged tree `merged`, at the directory `under` in it ("" for its root; a wrapped
+// layer's MountDir): whiteouts remove, opaque directories replace, the rest is copied
+// over. Never follows a symlink in `merged`: one where a directory is needed (on the
+// way to `under` too) is replaced by the directory, as overlay shows it, so nothing
+// is written or removed outside `merged`. Modes are the layer's, whatever the umask.
+void merge_layer(const std::filesystem::path& layer, const std::filesystem::path& merged,
+                 const std::string& under = "");
 
 }  // namespace bincastle::exporting

@@ -61,7 +61,10 @@ Found parse_cache_manifest(const Manifest& manifest, const CacheLayer& layer, st
         if (layers.size() != 1) throw bad("does not name exactly one layer");
         const json::object& blob = layers[0].as_object();
         Found found{registry, std::string(blob.at("digest").as_string()), 0};
-        found.size = static_cast<std::uint64_t>(blob.at("size").to_number<std::int64_t>());
+        const std::int64_t size = blob.at("size").to_number<std::int64_t>();
+        // The size bounds the download and what it may unpack to: it must be given.
+        if (size <= 0) throw bad("gives the layer's blob no size");
+        found.size = static_cast<std::uint64_t>(size);
         if (!is_sha256_digest(found.digest)) throw bad("names a blob by something other than sha256");
         return found;
     } catch (const Error&) {
@@ -147,7 +150,7 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
             auto build = store.begin(layer.key);
             const fs::path blob = build.scratch() / "blob";
             client.get_blob(found[i]->digest, found[i]->size, blob);
-            exporting::extract_layer_tar(blob, build.fs());
+            exporting::extract_layer_tar(blob, build.fs(), exporting::max_unpacked_size(found[i]->size));
             fs::remove(blob);
             build.commit("name=" + layer.name + "\npulled-from=" + client.reference().str() + "\n");
             present[i] = true;

@@ -1,0 +1,147 @@
+// Layers to and from tar, and merged into an exported tree, when the layers are hostile.
+
+#include "export/image_export.hpp"
+#include "export/layer_tar.hpp"
+#include "util/file_tree.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <string>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <vector>
+
+namespace fs = std::filesystem;
+using namespace bincastle;
+
+namespace {
+
+struct TarEntry {
+    std::string path;
+    mode_t type;  // AE_IFREG, AE_IFCHR, ...
+    mode_t perm;
+    std::string data;
+    dev_t rdev = 0;
+};
+
+// A plain pax tar of `entries`, written with libarchive (not our writer, which is what
+// is under test on the other side).
+void write_tar(const fs::path& out, const std::vector<TarEntry>& entries) {
+    archive* writer = archive_write_new();
+    REQUIRE(writer);
+    REQUIRE(archive_write_set_format_pax_restricted(writer) == ARCHIVE_OK);
+    REQUIRE(archive_write_open_filename(writer, out.c_str()) == ARCHIVE_OK);
+    for (const auto& e : entries) {
+        archive_entry* entry = archive_entry_new();
+        archive_entry_set_pathname(entry, e.path.c_str());
+        archive_entry_set_filetype(entry, e.type);
+        archive_entry_set_perm(entry, e.perm);
+        archive_entry_set_size(entry, static_cast<la_int64_t>(e.data.size()));
+        if (e.rdev) archive_entry_set_rdev(entry, e.rdev);
+        REQUIRE(archive_write_header(writer, entry) == ARCHIVE_OK);
+        if (!e.data.empty()) archive_write_data(writer, e.data.data(), e.data.size());
+        archive_entry_free(entry);
+    }
+    archive_write_close(writer);
+    archive_write_free(writer);
+}
+
+std::string contents(const fs::path& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+}  // namespace
+
+TEST_CASE("a pulled layer may hold no device node but a whiteout, and loses setuid and setgid") {
+    TempDir temp("bincastle-test");
+    const fs::path tar = temp.path() / "layer.tar";
+    for (const auto& [type, name] : {std::pair{mode_t(AE_IFCHR), "dev/mem"}, std::pair{mode_t(AE_IFBLK), "dev/sda"}}) {
+        write_tar(tar, {{"dev/", AE_IFDIR, 0755, ""}, {name, type, 0600, "", makedev(1, 1)}});
+        const fs::path out = temp.path() / ("out-" + std::to_string(type));
+        fs::create_directories(out);
+        CHECK_THROWS_WITH_AS(exporting::extract_layer_tar(tar, out),
+                             doctest::Contains(("refusing entry '" + std::string(name) + "'").c_str()), Error);
+        CHECK_FALSE(fs::exists(out / name));
+    }
+    write_tar(tar, {{"bin/", AE_IFDIR, 0755, ""},
+                    {"bin/su", AE_IFREG, 06755, "#!/bin/sh\n"},
+                    {"bin/vi", AE_IFCHR, 0, "", 0}});
+    const fs::path out = temp.path() / "out";
+    fs::create_directories(out);
+    exporting::extract_layer_tar(tar, out);
+    struct stat st {};
+    REQUIRE(::lstat((out / "bin" / "su").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0755);
+    REQUIRE(::lstat((out / "bin" / "vi").c_str(), &st) == 0);
+    CHECK(S_ISCHR(st.st_mode));
+    CHECK(st.st_rdev == makedev(0, 0));
+}
+
+TEST_CASE("a pulled layer may not unpack to more than its limit") {
+    TempDir temp("bincastle-test");
+    const fs::path tar = temp.path() / "layer.tar";
+    write_tar(tar, {{"big", AE_IFREG, 0644, std::string(1 << 20, '\0')}});
+    const fs::path out = temp.path() / "out";
+    fs::create_directories(out);
+    CHECK_THROWS_WITH_AS(exporting::extract_layer_tar(tar, out, 64 << 10), doctest::Contains("more than 65536 bytes"),
+                         Error);
+    CHECK(exporting::max_unpacked_size(1000) == 64000 + (64ULL << 20));
+    const fs::path again = temp.path() / "again";
+    fs::create_directories(again);
+    exporting::extract_layer_tar(tar, again, 2 << 20);
+    CHECK(fs::file_size(again / "big") == 1 << 20);
+}
+
+TEST_CASE("a dir export never writes or removes outside its output through a layer's symlink") {
+    TempDir temp("bincastle-test");
+    const fs::path outside = temp.path() / "host-etc";
+    fs::create_directories(outside / "src");
+    std::ofstream(outside / "src" / "gone") << "host file\n";
+    std::ofstream(outside / "keep") << "host file\n";
+
+    // The lower layer points home and var at the "host"; the upper one is wrapped at
+    // /home/src and deletes a file there, and one under /var.
+    const fs::path lower = temp.path() / "lower";
+    fs::create_directories(lower);
+    fs::create_directory_symlink(outside, lower / "home");
+    fs::create_directory_symlink(outside, lower / "var");
+    ::mkfifo((lower / "fifo").c_str(), 0666);
+    REQUIRE(::chmod((lower / "fifo").c_str(), 0666) == 0);
+    const fs::path wrapped = temp.path() / "wrapped";
+    fs::create_directories(wrapped);
+    std::ofstream(wrapped / "new") << "layer file\n";
+    REQUIRE(::mknod((wrapped / "gone").c_str(), S_IFCHR, makedev(0, 0)) == 0);
+    const fs::path upper = temp.path() / "upper";
+    fs::create_directories(upper / "var");
+    REQUIRE(::mknod((upper / "var" / "keep").c_str(), S_IFCHR, makedev(0, 0)) == 0);
+
+    exporting::ImageSpec image;
+    image.name = "hostile";
+    image.layers = {{"lower", lower, std::nullopt}, {"wrapped", wrapped, "/home/src"}, {"upper", upper, std::nullopt}};
+    exporting::ExportOptions options;
+    options.format = exporting::Format::dir;
+    options.output = temp.path() / "rootfs";
+    const mode_t umask = ::umask(077);
+    exporting::export_image(image, options);
+    ::umask(umask);
+
+    CHECK(contents(outside / "src" / "gone") == "host file\n");
+    CHECK(contents(outside / "keep") == "host file\n");
+    CHECK_FALSE(fs::exists(outside / "src" / "new"));
+    // Inside, the symlinks gave way to directories, as overlay shows them.
+    CHECK_FALSE(fs::is_symlink(options.output / "home"));
+    CHECK(contents(options.output / "home" / "src" / "new") == "layer file\n");
+    CHECK((fs::status(options.output / "home").permissions() & fs::perms::all) == static_cast<fs::perms>(0755));
+    CHECK_FALSE(fs::is_symlink(options.output / "var"));
+    // The fifo has its own mode, whatever the umask.
+    struct stat st {};
+    REQUIRE(::lstat((options.output / "fifo").c_str(), &st) == 0);
+    CHECK(S_ISFIFO(st.st_mode));
+    CHECK((st.st_mode & 07777) == 0666);
+}
