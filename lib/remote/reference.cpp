@@ -3,11 +3,18 @@
 #include <bincastle/error.hpp>
 
 #include <algorithm>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 namespace bincastle::remote {
 
 bool is_loopback_host(const std::string& host) {
-    return host == "localhost" || host.starts_with("127.") || host == "::1";
+    if (host == "localhost") return true;
+    // An address, parsed: a name such as 127.0.0.1.example.com is not loopback.
+    in_addr v4 {};
+    if (::inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+    in6_addr v6 {};
+    return ::inet_pton(AF_INET6, host.c_str(), &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 Reference Reference::parse(const std::string& text, bool insecure) {

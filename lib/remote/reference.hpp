@@ -26,6 +26,7 @@ struct Reference {
     std::string str() const;
 };
 
+// "localhost", an IPv4 address in 127.0.0.0/8 or the IPv6 address ::1; never another name.
 bool is_loopback_host(const std::string& host);
 
 }  // namespace bincastle::remote

@@ -93,6 +93,14 @@ Challenge parse_challenge(const std::string& header) {
 
 }  // namespace
 
+bool may_send_credentials(const std::string& registry_origin, const std::string& realm) {
+    return Url::parse(realm).tls || !Url::parse(registry_origin).tls;
+}
+
+bool may_follow_redirect(const std::string& from, const std::string& to) {
+    return !Url::parse(from).tls || Url::parse(to).tls;
+}
+
 struct RegistryClient::Lease {
     RegistryClient& client;
     std::unique_ptr<HttpConnection> connection;
@@ -167,6 +175,10 @@ void RegistryClient::authenticate(const std::string& header) {
     query += (query.empty() ? "" : "&") + std::string("scope=") + url_encode(scope);
     HttpRequest request;
     request.url = with_query(url, query);
+    if (credentials && !may_send_credentials(reference_.origin(), url))
+        throw Error(reference_.registry + " names a token service over plain http (" + url +
+                        "): the credentials of " + credentials->user + " are not sent there",
+                    "an https registry's token service must use https too; fix the registry's configuration");
     if (credentials) request.headers.emplace_back("Authorization", basic);
     Lease lease(*this);
     ++requests_;
@@ -215,7 +227,10 @@ HttpResponse RegistryClient::execute(HttpRequest request, const std::function<vo
         }
         if (!retry && is_redirect(response.status) && !response.header("location").empty()) {
             if (++redirects > 5) throw Error(request.method + " " + request.url + ": more than 5 redirects");
-            request.url = resolve_location(request.url, response.header("location"));
+            const std::string next = resolve_location(request.url, response.header("location"));
+            if (!may_follow_redirect(request.url, next))
+                throw Error(request.method + " " + request.url + ": refusing a redirect from https to " + next);
+            request.url = next;
             --attempt;
             if (restart) restart();
             continue;

@@ -89,6 +89,13 @@ private:
     std::atomic<std::uint64_t> requests_{0}, sent_{0}, received_{0}, uploaded_{0};
 };
 
+// Whether the user's credentials may go to the token service at `realm` for a
+// registry at `registry_origin`: never over plain http unless the registry itself is
+// spoken to over plain http (loopback or --insecure-registry).
+bool may_send_credentials(const std::string& registry_origin, const std::string& realm);
+// Whether a redirect from `from` to `to` may be followed: never from https to http.
+bool may_follow_redirect(const std::string& from, const std::string& to);
+
 // Media types of the OCI image spec.
 inline constexpr const char* oci_manifest_type = "application/vnd.oci.image.manifest.v1+json";
 inline constexpr const char* oci_index_type = "application/vnd.oci.image.index.v1+json";

@@ -1,6 +1,7 @@
 #include "export/layer_tar.hpp"
 #include "remote/credentials.hpp"
 #include "remote/reference.hpp"
+#include "remote/registry_client.hpp"
 #include "remote/sha256.hpp"
 #include "util/file_tree.hpp"
 
@@ -74,4 +75,24 @@ TEST_CASE("a layer with overlay whiteouts goes to tar and back unchanged, byte-i
     // And once more from what came back: the same bytes.
     auto three = exporting::write_layer_tar(back, temp.path() / "three", options);
     CHECK(three.digest == one.digest);
+}
+
+TEST_CASE("loopback is an address, not a name that starts like one") {
+    CHECK(remote::is_loopback_host("127.0.0.1"));
+    CHECK(remote::is_loopback_host("127.255.3.4"));
+    CHECK(remote::is_loopback_host("::1"));
+    CHECK(remote::is_loopback_host("localhost"));
+    CHECK_FALSE(remote::is_loopback_host("127.0.0.1.evil.example"));
+    CHECK_FALSE(remote::is_loopback_host("127.example"));
+    CHECK_FALSE(remote::is_loopback_host("128.0.0.1"));
+    CHECK_FALSE(remote::Reference::parse("127.0.0.1.nip.io:5000/cache", false).plain_http);
+}
+
+TEST_CASE("credentials never go over plain http from an https registry; no redirect from https to http") {
+    CHECK(remote::may_send_credentials("https://registry.example", "https://auth.example/token"));
+    CHECK_FALSE(remote::may_send_credentials("https://registry.example", "http://auth.example/token"));
+    CHECK(remote::may_send_credentials("http://127.0.0.1:5000", "http://127.0.0.1:5001/token"));
+    CHECK(remote::may_follow_redirect("https://registry.example/v2/x", "https://cdn.example/blob"));
+    CHECK(remote::may_follow_redirect("http://127.0.0.1:5000/v2/x", "http://127.0.0.1:5001/blob"));
+    CHECK_FALSE(remote::may_follow_redirect("https://registry.example/v2/x", "http://cdn.example/blob"));
 }
