@@ -238,6 +238,12 @@ struct HttpConnection::Impl {
         for (const auto& field : parser.get())
             response.headers.emplace_back(lowercase(field.name_string()), std::string(field.value()));
         const bool to_sink = request.sink && response.status / 100 == 2;
+        if (to_sink && request.max_body > 0 && parser.content_length() && *parser.content_length() > request.max_body) {
+            close();
+            throw Error(request.method + " " + request.url + ": the response announces " +
+                        std::to_string(*parser.content_length()) + " bytes, more than the " +
+                        std::to_string(request.max_body) + " expected");
+        }
         auto deliver = [&](std::string_view got) {
             if (to_sink) {
                 request.sink(got);

@@ -44,6 +44,9 @@ struct HttpRequest {
     // The body of a 2xx response goes here, piece by piece, when set; any other
     // response's body goes to HttpResponse::body.
     std::function<void(std::string_view)> sink;
+    // When not 0: a 2xx response whose Content-Length says more is an Error, before
+    // any of its body is read.
+    std::uint64_t max_body = 0;
 };
 
 struct HttpResponse {

@@ -282,6 +282,8 @@ std::optional<std::uint64_t> RegistryClient::blob_size(const std::string& digest
 }
 
 void RegistryClient::get_blob(const std::string& digest, std::uint64_t size, const fs::path& file) {
+    // The size (from the manifest) bounds what is read: a registry cannot fill the disk.
+    if (size == 0) throw Error("blob " + digest + " from " + reference_.str() + ": its manifest gives it no size");
     UniqueFd fd(::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd) throw SysError("open", file.string());
     std::optional<Sha256> hasher;
@@ -294,7 +296,12 @@ void RegistryClient::get_blob(const std::string& digest, std::uint64_t size, con
     };
     HttpRequest request;
     request.url = repository_url("blobs/" + digest);
+    request.max_body = size;
     request.sink = [&](std::string_view piece) {
+        if (piece.size() > size - received)
+            throw Error("blob " + digest + " from " + reference_.str() + ": more than its " + std::to_string(size) +
+                            " bytes arrive",
+                        "the registry's copy is damaged or was tampered with; nothing of it was kept");
         hasher->update(piece);
         received += piece.size();
         for (std::size_t done = 0; done < piece.size();) {
@@ -308,7 +315,7 @@ void RegistryClient::get_blob(const std::string& digest, std::uint64_t size, con
         HttpResponse response = execute(request, restart);
         if (response.status != 200) fail(request, response);
         const std::string got = hasher->digest();
-        if (got != digest || (size > 0 && received != size))
+        if (got != digest || received != size)
             throw Error("blob " + digest + " from " + reference_.str() + " does not match its digest: got " +
                             std::to_string(received) + " bytes with " + got + ", expected " + std::to_string(size) +
                             " bytes",

@@ -57,6 +57,7 @@ public:
     std::optional<std::uint64_t> blob_size(const std::string& digest);
     // Writes the blob to `file` (created or truncated), checking its size and digest as
     // it arrives: a blob that does not match is an Error, and `file` is then removed.
+    // `size` must not be 0; no more than `size` bytes are ever read.
     void get_blob(const std::string& digest, std::uint64_t size, const std::filesystem::path& file);
     // Uploads the blob unless the repository has it; returns whether it uploaded.
     // Monolithic (one streamed PUT); chunked (PATCHes) when the registry refuses that.

@@ -105,6 +105,25 @@ t_insecure_registry_option() {
     [ "$(layers_with pulled "$T/b")" = "$ALL" ] || fail "pulled: $(layers_with pulled "$T/b")"
 }
 
+t_blob_larger_than_manifest_refused() {
+    setup_definition
+    start_registry
+    def A build --export-cache "$REG/cache" 2>"$T/a" || fail "build A failed: $(cat "$T/a")"
+    # The app layer's manifest, rewritten to give its blob a size of 10 bytes.
+    key=$(def A keys | awk '$2 == "app" { print $1 }')
+    type=application/vnd.oci.image.manifest.v1+json
+    manifest=$(curl -fsS -H "Accept: $type" "http://$REG/v2/cache/manifests/key-$key") || fail "no manifest for app"
+    echo "$manifest" | sed 's/\("layers":\[{[^}]*"size":\)[0-9]*/\110/' >"$T/manifest"
+    grep -q '"layers":\[{[^}]*"size":10[,}]' "$T/manifest" || fail "could not rewrite the manifest: $(cat "$T/manifest")"
+    curl -fsS -X PUT -H "Content-Type: $type" --data-binary "@$T/manifest" "http://$REG/v2/cache/manifests/key-$key" ||
+        fail "could not push the rewritten manifest"
+    def B build --progress=json --import-cache "$REG/cache" 2>"$T/b"
+    rc=$?
+    [ $rc -eq 125 ] || fail "exit status $rc: $(cat "$T/b")"
+    grep -q "pulling layer app from $REG/cache: .*more than the 10 expected" "$T/b" || fail "the error does not say why: $(cat "$T/b")"
+    [ ! -e "$T/B/layers/$key" ] || fail "the layer entered the store"
+}
+
 tap_case t_pull_instead_of_build "an empty store pulls every layer a registry has and builds none"
 tap_case t_reexport_uploads_nothing "re-exporting uploads nothing; an edit pushes what changed"
 tap_case t_retries_500 "a registry that answers 500, then recovers, is retried"
@@ -112,4 +131,5 @@ tap_case t_registry_down_import_goes_on "a registry that is down: a notice, and 
 tap_case t_tampered_blob_refused "a tampered blob is refused, naming the layer; the store is unchanged"
 tap_case t_whiteouts_survive "deleted files and replaced directories stay so through the cache"
 tap_case t_insecure_registry_option "--insecure-registry is accepted (plain http beyond loopback: the unit tests)"
+tap_case t_blob_larger_than_manifest_refused "a blob larger than its manifest says is refused before it is read"
 tap_main

@@ -4,15 +4,25 @@
 #include "remote/registry_client.hpp"
 #include "remote/sha256.hpp"
 #include "util/file_tree.hpp"
+#include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
 
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
+#include <cstdio>
 #include <fstream>
+#include <functional>
+#include <mutex>
+#include <netinet/in.h>
+#include <sstream>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
+#include <thread>
+#include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace bincastle;
@@ -75,6 +85,136 @@ TEST_CASE("a layer with overlay whiteouts goes to tar and back unchanged, byte-i
     // And once more from what came back: the same bytes.
     auto three = exporting::write_layer_tar(back, temp.path() / "three", options);
     CHECK(three.digest == one.digest);
+}
+
+namespace {
+
+// A registry on 127.0.0.1 that answers each request as `handler` says and logs
+// "METHOD target"; one thread per connection, kept alive as long as the client keeps it.
+class FakeRegistry {
+public:
+    struct Request {
+        std::string method, target, body;
+    };
+    using Handler = std::function<std::string(const Request&)>;
+
+    explicit FakeRegistry(Handler handler) : handler_(std::move(handler)) {
+        listener_ = UniqueFd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        REQUIRE(listener_);
+        sockaddr_in address {};
+        address.sin_family = AF_INET;
+        address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+        REQUIRE(::listen(listener_.get(), 16) == 0);
+        socklen_t length = sizeof address;
+        REQUIRE(::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0);
+        port_ = ntohs(address.sin_port);
+        acceptor_ = std::thread([this] { accept_loop(); });
+    }
+    ~FakeRegistry() {
+        ::shutdown(listener_.get(), SHUT_RDWR);
+        acceptor_.join();
+        for (auto& thread : connections_) thread.join();
+    }
+    std::string host() const { return "127.0.0.1:" + std::to_string(port_); }
+    std::vector<std::string> log() {
+        std::lock_guard lock(mutex_);
+        return log_;
+    }
+
+private:
+    void accept_loop() {
+        for (;;) {
+            int fd = ::accept4(listener_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd < 0) return;
+            connections_.emplace_back([this, fd] { serve(UniqueFd(fd)); });
+        }
+    }
+    void serve(UniqueFd fd) {
+        std::string in;
+        char buffer[65536];
+        for (;;) {
+            std::size_t end;
+            while ((end = in.find("\r\n\r\n")) == std::string::npos) {
+                ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+                if (n <= 0) return;
+                in.append(buffer, static_cast<std::size_t>(n));
+            }
+            const std::string head = in.substr(0, end);
+            in.erase(0, end + 4);
+            Request request;
+            std::istringstream line(head.substr(0, head.find("\r\n")));
+            line >> request.method >> request.target;
+            std::size_t length = 0;
+            if (auto at = lowercase(head).find("content-length:"); at != std::string::npos)
+                length = std::stoul(head.substr(at + 15));
+            while (in.size() < length) {
+                ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+                if (n <= 0) return;
+                in.append(buffer, static_cast<std::size_t>(n));
+            }
+            request.body = in.substr(0, length);
+            in.erase(0, length);
+            {
+                std::lock_guard lock(mutex_);
+                log_.push_back(request.method + " " + request.target);
+            }
+            const std::string out = handler_(request);
+            if (::send(fd.get(), out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size())) return;
+        }
+    }
+    static std::string lowercase(std::string text) {
+        for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        return text;
+    }
+
+    Handler handler_;
+    UniqueFd listener_;
+    int port_ = 0;
+    std::thread acceptor_;
+    std::vector<std::thread> connections_;
+    std::mutex mutex_;
+    std::vector<std::string> log_;
+};
+
+std::string answer(int status, const std::string& body = "", const std::string& headers = "") {
+    return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" +
+           headers + "\r\n" + body;
+}
+
+remote::RegistryOptions quick() {
+    remote::RegistryOptions options;
+    options.first_backoff = std::chrono::milliseconds(1);
+    options.timeout = std::chrono::seconds(5);
+    return options;
+}
+
+}  // namespace
+
+TEST_CASE("a blob download reads no more than the manifest's size") {
+    const std::string blob(1000, 'x');
+    const std::string digest = remote::sha256_digest(blob);
+    bool chunked = false;
+    FakeRegistry registry([&](const FakeRegistry::Request&) {
+        if (!chunked) return answer(200, blob);
+        char size[16];
+        std::snprintf(size, sizeof size, "%zx", blob.size());
+        return "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + std::string(size) + "\r\n" + blob + "\r\n0\r\n\r\n";
+    });
+    TempDir temp("bincastle-test");
+    const fs::path file = temp.path() / "blob";
+    remote::RegistryClient client(remote::Reference::parse(registry.host() + "/cache", false), false, quick());
+    // The size bounds the download: a manifest without one is refused.
+    CHECK_THROWS_WITH_AS(client.get_blob(digest, 0, file), doctest::Contains("no size"), Error);
+    // A Content-Length above the size: refused before the body is read.
+    CHECK_THROWS_WITH_AS(client.get_blob(digest, 10, file), doctest::Contains("announces 1000 bytes"), Error);
+    CHECK_FALSE(fs::exists(file));
+    // No length announced: refused as soon as more than the size arrives.
+    chunked = true;
+    CHECK_THROWS_WITH_AS(client.get_blob(digest, 10, file), doctest::Contains("more than its 10 bytes"), Error);
+    CHECK_FALSE(fs::exists(file));
+    client.get_blob(digest, blob.size(), file);
+    CHECK(fs::file_size(file) == blob.size());
 }
 
 TEST_CASE("loopback is an address, not a name that starts like one") {
