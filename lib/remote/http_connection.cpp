@@ -308,8 +308,10 @@ HttpResponse HttpConnection::send(const HttpRequest& request) {
         return impl_->run(impl_->exchange_on_open(url, request, answered));
     } catch (const TransportError&) {
         impl_->close();
-        // A kept-alive connection the server has closed since: once more on a new one.
-        if (!reuse || answered) throw;
+        // A kept-alive connection the server has closed since: once more on a new one,
+        // for a GET or a HEAD only. A POST, PATCH or PUT may have reached the server
+        // before the connection dropped; the caller decides what to send again.
+        if (!reuse || answered || (request.method != "GET" && request.method != "HEAD")) throw;
     } catch (...) {
         impl_->close();  // mid-message: the connection cannot carry another request
         throw;

@@ -81,7 +81,8 @@ public:
 
     // Sends `request` on the open connection when it goes to the same origin, else on
     // a new one; a kept-alive connection the server closed meanwhile is replaced once
-    // without a word. Redirects are not followed. Throws TransportError.
+    // without a word for a GET or HEAD (never for a request that may change something).
+    // Redirects are not followed. Throws TransportError.
     HttpResponse send(const HttpRequest& request);
 
 private:

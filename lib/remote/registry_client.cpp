@@ -204,7 +204,7 @@ void RegistryClient::authenticate(const std::string& header) {
     authorization_ = "Bearer " + token;
 }
 
-HttpResponse RegistryClient::execute(HttpRequest request, const std::function<void()>& restart) {
+HttpResponse RegistryClient::execute(HttpRequest request, const std::function<void()>& restart, bool retries) {
     const std::string origin = reference_.origin();
     bool authenticated = false;
     int redirects = 0;
@@ -215,7 +215,7 @@ HttpResponse RegistryClient::execute(HttpRequest request, const std::function<vo
         try {
             response = send_once(request, registry_origin);
         } catch (const TransportError& error) {
-            if (!error.retryable() || attempt >= options_.attempts) throw;
+            if (!retries || !error.retryable() || attempt >= options_.attempts) throw;
             retry = true;
         }
         if (!retry && response.status == 401 && registry_origin && !authenticated) {
@@ -235,7 +235,7 @@ HttpResponse RegistryClient::execute(HttpRequest request, const std::function<vo
             if (restart) restart();
             continue;
         }
-        if (!retry && (response.status < 500 || attempt >= options_.attempts)) return response;
+        if (!retry && (!retries || response.status < 500 || attempt >= options_.attempts)) return response;
         // 5xx or a dropped connection: the registry may be restarting or overloaded.
         std::this_thread::sleep_for(options_.first_backoff * (1 << (attempt - 1)));
         if (restart) restart();
@@ -339,13 +339,35 @@ bool RegistryClient::put_blob_bytes(const std::string& digest, const std::string
 }
 
 bool RegistryClient::upload(const std::string& digest, int fd, std::uint64_t size, const std::string* bytes) {
+    // A failed POST, PATCH or PUT is never sent again: the upload session it belongs
+    // to may hold part of the body already (a PATCH the registry applied before the
+    // connection dropped), and a PUT after a dropped PATCH would commit a short blob
+    // or fail. The whole upload starts over instead (HEAD, POST, body), after a backoff.
+    for (int attempt = 1;; ++attempt) {
+        try {
+            return upload_once(digest, fd, size, bytes);
+        } catch (const TransportError& error) {
+            if (!error.retryable() || attempt >= options_.attempts) throw;
+        }
+        std::this_thread::sleep_for(options_.first_backoff * (1 << (attempt - 1)));
+    }
+}
+
+bool RegistryClient::upload_once(const std::string& digest, int fd, std::uint64_t size, const std::string* bytes) {
     if (blob_size(digest)) return false;
+    // A 5xx answer to a request of the upload: the upload is retried as a whole.
+    auto failed = [&](const HttpRequest& request, const HttpResponse& response) {
+        if (response.status >= 500)
+            throw TransportError(request.method + " " + request.url + ": HTTP " + std::to_string(response.status), true);
+        fail(request, response);
+    };
+    auto once = [&](const HttpRequest& request) { return execute(request, {}, false); };
     auto start = [&] {
         HttpRequest post;
         post.method = "POST";
         post.url = repository_url("blobs/uploads/");
-        HttpResponse response = execute(post);
-        if (response.status != 202 || response.header("location").empty()) fail(post, response);
+        HttpResponse response = once(post);
+        if (response.status != 202 || response.header("location").empty()) failed(post, response);
         return resolve_location(post.url, response.header("location"));
     };
     auto body = [&](HttpRequest& request, std::uint64_t offset, std::uint64_t length) {
@@ -368,14 +390,14 @@ bool RegistryClient::upload(const std::string& digest, int fd, std::uint64_t siz
         put.method = "PUT";
         put.url = with_query(start(), "digest=" + url_encode(digest));
         body(put, 0, size);
-        HttpResponse response = execute(put);
+        HttpResponse response = once(put);
         if (response.status == 201 || response.status == 204) {
             ++uploaded_;
             return true;
         }
         // Too large for one request (a proxy's limit), or not supported: in chunks.
         if (response.status != 413 && response.status != 405 && response.status != 416 && response.status != 501)
-            fail(put, response);
+            failed(put, response);
         std::lock_guard lock(mutex_);
         monolithic_refused_ = true;
     }
@@ -388,16 +410,16 @@ bool RegistryClient::upload(const std::string& digest, int fd, std::uint64_t siz
         patch.headers.emplace_back("Content-Range",
                                    std::to_string(offset) + "-" + std::to_string(offset + length - 1));
         body(patch, offset, length);
-        HttpResponse response = execute(patch);
-        if (response.status != 202 && response.status != 204) fail(patch, response);
+        HttpResponse response = once(patch);
+        if (response.status != 202 && response.status != 204) failed(patch, response);
         if (!response.header("location").empty()) location = resolve_location(location, response.header("location"));
         offset += length;
     }
     HttpRequest put;
     put.method = "PUT";
     put.url = with_query(location, "digest=" + url_encode(digest));
-    HttpResponse response = execute(put);
-    if (response.status != 201 && response.status != 204) fail(put, response);
+    HttpResponse response = once(put);
+    if (response.status != 201 && response.status != 204) failed(put, response);
     ++uploaded_;
     return true;
 }

@@ -3,7 +3,9 @@
 // An OCI distribution client for one repository of one registry: blobs (HEAD, GET,
 // upload: monolithic and streamed, chunked when the registry refuses that), manifests
 // (with the OCI Accept headers), bearer-token and basic auth from the user's
-// credentials files, redirects, retries with backoff on 5xx and dropped connections.
+// credentials files, redirects, retries with backoff on 5xx and dropped connections
+// (an upload starts over as a whole: HEAD, POST, body; never a POST, PATCH or PUT
+// of it sent twice).
 // Thread-safe: each call takes a kept-alive connection from a pool, so calls from
 // several threads run in parallel.
 
@@ -73,11 +75,14 @@ public:
 
 private:
     struct Lease;
-    HttpResponse execute(HttpRequest request, const std::function<void()>& restart = {});
+    // Sends `request`, following redirects and answering an auth challenge; with
+    // `retries`, sends it again (after a backoff) on a 5xx or a dropped connection.
+    HttpResponse execute(HttpRequest request, const std::function<void()>& restart = {}, bool retries = true);
     HttpResponse send_once(HttpRequest& request, bool registry_origin);
     void authenticate(const std::string& challenge);
     std::string repository_url(const std::string& path) const;
     bool upload(const std::string& digest, int fd, std::uint64_t size, const std::string* bytes);
+    bool upload_once(const std::string& digest, int fd, std::uint64_t size, const std::string* bytes);
     [[noreturn]] void fail(const HttpRequest& request, const HttpResponse& response) const;
 
     Reference reference_;

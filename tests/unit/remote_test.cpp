@@ -191,6 +191,57 @@ remote::RegistryOptions quick() {
 
 }  // namespace
 
+TEST_CASE("a failed upload starts over with a new session; its PUT is never sent twice") {
+    int sessions = 0, puts = 0;
+    std::mutex mutex;
+    FakeRegistry registry([&](const FakeRegistry::Request& request) {
+        std::lock_guard lock(mutex);
+        if (request.method == "GET") return answer(200);
+        if (request.method == "HEAD") return answer(404);
+        if (request.method == "POST")
+            return answer(202, "", "Location: /v2/cache/blobs/uploads/" + std::to_string(++sessions) + "\r\n");
+        if (request.method == "PUT") return answer(++puts == 1 ? 500 : 201);
+        return answer(400);
+    });
+    remote::RegistryClient client(remote::Reference::parse(registry.host() + "/cache", false), true, quick());
+    const std::string data = "layer bytes";
+    const std::string digest = remote::sha256_digest(data);
+    CHECK(client.put_blob_bytes(digest, data));
+    const std::string put1 = "PUT /v2/cache/blobs/uploads/1?digest=" + std::string("sha256%3A") + digest.substr(7);
+    const std::string put2 = "PUT /v2/cache/blobs/uploads/2?digest=" + std::string("sha256%3A") + digest.substr(7);
+    const std::vector<std::string> expected{"HEAD /v2/cache/blobs/" + digest, "POST /v2/cache/blobs/uploads/", put1,
+                                            "HEAD /v2/cache/blobs/" + digest, "POST /v2/cache/blobs/uploads/", put2};
+    CHECK(registry.log() == expected);
+}
+
+TEST_CASE("a failed PATCH restarts the chunked upload from its first byte, in a new session") {
+    int sessions = 0, patches = 0;
+    std::mutex mutex;
+    std::vector<std::string> bodies;
+    FakeRegistry registry([&](const FakeRegistry::Request& request) {
+        std::lock_guard lock(mutex);
+        if (request.method == "HEAD") return answer(404);
+        if (request.method == "POST")
+            return answer(202, "", "Location: /v2/cache/blobs/uploads/" + std::to_string(++sessions) + "\r\n");
+        if (request.method == "PUT" && request.target.find("digest=") != std::string::npos && request.body.empty())
+            return answer(201);
+        if (request.method == "PUT") return answer(405);  // no monolithic uploads here
+        if (request.method == "PATCH") {
+            bodies.push_back(request.target + " " + request.body);
+            return answer(++patches == 2 ? 500 : 202);
+        }
+        return answer(400);
+    });
+    remote::RegistryOptions options = quick();
+    options.chunk_size = 4;
+    remote::RegistryClient client(remote::Reference::parse(registry.host() + "/cache", false), true, options);
+    const std::string data = "abcdefgh";
+    CHECK(client.put_blob_bytes(remote::sha256_digest(data), data));
+    const std::vector<std::string> expected{"/v2/cache/blobs/uploads/2 abcd", "/v2/cache/blobs/uploads/2 efgh",
+                                            "/v2/cache/blobs/uploads/3 abcd", "/v2/cache/blobs/uploads/3 efgh"};
+    CHECK(bodies == expected);
+}
+
 TEST_CASE("a blob download reads no more than the manifest's size") {
     const std::string blob(1000, 'x');
     const std::string digest = remote::sha256_digest(blob);
