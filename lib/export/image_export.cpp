@@ -1,5 +1,6 @@
 #include "export/image_export.hpp"
 
+#include "remote/oci_platform.hpp"
 #include "remote/parallel.hpp"
 #include "remote/registry_client.hpp"
 #include "remote/sha256.hpp"
@@ -11,7 +12,6 @@
 #include <boost/json.hpp>
 
 #include <sys/stat.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -30,15 +30,6 @@ namespace {
 
 // Reproducible images carry no time of their own.
 const char* const epoch = "1970-01-01T00:00:00Z";
-
-std::string architecture() {
-    struct utsname name {};
-    ::uname(&name);
-    const std::string machine = name.machine;
-    if (machine == "x86_64") return "amd64";
-    if (machine == "aarch64") return "arm64";
-    return machine;
-}
 
 // `path` + a suffix no other process uses, removed when dropped unless released.
 class Partial {
@@ -109,7 +100,7 @@ void write_oci(const ImageSpec& image, const ExportOptions& options, const fs::p
     run["WorkingDir"] = image.working_dir;
     json::object config;
     config["created"] = epoch;
-    config["architecture"] = architecture();
+    config["architecture"] = remote::oci_architecture();
     config["os"] = "linux";
     config["config"] = run;
     config["rootfs"] = json::object{{"type", "layers"}, {"diff_ids", diff_ids}};

@@ -4,6 +4,8 @@
 // client: any method, a body streamed from a file or given whole, a response body
 // streamed to a sink. Not thread-safe: one per thread at a time (the client pools them).
 
+#include "util/url.hpp"
+
 #include <bincastle/error.hpp>
 
 #include <chrono>
@@ -16,22 +18,6 @@
 #include <vector>
 
 namespace bincastle::remote {
-
-struct Url {
-    bool tls = false;
-    std::string authority;  // host[:port] as written, for the Host header
-    std::string host;       // without the brackets of an IPv6 literal
-    std::string port;
-    std::string target;     // path and query; "/" at least
-
-    // Throws Error for anything but an absolute http:// or https:// URL.
-    static Url parse(const std::string& url);
-    std::string origin() const { return (tls ? "https://" : "http://") + authority; }
-};
-
-// A Location header (absolute, scheme-relative, host-relative or path-relative) seen
-// from `from`.
-std::string resolve_location(const std::string& from, std::string_view location);
 
 struct HttpRequest {
     std::string method = "GET";  // GET, HEAD, PUT, POST, PATCH, DELETE

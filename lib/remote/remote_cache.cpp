@@ -1,6 +1,7 @@
 #include "remote/remote_cache.hpp"
 
 #include "export/layer_tar.hpp"
+#include "remote/oci_platform.hpp"
 #include "remote/parallel.hpp"
 #include "remote/registry_client.hpp"
 #include "remote/sha256.hpp"
@@ -14,7 +15,6 @@
 #include <memory>
 #include <mutex>
 #include <optional>
-#include <sys/utsname.h>
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
@@ -72,15 +72,6 @@ Found parse_cache_manifest(const Manifest& manifest, const CacheLayer& layer, st
     } catch (const std::exception& error) {
         throw bad(std::string("is malformed: ") + error.what());
     }
-}
-
-std::string architecture() {
-    struct utsname name {};
-    ::uname(&name);
-    const std::string machine = name.machine;
-    if (machine == "x86_64") return "amd64";
-    if (machine == "aarch64") return "arm64";
-    return machine;
 }
 
 }  // namespace
@@ -190,7 +181,7 @@ void export_layers(const std::string& ref, bool insecure, const std::vector<Cach
         if (missing[i]) pushes.push_back(i);
     TempDir scratch("bincastle-push");
     std::atomic<std::uint64_t> pushed{0};
-    const std::string arch = architecture();
+    const std::string arch = oci_architecture();
     parallel_for(pushes.size(), transfer_connections, [&](std::size_t p) {
         const CacheLayer& layer = layers[pushes[p]];
         const auto start = Clock::now();

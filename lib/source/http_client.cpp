@@ -1,5 +1,7 @@
 #include "source/http_client.hpp"
 
+#include "util/url.hpp"
+
 #include <bincastle/error.hpp>
 
 #include <boost/asio/co_spawn.hpp>
@@ -30,66 +32,6 @@ namespace bincastle {
 
 namespace {
 
-struct Url {
-    bool tls = false;
-    std::string authority;  // host[:port] as written, for the Host header
-    std::string host;       // without the brackets of an IPv6 literal
-    std::string port;
-    std::string target;     // path and query; "/" at least
-};
-
-Url parse_url(const std::string& url) {
-    auto malformed = [&](std::string_view why) { return Error("GET " + url + ": " + std::string(why)); };
-    Url parsed;
-    std::string_view rest(url);
-    if (rest.starts_with("http://")) {
-        rest.remove_prefix(7);
-    } else if (rest.starts_with("https://")) {
-        parsed.tls = true;
-        rest.remove_prefix(8);
-    } else {
-        throw malformed("not an http:// or https:// URL");
-    }
-    const std::size_t authority_end = rest.find_first_of("/?#");
-    parsed.authority = rest.substr(0, authority_end);
-    rest = authority_end == std::string_view::npos ? std::string_view() : rest.substr(authority_end);
-    rest = rest.substr(0, rest.find('#'));  // a fragment is never sent
-    parsed.target = rest.starts_with('/') ? std::string(rest) : "/" + std::string(rest);
-    if (parsed.authority.find('@') != std::string::npos)
-        throw malformed("user names in URLs are not supported");
-
-    std::string_view authority(parsed.authority);
-    std::string_view port;
-    if (authority.starts_with('[')) {
-        const std::size_t close = authority.find(']');
-        if (close == std::string_view::npos) throw malformed("'[' without ']' in the host");
-        parsed.host = authority.substr(1, close - 1);
-        std::string_view after = authority.substr(close + 1);
-        if (!after.empty() && !after.starts_with(':')) throw malformed("junk after the host");
-        if (!after.empty()) port = after.substr(1);
-    } else {
-        const std::size_t colon = authority.find(':');
-        parsed.host = authority.substr(0, colon);
-        if (colon != std::string_view::npos) port = authority.substr(colon + 1);
-    }
-    if (parsed.host.empty()) throw malformed("no host");
-    if (!std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
-        throw malformed("the port is not a number");
-    parsed.port = port.empty() ? (parsed.tls ? "443" : "80") : std::string(port);
-    return parsed;
-}
-
-// A Location header may be absolute, scheme-relative, host-relative or path-relative.
-std::string resolve_location(const Url& from, std::string_view location) {
-    if (location.starts_with("http://") || location.starts_with("https://")) return std::string(location);
-    const std::string scheme = from.tls ? "https:" : "http:";
-    if (location.starts_with("//")) return scheme + std::string(location);
-    const std::string origin = scheme + "//" + from.authority;
-    if (location.starts_with('/')) return origin + std::string(location);
-    const std::string path = from.target.substr(0, from.target.find('?'));
-    return origin + path.substr(0, path.rfind('/') + 1) + std::string(location);
-}
-
 bool is_redirect(unsigned status) {
     return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
 }
@@ -97,7 +39,7 @@ bool is_redirect(unsigned status) {
 class Exchange {
 public:
     Exchange(const std::string& url, const HttpOptions& options, const HttpBodySink& sink)
-        : url_(url), parsed_(parse_url(url)), options_(options), sink_(sink) {}
+        : url_(url), parsed_(Url::parse(url)), options_(options), sink_(sink) {}
 
     // Runs one request; the redirect's target, or nullopt once the body went to the sink.
     std::optional<std::string> run() {
@@ -207,7 +149,7 @@ private:
             const auto location = response.find(http::field::location);
             if (location == response.end())
                 throw Error("GET " + url_ + ": HTTP " + std::to_string(status) + " without a Location");
-            co_return resolve_location(parsed_, location->value());
+            co_return resolve_location(url_, location->value());
         }
         if (status != 200) {
             throw Error("GET " + url_ + ": HTTP " + std::to_string(status) + " " +
