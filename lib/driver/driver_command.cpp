@@ -161,7 +161,6 @@ ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& or
 
     ProgramLaunch launch;
     launch.system = command.system.value_or(source.default_system_name(origin.parent_system));
-    launch.compiled = compiled.compiled;
     launch.program_lock = std::move(compiled.lock);
     launch.cwd = source.definition_dir();
     launch.argv = {compiled.program.string(), command.verb};

@@ -47,7 +47,6 @@ struct ProgramLaunch {
     std::vector<std::string> env;
     std::filesystem::path cwd;
     std::string system;
-    bool compiled = false;
     UniqueFd program_lock;  // see CompiledDefinition::lock
     // From inside a system: where export writes on the host, and where it goes inside.
     std::optional<std::pair<std::filesystem::path, std::string>> staged_output;

