@@ -10,6 +10,7 @@
 //
 //   run       build what is missing, then run the system (the default)
 //   build     build what is missing
+//   plan      print the plan (every layer's recipe) as JSON; see plan.hpp
 //   keys      print each layer's key and name
 //   graph     print the layer graph in Graphviz dot
 //   sources   print "URL SHA256" for each pinned archive (what a mirror must hold)

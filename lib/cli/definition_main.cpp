@@ -6,6 +6,7 @@
 #include "export/image_export.hpp"
 #include "graph/graph.hpp"
 #include "graph/key_encoder.hpp"
+#include "plan/plan_graph.hpp"
 #include "remote/remote_cache.hpp"
 #include "source/source_key.hpp"
 #include "store/store.hpp"
@@ -16,6 +17,7 @@
 #include <bincastle/container.hpp>
 #include <bincastle/error.hpp>
 #include <bincastle/main.hpp>
+#include <bincastle/plan.hpp>
 #include <bincastle/sandbox_command.hpp>
 
 #include <charconv>
@@ -48,6 +50,7 @@ Verbs:
   export     build what is missing, then write the system out: --format oci (an OCI
              image layout, one layer per layer), tar (one tarball of the merged
              system) or dir (the merged system); -o PATH; --push REF
+  plan       print the plan: every layer's recipe, as JSON
   keys       print each layer's key and name
   graph      print the layer graph in Graphviz dot
   sources    print "URL SHA256" for each pinned archive the graph fetches (for a mirror)
@@ -385,9 +388,14 @@ int main_verbs(int argc, char** argv, const Layer& system, const fs::path& defin
         std::printf(usage, argv[0]);
         return 0;
     }
-    static const std::set<std::string> verbs = {"run", "build", "export", "keys", "graph", "sources", "gc", "clean"};
+    static const std::set<std::string> verbs = {"run", "build", "export", "plan", "keys", "graph", "sources", "gc", "clean"};
     if (!verbs.count(options.verb)) throw Error("unknown verb '" + options.verb + "'", "see --help");
-    Graph graph = Graph::from(system);
+    Plan plan = make_plan(system);
+    if (options.verb == "plan") {
+        std::fputs(plan_to_json(plan, PlanStyle::indented).c_str(), stdout);
+        return 0;
+    }
+    Graph graph = graph_of(plan);
     if (options.verb == "graph") {
         print_graph(graph);
         return 0;

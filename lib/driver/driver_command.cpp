@@ -55,6 +55,15 @@ Prints the definition's layer graph in Graphviz dot: solid edges are Dep, dashed
 BuildDep, dotted RunDep; a label is a MountDir.
 )";
 
+const char* const plan_usage = R"(usage: bincastle plan DIR [SUBDIR]
+       bincastle plan GIT-URL REF [SUBDIR]
+
+Prints the definition's plan: every layer the system reaches, dependencies first,
+with its source, dependencies (build, run, mount dir), env, script, scratch and
+output dirs, run args and working dir, and flags, as JSON (schema: the comment at the
+top of include/bincastle/plan.hpp). Nothing is built.
+)";
+
 const char* const export_usage = R"(usage: bincastle export [OPTIONS] DIR [SUBDIR]
        bincastle export [OPTIONS] GIT-URL REF [SUBDIR]
 
@@ -84,7 +93,7 @@ constexpr std::string_view file_scheme = "file://";
 }  // namespace
 
 const char* definition_command_usage(const std::string& verb) {
-    return verb == "build" ? build_usage : verb == "graph" ? graph_usage : verb == "export" ? export_usage : run_usage;
+    return verb == "build" ? build_usage : verb == "graph" ? graph_usage : verb == "plan" ? plan_usage : verb == "export" ? export_usage : run_usage;
 }
 
 DefinitionCommand parse_definition_command(const std::string& verb, const std::vector<std::string>& args) {

@@ -28,6 +28,7 @@ Commands:
   build       the same, without entering it
   export      the same, then write the system out as an OCI image, a tarball or a
               directory, or push it to a registry
+  plan        print a definition's plan: every layer's recipe, as JSON
   graph       print a definition's layer graph in Graphviz dot
   gc          remove the layers no system needs any more
   clean       remove the whole store
@@ -37,11 +38,11 @@ Commands:
   --version   the version
 
 The store is ${BINCASTLE_HOME:-$HOME/.bincastle}. Inside a system, /bincastle sends
-run, build, export, graph, gc and clean to the bincastle that started the system.
+run, build, export, plan, graph, gc and clean to the bincastle that started the system.
 )";
 
 bool forwarded(const std::string& verb) {
-    static const std::set<std::string> verbs = {"run", "build", "export", "graph", "gc", "clean"};
+    static const std::set<std::string> verbs = {"run", "build", "export", "plan", "graph", "gc", "clean"};
     return verbs.count(verb) > 0;
 }
 

@@ -57,7 +57,7 @@ int store_verb(const std::string& verb, const std::vector<std::string>& args, co
 }  // namespace
 
 bool is_host_verb(const std::string& verb) {
-    static const std::set<std::string> verbs = {"run", "build", "export", "graph", "gc", "clean"};
+    static const std::set<std::string> verbs = {"run", "build", "export", "plan", "graph", "gc", "clean"};
     return verbs.count(verb) > 0;
 }
 

@@ -309,13 +309,19 @@ t_bad_input() {
 
 t_verbs() {
     setup
-    for verb in run build graph gc clean sandbox; do
+    for verb in run build plan graph gc clean sandbox; do
         bc "$verb" --help >"$T/out" 2>&1 || fail "$verb --help failed"
         grep -q "usage" "$T/out" || fail "$verb --help: $(cat "$T/out")"
     done
     bc --version | grep -q "^bincastle [0-9]" || fail "--version"
     bc graph "$R" sys >"$T/dot" 2>"$T/err" || fail "graph failed: $(cat "$T/err")"
     grep -q '"shout" -> "greeting"' "$T/dot" || fail "graph: $(cat "$T/dot")"
+    # The plan: the layers, dependencies first, the system last; nothing built.
+    bc plan "$R" sys >"$T/plan" 2>"$T/err" || fail "plan failed: $(cat "$T/err")"
+    names=$(sed -n 's/^      "name": "\(.*\)",$/\1/p' "$T/plan" | tr '\n' ' ')
+    [ "$names" = "base msg greeting shout repo sys " ] || fail "plan's layers: $names $(cat "$T/plan")"
+    grep -q '"bincastle_plan": 1' "$T/plan" || fail "plan without its schema version"
+    [ ! -e "$T/store/layers" ] || [ -z "$(ls "$T/store/layers")" ] || fail "plan built layers: $(ls "$T/store/layers")"
     bc build "$R" sys 2>"$T/err" || fail "build failed: $(cat "$T/err")"
     bc gc 2>"$T/err" || fail "gc failed: $(cat "$T/err")"
     bc run --progress=json "$R" sys -- true 2>"$T/events" || fail "run after gc failed"

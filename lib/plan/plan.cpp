@@ -1,0 +1,73 @@
+#include "plan/plan_graph.hpp"
+
+#include <bincastle/error.hpp>
+
+#include <memory>
+#include <unordered_map>
+
+namespace bincastle {
+
+Plan make_plan(const Layer& system) {
+    Graph graph = Graph::from(system);
+    Plan plan;
+    plan.system = graph.name(graph.root());
+    for (std::size_t node : graph.topological_order()) {
+        const LayerData& data = *graph.node(node).layer;
+        PlanLayer layer{data.name,          data.source,       data.overridable, {},
+                        data.env,           data.build_script, data.build_scratch,
+                        data.output_dir,    data.run_args,     data.run_working_dir,
+                        data.always_run};
+        for (const auto& edge : graph.node(node).deps)
+            layer.deps.push_back({graph.name(edge.to), edge.build, edge.run, edge.mount_dir});
+        plan.layers.push_back(std::move(layer));
+    }
+    return plan;
+}
+
+Graph graph_of(const Plan& plan) {
+    std::unordered_map<std::string, std::size_t> index;
+    std::vector<GraphNode> nodes;
+    for (const PlanLayer& layer : plan.layers) {
+        auto where = "plan: layer '" + layer.name + "'";
+        if (layer.name.empty()) throw Error("plan: a layer without a name");
+        if (index.count(layer.name)) throw Error(where + " is given twice");
+        auto data = std::make_shared<LayerData>();
+        data->name = layer.name;
+        data->source = layer.source;
+        data->overridable = layer.overridable;
+        data->env = layer.env;
+        data->build_script = layer.build_script;
+        data->build_scratch = layer.build_scratch;
+        data->output_dir = layer.output_dir;
+        data->run_args = layer.run_args;
+        data->run_working_dir = layer.run_working_dir;
+        data->always_run = layer.always_run;
+        GraphNode node;
+        for (const PlanDependency& dep : layer.deps) {
+            auto found = index.find(dep.layer);
+            if (found == index.end())
+                throw Error(where + " depends on '" + dep.layer + "', which does not come before it");
+            data->deps.push_back({nodes[found->second].layer, dep.build, dep.run, dep.mount_dir});
+            node.deps.push_back({found->second, dep.build, dep.run, dep.mount_dir});
+        }
+        node.layer = std::move(data);
+        index[layer.name] = nodes.size();
+        nodes.push_back(std::move(node));
+    }
+    auto root = index.find(plan.system);
+    if (root == index.end()) throw Error("plan: the system '" + plan.system + "' is not one of its layers");
+    if (root->second + 1 != index.size())
+        throw Error("plan: the system '" + plan.system + "' is not the last layer", "list layers as 'bincastle plan' writes them");
+    Graph graph = Graph::from_nodes(std::move(nodes), root->second);
+    // One plan, one text: the layers must be exactly those the system reaches, in
+    // the order make_plan lists them.
+    std::vector<std::size_t> order = graph.topological_order();
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        if (order[i] != i)
+            throw Error("plan: layer '" + graph.name(i) + "' is out of order, or not reached by the system",
+                        "list layers as 'bincastle plan' writes them");
+    }
+    return graph;
+}
+
+}  // namespace bincastle
