@@ -84,4 +84,10 @@ BINCASTLE_API std::string plan_to_json(const Plan& plan, PlanStyle style = PlanS
 // Throws bincastle::Error naming what is wrong and where.
 BINCASTLE_API Plan plan_from_json(std::string_view text);
 
+// The graph in Graphviz dot: solid edges Dep, dashed BuildDep, dotted RunDep, a label
+// for a MountDir.
+BINCASTLE_API std::string plan_to_dot(const Plan& plan);
+// What a mirror must hold: "URL SHA256" for each pinned archive, once, in plan order.
+BINCASTLE_API std::string plan_archives(const Plan& plan);
+
 }  // namespace bincastle

@@ -13,7 +13,6 @@
 
 #include <bincastle/error.hpp>
 
-#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -25,25 +24,6 @@
 namespace fs = std::filesystem;
 
 namespace bincastle {
-
-std::string override_variable(const std::string& layer_name) {
-    std::string name = "BINCASTLE_OVERRIDE_";
-    for (char c : layer_name) name += std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '_';
-    return name;
-}
-
-std::optional<fs::path> overridden(const LayerData& layer) {
-    if (!layer.overridable) return std::nullopt;
-    const char* dir = std::getenv(override_variable(layer.name).c_str());
-    if (!dir || !*dir) return std::nullopt;
-    return fs::path(dir);
-}
-
-fs::path local_source_dir(const LayerData& layer, const fs::path& definition_dir) {
-    if (auto dir = overridden(layer)) return *dir;
-    fs::path path = layer.source->location;
-    return path.is_absolute() ? path : definition_dir / path;
-}
 
 std::vector<std::string> build_command(const BuildSetup& setup, std::size_t node, const fs::path& upper,
                                        const fs::path& empty_dir) {
@@ -217,8 +197,8 @@ bool build_layer_locked(const BuildSetup& setup, std::size_t node) {
             const SourceSpec& source = *layer.source;
             const fs::path& store_root = setup.store->root();
             // An override replaces a source of any kind with a directory.
-            if (source.kind == SourceSpec::Kind::local_dir || overridden(layer)) {
-                const fs::path dir = local_source_dir(layer, setup.definition_dir);
+            if (source.kind == SourceSpec::Kind::local_dir || overridden(layer, *setup.overrides)) {
+                const fs::path dir = local_source_dir(layer, setup.definition_dir, *setup.overrides);
                 copy_checked_source(setup, node, dir, build.fs());
             } else if (source.kind == SourceSpec::Kind::host_packages) {
                 // The key named a closure as it was then; what is copied must be that

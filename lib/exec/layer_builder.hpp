@@ -4,9 +4,11 @@
 // a container over the overlay of its build closure, with an empty upper directory
 // that becomes the layer.
 
-#include "exec/progress.hpp"
 #include "graph/graph.hpp"
+#include "source/source_dir.hpp"
 #include "store/store.hpp"
+
+#include <bincastle/progress.hpp>
 
 #include <filesystem>
 #include <optional>
@@ -22,16 +24,9 @@ struct BuildSetup {
     std::string self;                      // a program with the sandbox verb (this one)
     unsigned jobs = 1;                     // MAKEFLAGS=-jN
     std::filesystem::path definition_dir;  // what LocalDir paths are relative to
+    const SourceOverrides* overrides;
     ProgressSink* progress;
 };
-
-// The directory in BINCASTLE_OVERRIDE_<name> when `layer` is an overridable source
-// and it is set: it replaces the source, whatever its kind.
-std::optional<std::filesystem::path> overridden(const LayerData& layer);
-// The directory a local source layer is read from: its override, else LocalDir's path.
-std::filesystem::path local_source_dir(const LayerData& layer, const std::filesystem::path& definition_dir);
-// BINCASTLE_OVERRIDE_<name>, with every character but [A-Za-z0-9_] made '_'.
-std::string override_variable(const std::string& layer_name);
 
 // The `sandbox` arguments that build `node` (everything after the verb).
 std::vector<std::string> build_command(const BuildSetup& setup, std::size_t node,

@@ -1,37 +1,20 @@
-#include "exec/progress.hpp"
+#include <bincastle/progress.hpp>
+
+#include <boost/json.hpp>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstdio>
 #include <map>
+#include <mutex>
 #include <thread>
 
 namespace bincastle {
 
-std::string json_quote(const std::string& text) {
-    std::string quoted = "\"";
-    for (unsigned char c : text) {
-        switch (c) {
-        case '"': quoted += "\\\""; break;
-        case '\\': quoted += "\\\\"; break;
-        case '\n': quoted += "\\n"; break;
-        case '\t': quoted += "\\t"; break;
-        case '\r': quoted += "\\r"; break;
-        default:
-            if (c < 0x20) {
-                char escaped[8];
-                std::snprintf(escaped, sizeof escaped, "\\u%04x", c);
-                quoted += escaped;
-            } else {
-                quoted += static_cast<char>(c);
-            }
-        }
-    }
-    return quoted + "\"";
-}
-
 namespace {
+
+std::string json_quote(const std::string& text) { return boost::json::serialize(boost::json::string(text)); }
 
 const char* kind_name(ProgressEvent::Kind kind) {
     switch (kind) {

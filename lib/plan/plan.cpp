@@ -3,6 +3,7 @@
 #include <bincastle/error.hpp>
 
 #include <memory>
+#include <set>
 #include <unordered_map>
 
 namespace bincastle {
@@ -68,6 +69,30 @@ Graph graph_of(const Plan& plan) {
                         "list layers as 'bincastle plan' writes them");
     }
     return graph;
+}
+
+std::string plan_to_dot(const Plan& plan) {
+    std::string out = "digraph bincastle {\n";
+    for (const PlanLayer& layer : plan.layers) {
+        out += "  \"" + layer.name + "\";\n";
+        for (const PlanDependency& dep : layer.deps) {
+            const char* style = dep.build && dep.run ? "solid" : dep.build ? "dashed" : "dotted";
+            out += "  \"" + layer.name + "\" -> \"" + dep.layer + "\" [style=" + style +
+                   (dep.mount_dir ? ", label=\"" + *dep.mount_dir + "\"" : "") + "];\n";
+        }
+    }
+    return out + "}\n";
+}
+
+std::string plan_archives(const Plan& plan) {
+    std::set<std::pair<std::string, std::string>> listed;
+    std::string out;
+    for (const PlanLayer& layer : plan.layers) {
+        if (!layer.source || layer.source->kind != SourceSpec::Kind::http_archive) continue;
+        if (listed.insert({layer.source->location, layer.source->revision}).second)
+            out += layer.source->location + " " + layer.source->revision + "\n";
+    }
+    return out;
 }
 
 }  // namespace bincastle

@@ -8,10 +8,10 @@
 // Everything pulled is checked against its digest before it enters the store, where it
 // is committed by the store's one atomic rename.
 
-#include "exec/progress.hpp"
 #include "store/store.hpp"
 
 #include <bincastle/key.hpp>
+#include <bincastle/progress.hpp>
 
 #include <cstdio>
 #include <string>

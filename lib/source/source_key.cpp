@@ -1,6 +1,5 @@
 #include "source/source_key.hpp"
 
-#include "exec/layer_builder.hpp"
 #include "graph/key_encoder.hpp"
 #include "source/git_source.hpp"
 #include "source/host_packages.hpp"
@@ -49,14 +48,14 @@ Key local_content_key(const fs::path& dir, const std::vector<std::string>& exclu
     return KeyEncoder("local-dir").field('t', tree).field('x', normal).finish();
 }
 
-SourceContentKey make_source_key(const fs::path& definition_dir, const Store& store) {
-    return [definition_dir, &store](const LayerData& layer) -> Key {
+SourceContentKey make_source_key(const fs::path& definition_dir, const SourceOverrides& overrides, const Store& store) {
+    return [definition_dir, &overrides, &store](const LayerData& layer) -> Key {
         const SourceSpec& source = *layer.source;
         // An overridden source is whatever is in its override directory now.
-        SourceSpec::Kind kind = overridden(layer) ? SourceSpec::Kind::local_dir : source.kind;
+        SourceSpec::Kind kind = overridden(layer, overrides) ? SourceSpec::Kind::local_dir : source.kind;
         switch (kind) {
         case SourceSpec::Kind::local_dir: {
-            fs::path dir = fs::absolute(local_source_dir(layer, definition_dir));
+            fs::path dir = fs::absolute(local_source_dir(layer, definition_dir, overrides));
             if (!fs::is_directory(dir))
                 throw Error("source " + layer.name + ": " + dir.string() + " is not a directory");
             // One cache per tree, named by its path.

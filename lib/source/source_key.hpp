@@ -4,6 +4,7 @@
 // cache in the store), a git commit id, an archive's declared sha256.
 
 #include "graph/graph.hpp"
+#include "source/source_dir.hpp"
 #include "source/stat_cache.hpp"
 #include "store/store.hpp"
 
@@ -13,7 +14,9 @@
 
 namespace bincastle {
 
-SourceContentKey make_source_key(const std::filesystem::path& definition_dir, const Store& store);
+// `overrides` must outlive the function returned.
+SourceContentKey make_source_key(const std::filesystem::path& definition_dir, const SourceOverrides& overrides,
+                                 const Store& store);
 
 // The content key of a local directory source: its tree hash, or, when it excludes
 // paths, the tree hash without them and the exclusions. `cache` may be null.

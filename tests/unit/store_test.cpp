@@ -313,7 +313,8 @@ TEST_CASE("a builder that fails while its build runs kills and reaps the build")
             if (event.kind == ProgressEvent::Kind::failed) failed.push_back(event);
         }
     } sink;
-    BuildSetup setup{&graph, &keys, &store, self.string(), 1, dir.path(), &sink};
+    SourceOverrides none;
+    BuildSetup setup{&graph, &keys, &store, self.string(), 1, dir.path(), &none, &sink};
     CHECK_FALSE(build_layer(setup, graph.root()));
     REQUIRE(sink.failed.size() == 1);
     CHECK(sink.failed[0].text.find("the sink broke") != std::string::npos);
@@ -338,9 +339,10 @@ TEST_CASE("a local source edited after its key was computed fails its build and 
             if (event.kind == ProgressEvent::Kind::failed) failed.push_back(event);
         }
     } sink;
-    auto keys = compute_keys(graph, make_source_key(dir.path(), store));
+    SourceOverrides none;
+    auto keys = compute_keys(graph, make_source_key(dir.path(), none, store));
     write(dir.path() / "src/a.txt", "second version");
-    BuildSetup setup{&graph, &keys, &store, "/nonexistent", 1, dir.path(), &sink};
+    BuildSetup setup{&graph, &keys, &store, "/nonexistent", 1, dir.path(), &none, &sink};
     CHECK_FALSE(build_layer(setup, graph.root()));
     REQUIRE(sink.failed.size() == 1);
     CHECK(sink.failed[0].text.find("source " + (dir.path() / "src").string() +
@@ -349,7 +351,7 @@ TEST_CASE("a local source edited after its key was computed fails its build and 
     CHECK(fs::is_empty(dir.path() / "store/building"));
 
     // Built again, it is stored under the key of what it holds.
-    keys = compute_keys(graph, make_source_key(dir.path(), store));
+    keys = compute_keys(graph, make_source_key(dir.path(), none, store));
     CHECK(build_layer(setup, graph.root()));
     REQUIRE(store.find(keys[graph.root()]));
     CHECK(read(*store.find(keys[graph.root()]) / "a.txt") == "second version");

@@ -1,12 +1,13 @@
 #pragma once
 
-// Progress as events, consumed by interchangeable views (plain lines, JSON lines).
+// Progress as events, consumed by interchangeable views (a live terminal view, plain
+// lines, JSON lines), or by a caller's own ProgressSink.
 
+#include <bincastle/export.hpp>
 #include <bincastle/key.hpp>
 
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <string>
 
 namespace bincastle {
@@ -39,9 +40,6 @@ enum class ProgressFormat { tty, plain, json };
 // building and for how long; or one JSON object per line ({"event": "built",
 // "layer": ..., "key": ..., "seconds": ...}). Build output is shown, prefixed with
 // the layer's name, only when `verbose`.
-std::unique_ptr<ProgressSink> make_progress_view(ProgressFormat format, bool verbose, std::FILE* out);
-
-// JSON string quoting, for the JSON view.
-std::string json_quote(const std::string& text);
+BINCASTLE_API std::unique_ptr<ProgressSink> make_progress_view(ProgressFormat format, bool verbose, std::FILE* out);
 
 }  // namespace bincastle

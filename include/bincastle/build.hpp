@@ -1,0 +1,106 @@
+#pragma once
+
+// Building a plan and entering its system: the library's API. The driver calls it
+// with the plan a definition program wrote; bincastle::main calls it with its own.
+//
+//     bincastle::BuildOptions options;
+//     options.store_root = bincastle::default_store_root();
+//     options.definition_dir = "/home/me/system";
+//     options.sandbox_program = "/usr/libexec/bincastle/bincastle-inside";
+//     auto progress = bincastle::make_progress_view(bincastle::ProgressFormat::plain, false, stderr);
+//     std::optional<bincastle::BuiltSystem> built = bincastle::build(plan, options, *progress);
+//     if (!built) return 125;  // the failed layer, its log and last lines were reported
+//     bincastle::SystemEntry entry = bincastle::prepare_entry(*built, {});
+//     return bincastle::container::run(entry.spec);
+
+#include <bincastle/container.hpp>
+#include <bincastle/export.hpp>
+#include <bincastle/key.hpp>
+#include <bincastle/plan.hpp>
+#include <bincastle/progress.hpp>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bincastle {
+
+// ${BINCASTLE_HOME:-$HOME/.bincastle}.
+BINCASTLE_API std::filesystem::path default_store_root();
+
+struct BuildOptions {
+    std::filesystem::path store_root;
+    std::filesystem::path definition_dir;  // what LocalDir paths are relative to
+    // Layer name -> a directory that replaces that overridable source (LocalOverride).
+    std::map<std::string, std::filesystem::path> overrides;
+    unsigned jobs = 1;  // layers built at once; also MAKEFLAGS=-jN inside each build
+    // A program whose `sandbox` verb runs bincastle's container runner (the static
+    // driver, or a definition program itself): each layer builds in a new one.
+    std::string sandbox_program;
+    std::vector<std::string> import_caches;  // OCI registry refs pulled from, in order
+    std::optional<std::string> export_cache;  // an OCI registry ref pushed to
+    bool insecure_registry = false;           // plain http beyond loopback
+    // The name under which gc keeps what this system needs.
+    std::string system_name;
+};
+
+// Every layer's key (indexed like plan.layers): reads the sources' content (tree
+// hashes, git commits), nothing else.
+BINCASTLE_API std::vector<Key> plan_keys(const Plan& plan, const BuildOptions& options);
+
+// A system whose layers are all in the store, and kept there (from gc) while this lives.
+struct BuiltSystem {
+    Plan plan;
+    std::vector<Key> keys;                          // like plan.layers
+    std::vector<std::filesystem::path> files;       // like plan.layers; empty for a layer the system does not need
+    std::filesystem::path store_root;
+    std::string system_name;
+    std::shared_ptr<const void> live_root;          // what keeps gc away
+};
+
+// Builds or pulls every layer the system needs that the store lacks (in parallel,
+// longest chain first), then pushes to the export cache. Reports every layer through
+// `progress`. Returns nothing when a layer failed (the event says which, with its log).
+// Throws bincastle::Error when the build cannot start (a source is missing, ...).
+BINCASTLE_API std::optional<BuiltSystem> build(const Plan& plan, const BuildOptions& options, ProgressSink& progress);
+
+struct EntryOptions {
+    std::vector<std::string> command;  // replaces the system's RunArgs when not empty
+    std::string inside_driver;         // bound at /bincastle when not empty
+    std::string supervisor_socket;     // bound at /run/bincastle.sock when not empty
+    std::optional<std::string> term;   // the caller's TERM
+    bool tty = false;
+};
+
+// The container that runs a built system, and what holds it: the system's own upper
+// directory and its copies of wrapped layers, locked so that one system runs once.
+struct SystemEntry {
+    container::Spec spec;
+    std::shared_ptr<const void> running;  // the system's lock; hold it while it runs
+};
+
+// Makes the system's directory under the store (systems/NAME) and its copies of
+// wrapped layers (a copy whose layer changed is kept beside the new one, and named on
+// stderr). Throws bincastle::Error when the system is running already.
+BINCASTLE_API SystemEntry prepare_entry(const BuiltSystem& system, const EntryOptions& options);
+
+struct ExportRequest {
+    std::string format = "oci";                 // oci, tar or dir
+    std::optional<std::filesystem::path> output;  // must not exist
+    std::optional<std::string> compression;     // gzip, zstd or none
+    std::optional<std::string> push;            // an OCI registry ref
+    bool insecure_registry = false;
+};
+
+// Writes the system out, or pushes it; messages go to stderr.
+BINCASTLE_API void export_system(const BuiltSystem& system, const ExportRequest& request);
+
+// Removes every layer of the store that no recorded system needs, and every build left
+// unfinished; with `keep`, first records what it needs under options.system_name.
+// Returns how many layers were removed.
+BINCASTLE_API std::size_t collect_garbage(const BuildOptions& options, const Plan* keep);
+
+}  // namespace bincastle

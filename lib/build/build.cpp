@@ -1,0 +1,166 @@
+// bincastle::build: from a plan to a system whose layers are all in the store.
+
+#include "exec/job_runner.hpp"
+#include "exec/layer_builder.hpp"
+#include "plan/plan_graph.hpp"
+#include "remote/remote_cache.hpp"
+#include "source/source_key.hpp"
+#include "store/store.hpp"
+
+#include <bincastle/build.hpp>
+#include <bincastle/error.hpp>
+
+namespace fs = std::filesystem;
+
+namespace bincastle {
+
+namespace {
+
+// Every layer the system needs built: its run closure, and what each of those, and
+// their build closures in turn, is built on.
+std::vector<bool> needed_layers(const Graph& graph, const std::vector<std::vector<Placement>>& closures) {
+    std::vector<bool> needed(graph.size(), false);
+    std::vector<std::size_t> pending;
+    for (const auto& placement : graph.run_closure(graph.root())) pending.push_back(placement.node);
+    while (!pending.empty()) {
+        std::size_t node = pending.back();
+        pending.pop_back();
+        if (needed[node]) continue;
+        needed[node] = true;
+        for (const auto& placement : closures[node]) pending.push_back(placement.node);
+    }
+    return needed;
+}
+
+std::vector<std::vector<Placement>> build_closures(const Graph& graph) {
+    std::vector<std::vector<Placement>> closures(graph.size());
+    for (std::size_t node = 0; node < graph.size(); ++node) closures[node] = graph.build_closure(node);
+    return closures;
+}
+
+std::vector<Key> needed_keys(const std::vector<Key>& keys, const std::vector<bool>& needed) {
+    std::vector<Key> out;
+    for (std::size_t node = 0; node < keys.size(); ++node)
+        if (needed[node]) out.push_back(keys[node]);
+    return out;
+}
+
+remote::CacheLayer cache_layer(const Graph& graph, const std::vector<Key>& keys,
+                               const std::vector<std::vector<Placement>>& closures, std::size_t node) {
+    remote::CacheLayer layer{graph.name(node), keys[node], {}};
+    for (const auto& placement : closures[node]) layer.build_deps.push_back(keys[placement.node]);
+    return layer;
+}
+
+// The remote caches' part of a build: every needed layer that is not in the store
+// (nor rebuilt on every run) and that a cache has is pulled. Returns which were.
+std::vector<bool> pull_from_caches(const Graph& graph, const std::vector<Key>& keys,
+                                   const std::vector<std::vector<Placement>>& closures,
+                                   const std::vector<bool>& needed, const Store& store, const BuildOptions& options,
+                                   ProgressSink& progress) {
+    std::vector<bool> pulled(graph.size(), false);
+    if (options.import_caches.empty()) return pulled;
+    std::vector<std::size_t> nodes;
+    std::vector<remote::CacheLayer> wanted;
+    for (std::size_t node = 0; node < graph.size(); ++node) {
+        if (!needed[node] || graph.node(node).layer->always_run || store.find(keys[node])) continue;
+        nodes.push_back(node);
+        wanted.push_back(cache_layer(graph, keys, closures, node));
+    }
+    std::vector<bool> present =
+        remote::import_layers(options.import_caches, options.insecure_registry, wanted, store, progress, stderr);
+    for (std::size_t i = 0; i < nodes.size(); ++i) pulled[nodes[i]] = present[i];
+    return pulled;
+}
+
+// --export-cache: every needed layer that the build made or found.
+void push_to_cache(const Graph& graph, const std::vector<Key>& keys, const std::vector<std::vector<Placement>>& closures,
+                   const std::vector<bool>& needed, const Store& store, const BuildOptions& options,
+                   ProgressSink& progress) {
+    std::vector<remote::CacheLayer> layers;
+    for (std::size_t node = 0; node < graph.size(); ++node)
+        if (needed[node] && !graph.node(node).layer->always_run && store.find(keys[node]))
+            layers.push_back(cache_layer(graph, keys, closures, node));
+    remote::export_layers(*options.export_cache, options.insecure_registry, layers, store, progress, stderr);
+}
+
+bool build_missing(const Graph& graph, const std::vector<Key>& keys, const std::vector<std::vector<Placement>>& closures,
+                   const std::vector<bool>& needed, const Store& store, const BuildOptions& options,
+                   ProgressSink& progress) {
+    // Scheduled in topological order, so that ties start in declaration order.
+    std::vector<std::size_t> order = graph.topological_order();
+    std::vector<std::size_t> position(graph.size());
+    for (std::size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
+
+    std::vector<bool> pulled = pull_from_caches(graph, keys, closures, needed, store, options, progress);
+    std::vector<std::vector<std::size_t>> prerequisites(graph.size());
+    std::vector<bool> to_build(graph.size(), false);
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        std::size_t node = order[i];
+        for (const auto& placement : closures[node]) prerequisites[i].push_back(position[placement.node]);
+        if (!needed[node] || pulled[node]) continue;
+        const LayerData& layer = *graph.node(node).layer;
+        if (layer.always_run || !store.find(keys[node])) {
+            to_build[i] = true;
+            progress.event({ProgressEvent::Kind::queued, layer.name, keys[node], 0, ""});
+        } else {
+            progress.event({ProgressEvent::Kind::cached, layer.name, keys[node], 0, ""});
+        }
+    }
+    progress.flush();  // the queued and cached lines, before a build may wait on a lock
+    BuildSetup setup{&graph,           &keys,        &store, options.sandbox_program, options.jobs,
+                     options.definition_dir, &options.overrides, &progress};
+    Scheduler scheduler(std::move(prerequisites), std::move(to_build));
+    bool ok = run_jobs(scheduler, options.jobs, [&](std::size_t i) { return build_layer(setup, order[i]); });
+    // Every layer ends with an event: those never started say why.
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        if (scheduler.state(i) == Scheduler::State::skipped)
+            progress.event({ProgressEvent::Kind::skipped, graph.name(order[i]), keys[order[i]], 0,
+                            "a layer it is built on failed"});
+    }
+    return ok;
+}
+
+}  // namespace
+
+fs::path default_store_root() { return Store::default_root(); }
+
+std::vector<Key> plan_keys(const Plan& plan, const BuildOptions& options) {
+    Store store(options.store_root);
+    return compute_keys(graph_of(plan), make_source_key(options.definition_dir, options.overrides, store));
+}
+
+std::optional<BuiltSystem> build(const Plan& plan, const BuildOptions& options, ProgressSink& progress) {
+    Graph graph = graph_of(plan);
+    Store store(options.store_root);
+    std::vector<Key> keys = compute_keys(graph, make_source_key(options.definition_dir, options.overrides, store));
+    std::vector<std::vector<Placement>> closures = build_closures(graph);
+    std::vector<bool> needed = needed_layers(graph, closures);
+    // Before anything asks whether a layer is built: no gc removes these meanwhile.
+    std::vector<Key> kept = needed_keys(keys, needed);
+    auto live_root = std::make_shared<Store::LiveRoot>(store.register_live_root(kept));
+    store.record_root(options.system_name, kept);
+    if (!build_missing(graph, keys, closures, needed, store, options, progress)) return std::nullopt;
+    if (options.export_cache) push_to_cache(graph, keys, closures, needed, store, options, progress);
+    BuiltSystem built{plan, keys, {}, options.store_root, options.system_name, std::move(live_root)};
+    built.files.resize(keys.size());
+    for (std::size_t node = 0; node < keys.size(); ++node) {
+        if (!needed[node]) continue;
+        auto files = store.find(keys[node]);
+        if (!files) throw Error("layer " + graph.name(node) + " is not in the store after its build");
+        built.files[node] = *files;
+    }
+    return built;
+}
+
+std::size_t collect_garbage(const BuildOptions& options, const Plan* keep) {
+    Store store(options.store_root);
+    if (keep) {
+        Graph graph = graph_of(*keep);
+        std::vector<Key> keys = compute_keys(graph, make_source_key(options.definition_dir, options.overrides, store));
+        store.record_root(options.system_name, needed_keys(keys, needed_layers(graph, build_closures(graph))));
+    }
+    return store.gc();
+}
+
+}  // namespace bincastle

@@ -1,0 +1,103 @@
+// bincastle::prepare_entry: the container that runs a built system.
+
+#include "graph/key_encoder.hpp"
+#include "plan/plan_graph.hpp"
+#include "util/file_io.hpp"
+#include "util/file_tree.hpp"
+#include "util/shared_names.hpp"
+#include "util/unique_fd.hpp"
+
+#include <bincastle/build.hpp>
+#include <bincastle/error.hpp>
+
+#include <cstdio>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace bincastle {
+
+namespace {
+
+// The system's own copy of a wrapped layer: made from the layer when first entered,
+// then the user's, kept across runs. When the layer changes (a new key), the old copy
+// is kept beside the new one and the user is told where.
+fs::path wrapped_copy(const fs::path& system_dir, const std::string& mount_dir, const fs::path& files,
+                      const Key& key) {
+    fs::path copy = system_dir / "mounts" / hash_bytes(mount_dir).hex();
+    fs::path key_file = copy.string() + ".key";
+    auto copied_from = read_file_if_exists(key_file.string());
+    if (fs::exists(copy) && copied_from && *copied_from != key.hex()) {
+        fs::path kept = copy.string() + ".from-" + copied_from->substr(0, 12);
+        for (int n = 2; fs::exists(kept); ++n)
+            kept = copy.string() + ".from-" + copied_from->substr(0, 12) + "." + std::to_string(n);
+        fs::rename(copy, kept);
+        std::fprintf(stderr, "bincastle: %s changed since this system copied it; the previous copy is in %s\n",
+                     mount_dir.c_str(), kept.c_str());
+    }
+    if (!fs::exists(copy)) {
+        fs::create_directories(copy.parent_path());
+        fs::path partial = copy.string() + ".partial." + std::to_string(::getpid());
+        remove_tree(partial);
+        copy_tree(files, partial);
+        fs::rename(partial, copy);
+    }
+    if (copied_from != key.hex()) {
+        fs::path partial_key = key_file.string() + ".partial";
+        write_new_file(partial_key.string(), key.hex());
+        fs::rename(partial_key, key_file);
+    }
+    return copy;
+}
+
+}  // namespace
+
+SystemEntry prepare_entry(const BuiltSystem& system, const EntryOptions& options) {
+    Graph graph = graph_of(system.plan);
+    const PlanLayer& root = system.plan.layers.back();
+    // One running instance per system: two overlay mounts must not share an upper dir.
+    fs::path system_dir = system.store_root / "systems" / system.system_name;
+    fs::create_directories(system_dir);
+    auto running = std::make_shared<UniqueFd>(::open((system_dir / "running").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!*running) throw SysError("open", (system_dir / "running").string());
+    if (::flock(running->get(), LOCK_EX | LOCK_NB) != 0)
+        throw Error("system '" + system.system_name + "' is already running from " + system.store_root.string(),
+                    "leave it first, or enter another system (bincastle run --system NAME)");
+    SystemEntry entry;
+    entry.running = running;
+    container::Spec& spec = entry.spec;
+    for (const auto& placement : graph.run_closure(graph.root())) {
+        const fs::path& files = system.files[placement.node];
+        if (!placement.mount_dir) {
+            spec.layers.push_back(files.string());
+            continue;
+        }
+        // An overridable source says where it is, so that builds started inside use
+        // the edited copy.
+        const PlanLayer& wrapped = system.plan.layers[placement.node];
+        fs::path copy = wrapped_copy(system_dir, *placement.mount_dir, files, system.keys[placement.node]);
+        spec.mounts.push_back({container::Mount::Kind::bind, copy.string(), *placement.mount_dir});
+        if (wrapped.overridable) spec.env.push_back(names::override_variable(wrapped.name) + "=" + *placement.mount_dir);
+    }
+    // What a nested `bincastle run` needs: the driver, and the supervisor's socket.
+    if (!options.inside_driver.empty())
+        spec.mounts.push_back({container::Mount::Kind::ro_bind, options.inside_driver, names::inside_driver_path});
+    if (!options.supervisor_socket.empty()) {
+        spec.mounts.push_back({container::Mount::Kind::bind, options.supervisor_socket, names::inside_socket_path});
+        spec.env.push_back(std::string(names::socket_variable) + "=" + names::inside_socket_path);
+        spec.env.push_back(std::string(names::system_variable) + "=" + system.system_name);
+    }
+    spec.upper = (system_dir / "upper").string();
+    for (const auto& [key, value] : root.env) spec.env.push_back(key + "=" + value);
+    if (options.term) spec.env.push_back("TERM=" + *options.term);
+    spec.cwd = root.run_working_dir.value_or("/");
+    spec.args = !options.command.empty() ? options.command
+                : !root.run_args.empty()  ? root.run_args
+                                          : std::vector<std::string>{"/bin/sh"};
+    spec.tty = options.tty;
+    return entry;
+}
+
+}  // namespace bincastle
