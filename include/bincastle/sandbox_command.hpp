@@ -26,6 +26,10 @@ struct SandboxCommand {
 // Parses the arguments after "sandbox". Throws bincastle::Error on a usage error.
 BINCASTLE_API SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool stdin_is_tty);
 
+// The arguments that parse_sandbox_args turns back into `command` (its spec's stdio,
+// notice and forward_signals aside: the verb sets those itself).
+BINCASTLE_API std::vector<std::string> sandbox_args(const SandboxCommand& command);
+
 // Runs the verb; returns the exit status.
 BINCASTLE_API int sandbox_main(const std::vector<std::string>& args);
 

@@ -1,6 +1,8 @@
 // bincastle::main: the verbs of a definition program.
 
+#include "cli/build_options_parser.hpp"
 #include "store/store.hpp"
+#include "util/file_io.hpp"
 #include "util/shared_names.hpp"
 
 #include <bincastle/build.hpp>
@@ -11,13 +13,11 @@
 #include <bincastle/progress.hpp>
 #include <bincastle/sandbox_command.hpp>
 
-#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <map>
 #include <set>
-#include <thread>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -25,6 +25,9 @@ namespace fs = std::filesystem;
 namespace bincastle {
 
 namespace {
+
+using cli::BuildCommandLine;
+using cli::parse_build_option;
 
 const char* const usage = R"(usage: %s [VERB] [OPTIONS] [-- CMD [ARG...]]
 
@@ -37,7 +40,7 @@ Verbs:
   export     build what is missing, then write the system out: --format oci (an OCI
              image layout, one layer per layer), tar (one tarball of the merged
              system) or dir (the merged system); -o PATH; --push REF
-  plan       print the plan: every layer's recipe, as JSON
+  plan       print the plan: every layer's recipe, as JSON (-o FILE: write it there)
   keys       print each layer's key and name
   graph      print the layer graph in Graphviz dot
   sources    print "URL SHA256" for each pinned archive the graph fetches (for a mirror)
@@ -63,23 +66,10 @@ The store is ${BINCASTLE_HOME:-$HOME/.bincastle}. Exit status: the system comman
 own; 125 when a build or the container set-up failed.
 )";
 
-ProgressFormat auto_progress() {
-    return ::isatty(STDERR_FILENO) == 1 ? ProgressFormat::tty : ProgressFormat::plain;
-}
-
 struct Options {
     std::string verb = "run";
-    unsigned jobs = std::max(1u, std::thread::hardware_concurrency());
-    bool verbose = false;
-    ProgressFormat progress = auto_progress();
+    BuildCommandLine build;
     std::vector<std::string> command;
-    std::vector<std::string> import_caches;
-    std::optional<std::string> export_cache;
-    bool insecure_registry = false;
-    std::string format = "oci";                // export
-    std::optional<std::string> output;         // export -o
-    std::optional<std::string> compression;    // export
-    std::optional<std::string> push;           // export --push
     bool help = false;
 };
 
@@ -93,43 +83,8 @@ Options parse(const std::vector<std::string>& args) {
             options.command.assign(args.begin() + static_cast<long>(i) + 1, args.end());
             break;
         }
-        if (arg == "-h" || arg == "--help") {
-            options.help = true;
-        } else if (arg == "-v" || arg == "--verbose") {
-            options.verbose = true;
-        } else if (arg.rfind("-j", 0) == 0) {
-            std::string value = arg.size() > 2 ? arg.substr(2) : (i + 1 < args.size() ? args[++i] : "");
-            unsigned jobs = 0;
-            auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), jobs);
-            if (ec != std::errc() || end != value.data() + value.size() || jobs == 0)
-                throw Error("-j " + value + ": expected a number of jobs above 0");
-            options.jobs = jobs;
-        } else if (arg == "--import-cache" || arg == "--export-cache" || arg.starts_with("--import-cache=") ||
-                   arg.starts_with("--export-cache=")) {
-            auto equals = arg.find('=');
-            std::string value = equals != std::string::npos ? arg.substr(equals + 1) : i + 1 < args.size() ? args[++i] : "";
-            if (value.empty()) throw Error(arg.substr(0, equals) + " needs a registry REF (host[:port]/repo[:tag])");
-            if (arg.starts_with("--import-cache")) options.import_caches.push_back(value);
-            else options.export_cache = value;
-        } else if (arg == "--insecure-registry") {
-            options.insecure_registry = true;
-        } else if (arg == "--format" || arg == "-o" || arg == "--output" || arg == "--compression" || arg == "--push") {
-            if (i + 1 >= args.size()) throw Error(arg + " needs a value", "see --help");
-            const std::string& value = args[++i];
-            if (arg == "--format") options.format = value;
-            else if (arg == "--compression") options.compression = value;
-            else if (arg == "--push") options.push = value;
-            else options.output = value;
-        } else if (arg.rfind("--progress=", 0) == 0) {
-            std::string format = arg.substr(11);
-            if (format == "json") options.progress = ProgressFormat::json;
-            else if (format == "plain") options.progress = ProgressFormat::plain;
-            else if (format == "tty") options.progress = ProgressFormat::tty;
-            else if (format == "auto") options.progress = auto_progress();
-            else throw Error("--progress=" + format + ": expected auto, tty, plain or json");
-        } else {
-            throw Error("unknown option " + arg, "see --help");
-        }
+        if (arg == "-h" || arg == "--help") options.help = true;
+        else if (!parse_build_option(args, i, true, options.build)) throw Error("unknown option " + arg, "see --help");
     }
     if (!options.command.empty() && options.verb != "run")
         throw Error("a command after '--' goes with 'run' only");
@@ -187,7 +142,9 @@ int main_verbs(int argc, char** argv, const Layer& system, const std::source_loc
     if (!verbs.count(options.verb)) throw Error("unknown verb '" + options.verb + "'", "see --help");
     Plan plan = make_plan(system);
     if (options.verb == "plan") {
-        std::fputs(plan_to_json(plan, PlanStyle::indented).c_str(), stdout);
+        // With -o, for the driver: the program's stdout stays the user's.
+        if (const auto& output = options.build.export_request.output) write_new_file(output->string(), plan_to_json(plan));
+        else std::fputs(plan_to_json(plan, PlanStyle::indented).c_str(), stdout);
         return 0;
     }
     if (options.verb == "graph") {
@@ -210,14 +167,14 @@ int main_verbs(int argc, char** argv, const Layer& system, const std::source_loc
     build_options.store_root = default_store_root();
     build_options.definition_dir = environment.definition_dir;
     build_options.overrides = read_overrides(plan);
-    build_options.jobs = options.jobs;
+    build_options.jobs = options.build.jobs;
     // Each build runs `sandbox`: from the static driver when the driver started this
     // program (it starts in a millisecond), else from this program (which first
     // builds its whole graph again).
     build_options.sandbox_program = !environment.inside_driver.empty() ? environment.inside_driver : "/proc/self/exe";
-    build_options.import_caches = options.import_caches;
-    build_options.export_cache = options.export_cache;
-    build_options.insecure_registry = options.insecure_registry;
+    build_options.import_caches = options.build.import_caches;
+    build_options.export_cache = options.build.export_cache;
+    build_options.insecure_registry = options.build.insecure_registry;
     build_options.system_name = environment.system_name;
 
     if (options.verb == "keys") {
@@ -235,14 +192,13 @@ int main_verbs(int argc, char** argv, const Layer& system, const std::source_loc
     {
         // Gone (its ticker thread too) before the container starts: run clones this
         // process, which must then have no other thread.
-        auto progress = make_progress_view(options.progress, options.verbose, stderr);
+        auto progress = make_progress_view(options.build.progress_on(STDERR_FILENO), options.build.verbose, stderr);
         built = build(plan, build_options, *progress);
     }
     if (!built) return container::exit_setup_failed;
     if (options.verb == "build") return 0;
     if (options.verb == "export") {
-        export_system(*built, {options.format, options.output, options.compression, options.push,
-                               options.insecure_registry});
+        export_system(*built, options.build.export_request);
         return 0;
     }
     EntryOptions entry_options{options.command, environment.inside_driver, environment.supervisor_socket,

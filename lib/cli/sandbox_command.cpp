@@ -175,6 +175,42 @@ SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool std
     return command;
 }
 
+std::vector<std::string> sandbox_args(const SandboxCommand& command) {
+    const container::Spec& spec = command.spec;
+    std::vector<std::string> args;
+    auto add = [&](std::initializer_list<std::string> words) { args.insert(args.end(), words); };
+    if (command.die_with_parent)
+        args.push_back(command.expected_parent ? "--die-with-parent=" + std::to_string(*command.expected_parent)
+                                               : "--die-with-parent");
+    for (const auto& layer : spec.layers) add({"--layer", layer});
+    if (!spec.upper.empty()) add({"--upper", spec.upper});
+    for (const auto& mount : spec.mounts) {
+        switch (mount.kind) {
+        case container::Mount::Kind::bind: add({"--bind", mount.source + ":" + mount.target}); break;
+        case container::Mount::Kind::ro_bind: add({"--ro-bind", mount.source + ":" + mount.target}); break;
+        case container::Mount::Kind::tmpfs: add({"--tmpfs", mount.target}); break;
+        }
+    }
+    add({"--hostname", spec.hostname});
+    for (const auto& entry : spec.env) add({"--setenv", entry});
+    add({"--chdir", spec.cwd, "--uid", std::to_string(spec.uid), "--gid", std::to_string(spec.gid)});
+    if (spec.subids) args.push_back("--subids");
+    add({"--net", spec.network == container::Network::host ? "host" : "none"});
+    if (spec.limits.pids_max) add({"--pids-max", std::to_string(*spec.limits.pids_max)});
+    if (spec.limits.memory_max) add({"--memory-max", std::to_string(*spec.limits.memory_max)});
+    if (spec.limits.cpus) {
+        char text[64];
+        auto end = std::to_chars(text, text + sizeof text, *spec.limits.cpus).ptr;
+        add({"--cpus", std::string(text, end)});
+    }
+    args.push_back(spec.tty ? "--tty" : "--no-tty");
+    if (spec.init) args.push_back("--init");
+    if (!spec.rootfs.empty()) args.push_back(spec.rootfs);
+    args.push_back("--");
+    args.insert(args.end(), spec.args.begin(), spec.args.end());
+    return args;
+}
+
 int sandbox_main(const std::vector<std::string>& args) {
     pid_t parent = ::getppid();
     SandboxCommand command = parse_sandbox_args(args, ::isatty(STDIN_FILENO) == 1);

@@ -1,6 +1,7 @@
 #include "driver/driver_command.hpp"
 
 #include "driver/definition_compiler.hpp"
+#include "util/shared_names.hpp"
 
 #include <bincastle/error.hpp>
 
@@ -119,19 +120,8 @@ DefinitionCommand parse_definition_command(const std::string& verb, const std::v
             command.system = value(i, arg);
         } else if (arg.starts_with("--system=")) {
             command.system = arg.substr(9);
-        } else if (arg == "-v" || arg == "--verbose" || arg.starts_with("--progress=")) {
-            command.program_options.push_back(arg);
-        } else if (arg == "-j" || arg == "--import-cache" || arg == "--export-cache") {
-            command.program_options.push_back(arg);
-            command.program_options.push_back(value(i, arg));
-        } else if (arg.starts_with("-j") || arg.starts_with("--import-cache=") || arg.starts_with("--export-cache=")) {
-            command.program_options.push_back(arg);
-        } else if (arg == "--insecure-registry") {
-            command.program_options.push_back(arg);
-        } else if (verb == "export" && (arg == "--format" || arg == "--compression" || arg == "--push" ||
-                                        arg == "-o" || arg == "--output")) {
-            command.program_options.push_back(arg);
-            command.program_options.push_back(value(i, arg));
+        } else if (cli::parse_build_option(args, i, verb == "export", command.build)) {
+            continue;
         } else if (arg.starts_with("-") && arg.size() > 1) {
             throw Error("unknown option " + arg, "see 'bincastle " + verb + " --help'");
         } else {
@@ -147,7 +137,7 @@ DefinitionCommand parse_definition_command(const std::string& verb, const std::v
 }
 
 ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& origin, const Toolchain& toolchain,
-                              const fs::path& store_root, const std::string& socket_path, int output_fd) {
+                              const fs::path& store_root, int output_fd) {
     std::vector<std::string> positionals = command.positionals;
     std::string inside_origin;
     if (!positionals.empty() && origin.host_dir) {
@@ -171,56 +161,40 @@ ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& or
     ProgramLaunch launch;
     launch.system = command.system.value_or(source.default_system_name(origin.parent_system));
     launch.program_lock = std::move(compiled.lock);
-    launch.cwd = source.definition_dir();
-    launch.argv = {compiled.program.string(), command.verb};
-    for (std::size_t i = 0; i < command.program_options.size(); ++i) {
-        const std::string& option = command.program_options[i];
-        launch.argv.push_back(option);
-        // export's output, named by the caller. From inside a system it is written on
-        // the host first, then into the system (Origin::write_back).
-        if ((option == "-o" || option == "--output") && i + 1 < command.program_options.size()) {
-            fs::path output = fs::path(command.program_options[++i]);
-            if (!output.is_absolute()) output = origin.cwd / output;
-            output = output.lexically_normal();
-            if (!origin.write_back) {
-                launch.argv.push_back(output.string());
-                continue;
-            }
+    launch.definition_dir = source.definition_dir();
+    launch.argv = {compiled.program.string(), "plan"};
+    // export's output, named by the caller. From inside a system it is written on the
+    // host first, then into the system (Origin::write_back).
+    if (const auto& output = command.build.export_request.output) {
+        fs::path path = (output->is_absolute() ? *output : origin.cwd / *output).lexically_normal();
+        if (origin.write_back) {
             fs::create_directories(store_root / "inside");
             std::string staging = (store_root / "inside" / "export.XXXXXX").string();
             if (!::mkdtemp(staging.data())) throw SysError("mkdtemp", staging);
-            launch.staged_output = {fs::path(staging) / output.filename(), output.string()};
-            launch.argv.push_back(launch.staged_output->first.string());
+            launch.staged_output = {fs::path(staging) / path.filename(), path.string()};
+            path = launch.staged_output->first;
         }
-    }
-    if (!command.command.empty()) {
-        launch.argv.push_back("--");
-        for (const auto& arg : command.command) launch.argv.push_back(arg);
+        launch.export_output = path;
     }
 
-    // The host's environment, without what described the caller's system; then the
-    // caller's overrides, seen from the host.
+    // The program only evaluates: the host's environment (a definition may read its
+    // own settings there), without bincastle's.
     for (char** entry = environ; *entry; ++entry) {
         std::string_view variable(*entry);
-        if (variable.starts_with("BINCASTLE_SOCK=") || variable.starts_with("BINCASTLE_SYSTEM=") ||
-            variable.starts_with("BINCASTLE_DEFINITION_DIR=") || variable.starts_with("BINCASTLE_INSIDE_DRIVER="))
+        if (variable.starts_with("BINCASTLE_")) {
+            auto equals = variable.find('=');
+            if (!origin.host_dir && variable.starts_with(names::override_prefix) && equals != std::string_view::npos)
+                launch.overrides[std::string(variable.substr(0, equals))] = std::string(variable.substr(equals + 1));
             continue;
-        if (origin.host_dir && (variable.starts_with("BINCASTLE_OVERRIDE_") || variable.starts_with("TERM=")))
-            continue;
+        }
         launch.env.emplace_back(variable);
     }
-    if (origin.host_dir) {
-        for (const auto& variable : origin.overrides) {
-            auto equals = variable.find('=');
-            if (equals == std::string::npos) continue;
-            launch.env.push_back(variable.substr(0, equals + 1) + host_path(origin, variable.substr(equals + 1)));
-        }
-        if (origin.term) launch.env.push_back("TERM=" + *origin.term);
+    // From inside, the caller's overrides, seen from the host.
+    for (const auto& variable : origin.overrides) {
+        auto equals = variable.find('=');
+        if (equals == std::string::npos) continue;
+        launch.overrides[variable.substr(0, equals)] = host_path(origin, variable.substr(equals + 1));
     }
-    launch.env.push_back("BINCASTLE_SYSTEM=" + launch.system);
-    launch.env.push_back("BINCASTLE_DEFINITION_DIR=" + source.definition_dir().string());
-    if (!socket_path.empty()) launch.env.push_back("BINCASTLE_SOCK=" + socket_path);
-    launch.env.push_back("BINCASTLE_INSIDE_DRIVER=" + toolchain.inside_driver.string());
     return launch;
 }
 

@@ -1,14 +1,17 @@
 #pragma once
 
-// The driver's verbs that take a definition (run, build, graph): their command line,
-// and turning one into the definition program's invocation (fetch, compile, cached).
+// The driver's verbs that take a definition (run, build, export, plan, graph): their
+// command line, and turning one into the definition program's invocation (fetch,
+// compile, cached), which evaluates the definition into its plan.
 
+#include "cli/build_options_parser.hpp"
 #include "driver/definition_source.hpp"
 #include "driver/toolchain.hpp"
 #include "util/unique_fd.hpp"
 
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,9 +19,9 @@
 namespace bincastle::driver {
 
 struct DefinitionCommand {
-    std::string verb;                          // run, build or graph
+    std::string verb;                          // run, build, export, plan or graph
     std::vector<std::string> positionals;      // SOURCE [REF] [SUBDIR]
-    std::vector<std::string> program_options;  // passed on: -j, -v, --progress, caches
+    cli::BuildCommandLine build;               // -j, -v, --progress, caches; export's options
     std::optional<std::string> system;         // --system NAME
     bool trust_inside = false;                 // --trust-inside
     std::vector<std::string> command;          // after --
@@ -41,21 +44,24 @@ struct Origin {
     std::function<void(const std::filesystem::path& host, const std::string& inside)> write_back;
 };
 
-// The definition program to start, and how.
+// The definition program to start, and how; and what the build of its plan needs.
 struct ProgramLaunch {
-    std::vector<std::string> argv;
+    std::vector<std::string> argv;  // PROGRAM plan: it evaluates, and writes the plan
     std::vector<std::string> env;
-    std::filesystem::path cwd;
+    std::filesystem::path definition_dir;  // the program's cwd, and what LocalDir paths start from
     std::string system;
     UniqueFd program_lock;  // see CompiledDefinition::lock
+    // BINCASTLE_OVERRIDE_<name> -> the directory on the host, from the caller.
+    std::map<std::string, std::filesystem::path> overrides;
+    // export -o, as the host reaches it.
+    std::optional<std::filesystem::path> export_output;
     // From inside a system: where export writes on the host, and where it goes inside.
     std::optional<std::pair<std::filesystem::path, std::string>> staged_output;
 };
 
-// Resolves the source, compiles (or finds) the program, and says how to start it so
-// that the system it enters can reach `socket_path` (the supervisor; empty: none).
-// Progress and the compiler's messages go to `output_fd`.
+// Resolves the source, compiles (or finds) the program, and says how to start it.
+// The compiler's messages go to `output_fd`.
 ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& origin, const Toolchain& toolchain,
-                              const std::filesystem::path& store_root, const std::string& socket_path, int output_fd);
+                              const std::filesystem::path& store_root, int output_fd);
 
 }  // namespace bincastle::driver

@@ -3,6 +3,7 @@
 #include "driver/host_verbs.hpp"
 #include "driver/supervisor.hpp"
 
+#include <cstdlib>
 #include <filesystem>
 #include <optional>
 #include <signal.h>
@@ -16,8 +17,10 @@ int host_main(const std::string& verb, const std::vector<std::string>& args) {
     ::sigprocmask(SIG_BLOCK, &signals, nullptr);
     Caller caller;
     caller.origin.cwd = std::filesystem::current_path();
+    caller.stop_signals = signals;
+    if (const char* term = std::getenv("TERM")) caller.origin.term = term;
     std::optional<Supervisor> supervisor;
-    // Every verb that starts a definition program waits for it here.
+    // Every verb that starts a system waits for it here.
     if (verb != "gc" && verb != "clean") {
         supervisor.emplace();
         if (verb == "run") caller.socket_path = supervisor->socket_path();

@@ -1,19 +1,74 @@
 #include "driver/host_verbs.hpp"
 
+#include "driver/definition_evaluator.hpp"
 #include "driver/toolchain.hpp"
 #include "store/store.hpp"
 #include "util/file_tree.hpp"
+#include "util/shared_names.hpp"
+#include "util/signal_scope.hpp"
 #include "util/spawn.hpp"
 
+#include <bincastle/build.hpp>
 #include <bincastle/error.hpp>
+#include <bincastle/sandbox_command.hpp>
 
+#include <cerrno>
 #include <cstdio>
+#include <fcntl.h>
 #include <set>
 #include <unistd.h>
+
+namespace fs = std::filesystem;
 
 namespace bincastle::driver {
 
 namespace {
+
+int write_all(int fd, const std::string& text) {
+    for (std::size_t done = 0; done < text.size();) {
+        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw SysError("write", "standard output");
+        done += static_cast<std::size_t>(n);
+    }
+    return 0;
+}
+
+// A stdio stream on a duplicate of `fd`, closed when dropped (fd stays open).
+class OutputFile {
+public:
+    explicit OutputFile(int fd) {
+        int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        if (copy < 0) throw SysError("fcntl(F_DUPFD_CLOEXEC)", "progress output");
+        file_ = ::fdopen(copy, "w");
+        if (!file_) {
+            ::close(copy);
+            throw SysError("fdopen", "progress output");
+        }
+    }
+    OutputFile(const OutputFile&) = delete;
+    OutputFile& operator=(const OutputFile&) = delete;
+    ~OutputFile() { std::fclose(file_); }
+    std::FILE* get() const { return file_; }
+
+private:
+    std::FILE* file_;
+};
+
+int export_and_deliver(const BuiltSystem& built, const DefinitionCommand& command, const ProgramLaunch& launch,
+                       const Caller& caller) {
+    ExportRequest request = command.build.export_request;
+    request.output = launch.export_output;
+    try {
+        export_system(built, request);
+        if (launch.staged_output) caller.origin.write_back(launch.staged_output->first, launch.staged_output->second);
+    } catch (...) {
+        if (launch.staged_output) remove_tree(launch.staged_output->first.parent_path());
+        throw;
+    }
+    if (launch.staged_output) remove_tree(launch.staged_output->first.parent_path());
+    return 0;
+}
 
 const char* const gc_usage = R"(usage: bincastle gc
 
@@ -69,26 +124,57 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
         return 0;
     }
     Toolchain toolchain = find_toolchain();
+    fs::path store_root = default_store_root();
+    std::optional<UnblockedSignals> interruptible;
+    if (caller.stop_signals) interruptible.emplace(*caller.stop_signals);
+    ProgramLaunch launch = prepare_program(command, caller.origin, toolchain, store_root, caller.stdio[2]);
+    Plan plan = evaluate_definition(launch, caller.stdio);
+    launch.program_lock.reset();
+    if (verb == "plan") return write_all(caller.stdio[1], plan_to_json(plan, PlanStyle::indented));
+    if (verb == "graph") return write_all(caller.stdio[1], plan_to_dot(plan));
+
+    BuildOptions options;
+    options.store_root = store_root;
+    options.definition_dir = launch.definition_dir;
+    for (const PlanLayer& layer : plan.layers) {
+        auto dir = launch.overrides.find(names::override_variable(layer.name));
+        if (layer.overridable && dir != launch.overrides.end()) options.overrides[layer.name] = dir->second;
+    }
+    options.jobs = command.build.jobs;
+    options.sandbox_program = toolchain.inside_driver.string();
+    options.import_caches = command.build.import_caches;
+    options.export_cache = command.build.export_cache;
+    options.insecure_registry = command.build.insecure_registry;
+    options.system_name = launch.system;
+    std::optional<BuiltSystem> built;
+    {
+        // Gone (its ticker thread too) before the system starts.
+        OutputFile progress_out(caller.stdio[2]);
+        auto progress =
+            make_progress_view(command.build.progress_on(caller.stdio[2]), command.build.verbose, progress_out.get());
+        built = build(plan, options, *progress);
+    }
+    if (!built) return container::exit_setup_failed;
+    if (verb == "build") return 0;
+    if (verb == "export") return export_and_deliver(*built, command, launch, caller);
+
     // Root's systems reach the host only when root says so; a system started from a
     // trusted one is trusted too.
     bool trusted = ::geteuid() != 0 || command.trust_inside || caller.origin.host_dir;
-    std::string socket = verb == "run" && trusted ? caller.socket_path : std::string();
-    ProgramLaunch launch =
-        prepare_program(command, caller.origin, toolchain, Store::default_root(), socket, caller.stdio[2]);
-    auto program = spawn({launch.argv, launch.env, launch.cwd, caller.stdio[0], caller.stdio[1], caller.stdio[2]});
-    launch.program_lock.reset();
-    int status = caller.wait(program);
-    if (launch.staged_output) {
-        const auto& [host, inside] = *launch.staged_output;
-        try {
-            if (status == 0) caller.origin.write_back(host, inside);
-        } catch (...) {
-            remove_tree(host.parent_path());
-            throw;
-        }
-        remove_tree(host.parent_path());
-    }
-    return status;
+    EntryOptions entry_options;
+    entry_options.command = command.command;
+    entry_options.inside_driver = toolchain.inside_driver.string();
+    if (trusted) entry_options.supervisor_socket = caller.socket_path;
+    entry_options.term = caller.origin.term;
+    entry_options.tty = ::isatty(caller.stdio[0]) == 1;
+    SystemEntry entry = prepare_entry(*built, entry_options);
+    cli::SandboxCommand sandbox;
+    sandbox.spec = std::move(entry.spec);
+    std::vector<std::string> argv = {toolchain.inside_driver.string(), "sandbox"};
+    for (auto& arg : cli::sandbox_args(sandbox)) argv.push_back(std::move(arg));
+    interruptible.reset();
+    auto system = spawn({argv, std::nullopt, {}, caller.stdio[0], caller.stdio[1], caller.stdio[2]});
+    return caller.wait(system);
 }
 
 }  // namespace bincastle::driver

@@ -7,7 +7,9 @@
 #include "driver/driver_command.hpp"
 
 #include <array>
+#include <csignal>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -18,11 +20,14 @@ struct Caller {
     std::array<int, 3> stdio = {0, 1, 2};
     // The supervisor's socket for systems started by `run`; empty: none.
     std::string socket_path;
-    // Waits for the started definition program; returns its exit status.
+    // Waits for the started system; returns its exit status.
     std::function<int(container::ChildProcess&)> wait;
+    // Signals that end the process while a definition is evaluated and built (the
+    // outermost driver's, which it otherwise reads from a signalfd); none from inside.
+    std::optional<sigset_t> stop_signals;
 };
 
-// `verb` is run, build, export, graph, gc or clean; `args` follow it. Returns the exit status;
+// `verb` is run, build, export, plan, graph, gc or clean; `args` follow it. Returns the exit status;
 // throws an Error for bincastle's own failures.
 int run_host_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller);
 

@@ -23,16 +23,28 @@ using namespace bincastle::driver;
 using bincastle::testing::read;
 using bincastle::testing::write;
 
-TEST_CASE("driver command line: options anywhere before --, the rest passed on") {
+TEST_CASE("driver command line: options anywhere before --, the command after it") {
     auto command = parse_definition_command(
         "run", {"-j", "3", "repo", "--system", "dev", "demo", "--progress=json", "-v", "--", "sh", "-c", "x"});
     CHECK(command.positionals == std::vector<std::string>{"repo", "demo"});
     CHECK(command.system == "dev");
-    CHECK(command.program_options == std::vector<std::string>{"-j", "3", "--progress=json", "-v"});
+    CHECK(command.build.jobs == 3);
+    CHECK(command.build.progress == ProgressFormat::json);
+    CHECK(command.build.verbose);
     CHECK(command.command == std::vector<std::string>{"sh", "-c", "x"});
 
     auto caches = parse_definition_command("build", {"--import-cache", "r/a", "--export-cache=r/b", "d"});
-    CHECK(caches.program_options == std::vector<std::string>{"--import-cache", "r/a", "--export-cache=r/b"});
+    CHECK(caches.build.import_caches == std::vector<std::string>{"r/a"});
+    CHECK(caches.build.export_cache == "r/b");
+    CHECK(caches.positionals == std::vector<std::string>{"d"});
+
+    auto exported = parse_definition_command("export", {"-o", "out", "--format=tar", "--compression", "zstd", "d"});
+    CHECK(exported.build.export_request.output == std::filesystem::path("out"));
+    CHECK(exported.build.export_request.format == "tar");
+    CHECK(exported.build.export_request.compression == "zstd");
+    CHECK_THROWS_AS(parse_definition_command("build", {"-o", "out", "d"}), Error);
+    CHECK_THROWS_AS(parse_definition_command("run", {"-j", "0", "d"}), Error);
+    CHECK_THROWS_AS(parse_definition_command("run", {"--progress=fancy", "d"}), Error);
 
     CHECK_THROWS_AS(parse_definition_command("run", {"--bogus", "d"}), Error);
     CHECK_THROWS_AS(parse_definition_command("run", {"d", "--system"}), Error);

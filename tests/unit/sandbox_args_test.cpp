@@ -90,3 +90,53 @@ TEST_CASE("usage errors") {
     bad({"/r", "--layer"});
     bad({"/r", "/s", "--", "x"});
 }
+
+namespace {
+
+// Everything sandbox_args carries, as one comparable text.
+std::string describe(const bincastle::cli::SandboxCommand& command) {
+    const Spec& spec = command.spec;
+    std::string text = spec.rootfs + "|" + spec.upper + "|" + spec.cwd + "|" + spec.hostname + "|" +
+                       std::to_string(spec.uid) + ":" + std::to_string(spec.gid) + "|" +
+                       std::to_string(spec.subids) + std::to_string(spec.tty) + std::to_string(spec.init) + "|" +
+                       std::to_string(static_cast<int>(spec.network)) + "|" +
+                       std::to_string(spec.limits.pids_max.value_or(0)) + "," +
+                       std::to_string(spec.limits.memory_max.value_or(0)) + "," +
+                       std::to_string(spec.limits.cpus.value_or(0)) + "|" + std::to_string(command.die_with_parent) +
+                       std::to_string(command.expected_parent.value_or(-1)) + "|";
+    for (const auto& layer : spec.layers) text += "layer " + layer + ";";
+    for (const auto& mount : spec.mounts)
+        text += std::to_string(static_cast<int>(mount.kind)) + " " + mount.source + " " + mount.target + ";";
+    for (const auto& entry : spec.env) text += "env " + entry + ";";
+    for (const auto& arg : spec.args) text += "arg " + arg + ";";
+    return text;
+}
+
+}  // namespace
+
+TEST_CASE("a spec turned into sandbox arguments parses back into itself") {
+    bincastle::cli::SandboxCommand command;
+    Spec& spec = command.spec;
+    spec.layers = {"/l0", "/l 1"};
+    spec.upper = "/u";
+    spec.mounts = {{Mount::Kind::bind, "/a:b", "/x"}, {Mount::Kind::ro_bind, "/b", "/y"}, {Mount::Kind::tmpfs, "", "/t"}};
+    spec.args = {"sh", "-c", "echo -- --layer"};
+    spec.env = {"A=1", "B=", "C=x=y"};
+    spec.cwd = "/w";
+    spec.hostname = "h";
+    spec.uid = 1000;
+    spec.gid = 100;
+    spec.subids = true;
+    spec.network = Network::host;
+    spec.limits = {50, 64u << 20, 0.25};
+    spec.tty = true;
+    spec.init = true;
+    command.die_with_parent = true;
+    command.expected_parent = 42;
+    CHECK(describe(parse_sandbox_args(bincastle::cli::sandbox_args(command), false)) == describe(command));
+
+    bincastle::cli::SandboxCommand plain;
+    plain.spec.rootfs = "/r";
+    plain.spec.args = {"true"};
+    CHECK(describe(parse_sandbox_args(bincastle::cli::sandbox_args(plain), true)) == describe(plain));
+}

@@ -1,0 +1,34 @@
+#pragma once
+
+// The options that the driver's build verbs and a definition program's verbs share:
+// -j, -v, --progress, the remote caches, and export's.
+
+#include <bincastle/build.hpp>
+#include <bincastle/progress.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bincastle::cli {
+
+struct BuildCommandLine {
+    unsigned jobs;  // default: the number of CPUs
+    bool verbose = false;
+    std::optional<ProgressFormat> progress;  // none: auto (tty on a terminal, else plain)
+    std::vector<std::string> import_caches;
+    std::optional<std::string> export_cache;
+    bool insecure_registry = false;
+    ExportRequest export_request;  // --format, -o, --compression, --push
+
+    BuildCommandLine();
+    // The view on `fd`: the chosen one, or tty when `fd` is a terminal, else plain.
+    ProgressFormat progress_on(int fd) const;
+};
+
+// Takes args[i] (and its value, moving i past it) when it is one of these options;
+// export's only when `with_export`. Returns false for any other argument. Throws
+// bincastle::Error for a missing or bad value.
+bool parse_build_option(const std::vector<std::string>& args, std::size_t& i, bool with_export, BuildCommandLine& out);
+
+}  // namespace bincastle::cli
