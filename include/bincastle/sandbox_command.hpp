@@ -20,6 +20,7 @@ struct SandboxCommand {
     bool help = false;
     bool die_with_parent = false;  // this process dies with the one that started it
     std::optional<int> expected_parent;  // ... which must be this pid (--die-with-parent=PID)
+    bool quiet = false;                  // no notices (--quiet)
     container::Spec spec;
 };
 

@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <new>
 #include <set>
 #include <unistd.h>
 
@@ -218,6 +219,9 @@ int main(int argc, char** argv, const Layer& system, std::source_location caller
     } catch (const Error& error) {
         std::fprintf(stderr, "%s: %s%s%s\n", argv[0], error.what(), error.hint().empty() ? "" : "; ",
                      error.hint().c_str());
+        return container::exit_setup_failed;
+    } catch (const std::bad_alloc&) {
+        std::fprintf(stderr, "%s: out of memory\n", argv[0]);
         return container::exit_setup_failed;
     } catch (const std::exception& error) {
         std::fprintf(stderr, "%s: %s\n", argv[0], error.what());

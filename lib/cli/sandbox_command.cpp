@@ -33,6 +33,7 @@ network namespaces, over ROOTFS or an overlay of --layer directories.
   --init               a minimal init as pid 1 that reaps orphans and forwards signals
   --die-with-parent[=PID]  end (and the container with it) when the calling process
                        dies; with PID, also when the caller is not PID (already gone)
+  --quiet              no notices (such as which limit mechanism was used)
   -h, --help           this text
 
 Signals bincastle receives (INT TERM HUP QUIT USR1 USR2) go to the container; a
@@ -158,6 +159,7 @@ SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool std
         } else if (arg == "--tty") { flag(); tty = true; }
         else if (arg == "--no-tty") { flag(); tty = false; }
         else if (arg == "--init") { flag(); spec.init = true; }
+        else if (arg == "--quiet") { flag(); command.quiet = true; }
         else if (arg == "--die-with-parent") {
             command.die_with_parent = true;
             if (inline_value) command.expected_parent = parse_number<int>(arg, *inline_value);
@@ -205,6 +207,7 @@ std::vector<std::string> sandbox_args(const SandboxCommand& command) {
     }
     args.push_back(spec.tty ? "--tty" : "--no-tty");
     if (spec.init) args.push_back("--init");
+    if (command.quiet) args.push_back("--quiet");
     if (!spec.rootfs.empty()) args.push_back(spec.rootfs);
     args.push_back("--");
     args.insert(args.end(), spec.args.begin(), spec.args.end());
@@ -224,6 +227,7 @@ int sandbox_main(const std::vector<std::string>& args) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (::getppid() != command.expected_parent.value_or(parent)) return container::exit_setup_failed;
     }
+    if (command.quiet) command.spec.notice = [](const std::string&) {};
     return container::run(command.spec);
 }
 

@@ -1,20 +1,37 @@
 #pragma once
 
-// Evaluating a definition: its program runs with the verb `plan` and writes the plan to
-// a file the driver gives it; its own output reaches the caller. The driver builds and
-// runs what the plan says; the program does nothing else.
+// Evaluating a definition: its program runs in a sandbox with the verb `plan` and
+// writes the plan to a file the driver gives it; its own output reaches the caller.
+// The driver builds and runs what the plan says; the program does nothing else.
+//
+// What the program sees: the host's /usr (and the /lib, /lib64, /bin, /sbin beside it)
+// read-only, so that it can start; its own compiled program and its repository
+// read-only; a private /tmp; the directory it writes the plan into. Nothing else of the
+// host: no home, no /etc, no network but its own loopback, no process outside its pid
+// namespace; and it is killed at its time limit, held to its memory limit, and ends
+// with the driver.
 
 #include "driver/driver_command.hpp"
 
 #include <bincastle/plan.hpp>
 
 #include <array>
-#include <functional>
+#include <chrono>
+#include <cstdint>
+#include <optional>
 
 namespace bincastle::driver {
 
-// Throws bincastle::Error when the program fails (its status named) or writes no valid
-// plan. `stdio` is what the program gets as its stdin, stdout and stderr.
-Plan evaluate_definition(const ProgramLaunch& launch, const std::array<int, 3>& stdio);
+struct EvaluationLimits {
+    std::chrono::seconds time{60};
+    std::uint64_t memory = std::uint64_t{4} << 30;  // bytes of address space
+};
+
+// Returns nothing when the program reported its own failure (exit 125: it said why on
+// `stdio[2]`). Throws bincastle::Error when it fails otherwise (killed, another
+// status), exceeds its time limit, or writes no valid plan. `stdio` is what the program gets as its
+// stdin, stdout and stderr; `sandbox_program` runs `sandbox` (the static driver).
+std::optional<Plan> evaluate_definition(const ProgramLaunch& launch, const std::array<int, 3>& stdio,
+                         const std::filesystem::path& sandbox_program, const EvaluationLimits& limits);
 
 }  // namespace bincastle::driver

@@ -5,6 +5,7 @@
 
 #include <bincastle/error.hpp>
 
+#include <charconv>
 #include <cstdlib>
 #include <stdlib.h>
 
@@ -29,6 +30,7 @@ Options:
                          default: named after the source and SUBDIR
   --trust-inside         as root: let processes in the system build and start
                          systems through /bincastle (on for other users; see below)
+  --evaluation-timeout S how long the definition may take to evaluate (default 60)
   -j N                   build N layers at once (default: the number of CPUs)
   -v, --verbose          show build output, each line prefixed with its layer
   --progress=FORMAT      auto, tty, plain, or json (one JSON object per line)
@@ -116,6 +118,13 @@ DefinitionCommand parse_definition_command(const std::string& verb, const std::v
             command.help = true;
         } else if (arg == "--trust-inside") {
             command.trust_inside = true;
+        } else if (arg == "--evaluation-timeout" || arg.starts_with("--evaluation-timeout=")) {
+            std::string text = arg == "--evaluation-timeout" ? value(i, arg) : arg.substr(arg.find('=') + 1);
+            unsigned seconds = 0;
+            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), seconds);
+            if (ec != std::errc() || end != text.data() + text.size() || seconds == 0)
+                throw Error("--evaluation-timeout " + text + ": expected a number of seconds above 0");
+            command.evaluation_timeout = std::chrono::seconds(seconds);
         } else if (arg == "--system") {
             command.system = value(i, arg);
         } else if (arg.starts_with("--system=")) {
@@ -161,6 +170,7 @@ ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& or
     ProgramLaunch launch;
     launch.system = command.system.value_or(source.default_system_name(origin.parent_system));
     launch.program_lock = std::move(compiled.lock);
+    launch.source_root = source.root;
     launch.definition_dir = source.definition_dir();
     launch.argv = {compiled.program.string(), "plan"};
     // export's output, named by the caller. From inside a system it is written on the

@@ -9,6 +9,7 @@
 #include "driver/toolchain.hpp"
 #include "util/unique_fd.hpp"
 
+#include <chrono>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -24,6 +25,7 @@ struct DefinitionCommand {
     cli::BuildCommandLine build;               // -j, -v, --progress, caches; export's options
     std::optional<std::string> system;         // --system NAME
     bool trust_inside = false;                 // --trust-inside
+    std::chrono::seconds evaluation_timeout{60};  // --evaluation-timeout SECONDS
     std::vector<std::string> command;          // after --
     bool help = false;
 };
@@ -48,6 +50,7 @@ struct Origin {
 struct ProgramLaunch {
     std::vector<std::string> argv;  // PROGRAM plan: it evaluates, and writes the plan
     std::vector<std::string> env;
+    std::filesystem::path source_root;     // the repository or DIR the definition is in
     std::filesystem::path definition_dir;  // the program's cwd, and what LocalDir paths start from
     std::string system;
     UniqueFd program_lock;  // see CompiledDefinition::lock

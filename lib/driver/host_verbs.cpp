@@ -1,6 +1,7 @@
 #include "driver/host_verbs.hpp"
 
 #include "driver/definition_evaluator.hpp"
+#include "driver/source_confinement.hpp"
 #include "driver/toolchain.hpp"
 #include "store/store.hpp"
 #include "util/file_tree.hpp"
@@ -128,8 +129,11 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     std::optional<UnblockedSignals> interruptible;
     if (caller.stop_signals) interruptible.emplace(*caller.stop_signals);
     ProgramLaunch launch = prepare_program(command, caller.origin, toolchain, store_root, caller.stdio[2]);
-    Plan plan = evaluate_definition(launch, caller.stdio);
+    std::optional<Plan> evaluated =
+        evaluate_definition(launch, caller.stdio, toolchain.inside_driver, {command.evaluation_timeout});
     launch.program_lock.reset();
+    if (!evaluated) return container::exit_setup_failed;
+    const Plan& plan = *evaluated;
     if (verb == "plan") return write_all(caller.stdio[1], plan_to_json(plan, PlanStyle::indented));
     if (verb == "graph") return write_all(caller.stdio[1], plan_to_dot(plan));
 
@@ -140,6 +144,7 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
         auto dir = launch.overrides.find(names::override_variable(layer.name));
         if (layer.overridable && dir != launch.overrides.end()) options.overrides[layer.name] = dir->second;
     }
+    check_local_sources(plan, launch.source_root, launch.definition_dir, options.overrides);
     options.jobs = command.build.jobs;
     options.sandbox_program = toolchain.inside_driver.string();
     options.import_caches = command.build.import_caches;

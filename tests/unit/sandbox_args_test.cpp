@@ -102,7 +102,7 @@ std::string describe(const bincastle::cli::SandboxCommand& command) {
                        std::to_string(static_cast<int>(spec.network)) + "|" +
                        std::to_string(spec.limits.pids_max.value_or(0)) + "," +
                        std::to_string(spec.limits.memory_max.value_or(0)) + "," +
-                       std::to_string(spec.limits.cpus.value_or(0)) + "|" + std::to_string(command.die_with_parent) +
+                       std::to_string(spec.limits.cpus.value_or(0)) + "|" + std::to_string(command.die_with_parent) + std::to_string(command.quiet) +
                        std::to_string(command.expected_parent.value_or(-1)) + "|";
     for (const auto& layer : spec.layers) text += "layer " + layer + ";";
     for (const auto& mount : spec.mounts)
@@ -133,6 +133,7 @@ TEST_CASE("a spec turned into sandbox arguments parses back into itself") {
     spec.init = true;
     command.die_with_parent = true;
     command.expected_parent = 42;
+    command.quiet = true;
     CHECK(describe(parse_sandbox_args(bincastle::cli::sandbox_args(command), false)) == describe(command));
 
     bincastle::cli::SandboxCommand plain;
