@@ -17,11 +17,35 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <exception>
 #include <new>
 #include <set>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
+
+// A definition's own code runs before bincastle::main, where nothing catches what it
+// throws: say it in one line and exit as bincastle's own failures do, instead of
+// std::terminate's abort. The driver links every definition with this symbol named
+// (-u), so that even a program that never reaches bincastle::main has it.
+extern "C" [[noreturn]] void bincastle_report_uncaught() noexcept {
+    try {
+        if (auto exception = std::current_exception()) std::rethrow_exception(exception);
+        std::fputs("bincastle: the definition ended through std::terminate\n", stderr);
+    } catch (const std::bad_alloc&) {
+        std::fputs("bincastle: the definition ran out of memory\n", stderr);
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "bincastle: the definition failed: %s\n", error.what());
+    } catch (...) {
+        std::fputs("bincastle: the definition threw something that is not a std::exception\n", stderr);
+    }
+    std::fflush(stderr);
+    std::_Exit(bincastle::container::exit_setup_failed);
+}
+
+namespace {
+const auto installed_terminate_handler = std::set_terminate(bincastle_report_uncaught);
+}  // namespace
 
 namespace bincastle {
 

@@ -8,6 +8,7 @@
 #include <bincastle/sandbox_command.hpp>
 
 #include <cerrno>
+#include <csignal>
 #include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -48,6 +49,8 @@ cli::SandboxCommand evaluation_sandbox(const ProgramLaunch& launch, const fs::pa
     spec.limits.memory_max = limits.memory;
     spec.limits.pids_max = 1024;
     spec.tty = false;
+    // Not pid 1: a program's own signals (abort) then act as they do anywhere.
+    spec.init = true;
     return command;
 }
 
@@ -86,6 +89,9 @@ std::optional<Plan> evaluate_definition(const ProgramLaunch& launch, const std::
                     "does it loop? (--evaluation-timeout SECONDS gives it longer)");
     // The program (or its sandbox) said what failed, on the caller's stderr.
     if (status == container::exit_setup_failed) return std::nullopt;
+    if (status == 128 + SIGKILL)
+        throw Error("the definition was killed while it was evaluated",
+                    "its memory limit is " + std::to_string(limits.memory >> 20) + " MiB");
     if (status > 128)
         throw Error("the definition was killed by signal " + std::to_string(status - 128) + " while it was evaluated");
     if (status != 0) throw Error("the definition exited with status " + std::to_string(status) + " while it was evaluated");
