@@ -172,6 +172,14 @@ t_bad_input() {
     [ $? -eq 125 ] || fail "a missing source directory did not fail"
     grep -q "src" "$T/err" || fail "the message does not name the source: $(cat "$T/err")"
     def clean 2>/dev/null || fail "clean does not work while a source is missing"
+    # The DSL's own misuse: one line naming the layer, before anything runs.
+    for dir in home/src /proc/x; do
+        BC_MOUNT_DIR=$dir def build 2>"$T/err"
+        [ $? -eq 125 ] || fail "MountDir(\"$dir\") did not fail"
+        [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "layer 'system': MountDir(\"$dir\")" "$T/err" ||
+            fail "message: $(cat "$T/err")"
+        [ ! -e "$T/store" ] || fail "MountDir(\"$dir\") was refused only after the store was opened"
+    done
 }
 
 t_one_run_per_system() {
