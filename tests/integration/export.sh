@@ -107,10 +107,60 @@ t_refuses_existing_output() {
     [ -e "$T/out/keep" ] || fail "the directory was touched"
 }
 
+# "MODE NAME" for each path under opt/hostile in a `tar -tv` listing, sorted.
+hostile_modes() {
+    grep 'opt/hostile/' | awk '{ print $1, $NF }' | LC_ALL=C sort
+}
+
+expected_modes="---------- opt/hostile/unreadable
+-rw-r--r-- opt/hostile/closed/inner/file
+-rw-r--r-- opt/hostile/readonly/file
+d--------- opt/hostile/closed/
+dr-xr-xr-x opt/hostile/readonly/
+drwxr-xr-x opt/hostile/
+drwxr-xr-x opt/hostile/closed/inner/"
+
+t_unreadable_modes() {
+    setup_definition
+    export BC_HOSTILE=1
+    def A build 2>"$T/log" || fail "build failed: $(cat "$T/log")"
+    for format in oci tar dir; do
+        def A export --format $format -o "$T/$format" 2>"$T/log" || fail "export --format $format failed: $(cat "$T/log")"
+    done
+    # The modes are the build's, and the files whole.
+    [ "$(tar -tvf "$T/tar" | hostile_modes)" = "$expected_modes" ] ||
+        fail "tar modes: $(tar -tvf "$T/tar" | hostile_modes)"
+    [ "$(tar -xOf "$T/tar" opt/hostile/closed/inner/file opt/hostile/unreadable)" = "secret
+hidden" ] || fail "tar contents: $(tar -xOf "$T/tar" opt/hostile/closed/inner/file opt/hostile/unreadable)"
+    found=""
+    for blob in "$T"/oci/blobs/sha256/*; do
+        tar -tzf "$blob" 2>/dev/null | grep -q '^opt/hostile/unreadable$' && found=$blob
+    done
+    [ -n "$found" ] || fail "no layer holds opt/hostile"
+    [ "$(tar -tvzf "$found" | hostile_modes)" = "$expected_modes" ] ||
+        fail "OCI layer modes: $(tar -tvzf "$found" | hostile_modes)"
+    [ "$(tar -xzOf "$found" opt/hostile/closed/inner/file)" = "secret" ] || fail "the OCI layer lost closed/inner/file"
+    h=$T/dir/opt/hostile
+    [ "$(stat -c '%a' "$h/closed" "$h/readonly" "$h/unreadable")" = "0
+555
+0" ] || fail "dir modes: $(stat -c '%a %n' "$h/closed" "$h/readonly" "$h/unreadable")"
+    chmod 0700 "$h/closed" "$h/unreadable"
+    [ "$(cat "$h/closed/inner/file" "$h/unreadable" "$h/readonly/file")" = "secret
+hidden
+kept" ] || fail "dir contents differ"
+    # gc removes the layer once nothing needs it, and clean removes the store.
+    (unset BC_HOSTILE && def A gc 2>"$T/log") || fail "gc failed: $(cat "$T/log")"
+    grep -q "removed 1 layers" "$T/log" || fail "gc: $(cat "$T/log")"
+    def A build 2>"$T/log" || fail "second build failed: $(cat "$T/log")"
+    def A clean 2>"$T/log" || fail "clean failed: $(cat "$T/log")"
+    [ ! -e "$T/A" ] || fail "clean left $(ls -R "$T/A" | head)"
+}
+
 tap_case t_oci_runs "an OCI export: skopeo inspects it, umoci unpacks it, the sandbox runs its command"
 tap_case t_reproducible "two exports (oci gzip and zstd, tar from two stores) are byte-identical"
 tap_case t_tar_and_dir "tar and dir exports hold the merged system, whiteouts applied"
 tap_case t_whiteouts_in_oci "whiteouts become .wh. entries that umoci honours"
 tap_case t_push_and_skopeo_round_trip "--push to a registry; skopeo copies it up and back unchanged"
+tap_case t_unreadable_modes "a layer with mode-000 and 0555 directories and an unreadable file: exported with its modes, gc and clean"
 tap_case t_refuses_existing_output "an existing output is refused, untouched"
 tap_main
