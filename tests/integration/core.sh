@@ -84,27 +84,43 @@ t_failure() {
 
 t_kill_and_rerun() {
     setup
-    export BC_SLOW=3.7  # a duration no other process here sleeps
+    export BC_SLOW="3.$$"  # a duration no other process here sleeps
     keys_before=$(def keys)
     "$DEFINITION" build -j2 --progress=json 2>"$T/events" &
     pid=$!
     n=0
     # Killed while a slow layer's build is really running.
-    while ! pgrep -f "sleep 3.7" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-    pgrep -f "sleep 3.7" >/dev/null || fail "the slow build never started: $(cat "$T/events")"
+    while ! pgrep -xf "sleep $BC_SLOW" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    pgrep -xf "sleep $BC_SLOW" >/dev/null || fail "the slow build never started: $(cat "$T/events")"
     kill -9 $pid
     wait $pid 2>/dev/null
     grep -q '"built", "layer": "slow-' "$T/events" && fail "the build finished before it was killed"
-    # Its builds die with it, rather than go on writing into the store.
+    # Its builds die with it (t_builds_die_with_builder); wait for that before the rerun.
     n=0
-    while pgrep -f "sleep 3.7" >/dev/null && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
-    pgrep -f "sleep 3.7" >/dev/null && fail "builds outlived the killed builder: $(pgrep -af 'sleep 3.7')"
+    while pgrep -xf "sleep $BC_SLOW" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
     def build --progress=json 2>"$T/events2" || fail "the rerun failed: $(cat "$T/events2")"
     [ "$(def keys)" = "$keys_before" ] || fail "keys changed"
     for layer in slow-a slow-b; do
         grep -q "\"built\", \"layer\": \"$layer\"" "$T/events2" || fail "$layer was not built by the rerun"
     done
     [ -z "$(ls "$T/store/building")" ] || fail "leftovers: $(ls "$T/store/building")"
+}
+
+t_builds_die_with_builder() {
+    setup
+    # Far longer than the wait below, and no other process sleeps that long.
+    export BC_SLOW="600.$$"
+    "$DEFINITION" build -j2 2>"$T/err" &
+    pid=$!
+    # Whatever the outcome, nothing of this case outlives it.
+    on_exit 'for p in $(pgrep -xf "sleep $BC_SLOW"); do kill -9 "$p"; done'
+    wait_for_process -xf "sleep $BC_SLOW" || fail "the slow builds never started: $(cat "$T/err")"
+    kill -9 $pid
+    wait $pid 2>/dev/null
+    # Its builds die with it, rather than go on writing into the store.
+    n=0
+    while pgrep -xf "sleep $BC_SLOW" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    ! pgrep -xf "sleep $BC_SLOW" >/dev/null || fail "builds outlived the killed builder: $(pgrep -af "sleep $BC_SLOW")"
 }
 
 t_concurrent_builds() {
@@ -347,6 +363,7 @@ tap_case t_source_edit_rebuilds_downstream "editing a local source rebuilds exac
 tap_case t_parallel "two independent slow layers overlap under -j2, and MAKEFLAGS says -j2"
 tap_case t_failure "a failing script names the layer, its log and last lines, and leaves no layer"
 tap_case t_kill_and_rerun "kill -9 during a build, then a rerun completes with the same keys"
+tap_case t_builds_die_with_builder "the builds of a builder killed with -9 die with it"
 tap_case t_concurrent_builds "two processes building one store build each layer once"
 tap_case t_run_status_env_cwd "run passes the exit status through, with the system's env and cwd"
 tap_case t_system_keeps_its_files "a system keeps its files between runs"
