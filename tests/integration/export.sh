@@ -143,6 +143,8 @@ t_unreadable_modes() {
     setup_definition
     export BC_HOSTILE=1
     def A build 2>"$T/log" || fail "build failed: $(cat "$T/log")"
+    out=$(def A run -- cat /opt/hostile/closed/inner/file 2>"$T/log") || fail "run failed: $(cat "$T/log")"
+    [ "$out" = "secret" ] || fail "the system shows '$out'"
     for format in oci tar dir; do
         def A export --format $format -o "$T/$format" 2>"$T/log" || fail "export --format $format failed: $(cat "$T/log")"
     done
@@ -180,6 +182,6 @@ tap_case t_reproducible "two exports (oci gzip and zstd, tar from two stores) ar
 tap_case t_tar_and_dir "tar and dir exports hold the merged system, whiteouts applied"
 tap_case t_whiteouts_in_oci "whiteouts become .wh. entries that umoci honours"
 tap_case t_push_and_skopeo_round_trip "--push to a registry; skopeo copies it up and back unchanged"
-tap_case t_unreadable_modes "a layer with mode-000 and 0555 directories and an unreadable file: exported with its modes, gc and clean"
+tap_case t_unreadable_modes "a layer with mode-000 and 0555 directories and an unreadable file: run, exported with its modes, gc, clean"
 tap_case t_refuses_existing_output "an existing output is refused, untouched"
 tap_main
