@@ -18,6 +18,22 @@ setup() {
 
 def() { timeout -k 5 120 "$DEFINITION" "$@"; }
 
+# Waits (up to 10 s) until `pgrep ARGS...` finds a process.
+wait_for_process() {
+    n=0
+    while ! pgrep "$@" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    pgrep "$@" >/dev/null
+}
+
+# A duration no other process sleeps (other runs of these tests included), far longer
+# than any case: a sleep that ends when the case says so, with end_sleeps.
+long_sleep="600.$$"
+
+# Kills the processes running exactly `sleep SECONDS`.
+end_sleeps() {
+    for p in $(pgrep -xf "sleep $1"); do kill -9 "$p"; done
+}
+
 # The names of the layers with EVENT in a JSON progress file, sorted, on one line.
 layers_with() {
     grep "\"event\": \"$1\"" "$2" | sed 's/.*"layer": "\([^"]*\)".*/\1/' | sort | tr '\n' ' '
@@ -108,12 +124,11 @@ t_kill_and_rerun() {
 
 t_builds_die_with_builder() {
     setup
-    # Far longer than the wait below, and no other process sleeps that long.
-    export BC_SLOW="600.$$"
+    export BC_SLOW="$long_sleep"
     "$DEFINITION" build -j2 2>"$T/err" &
     pid=$!
     # Whatever the outcome, nothing of this case outlives it.
-    on_exit 'for p in $(pgrep -xf "sleep $BC_SLOW"); do kill -9 "$p"; done'
+    on_exit 'end_sleeps "$long_sleep"'
     wait_for_process -xf "sleep $BC_SLOW" || fail "the slow builds never started: $(cat "$T/err")"
     kill -9 $pid
     wait $pid 2>/dev/null
@@ -201,11 +216,13 @@ t_bad_input() {
 t_one_run_per_system() {
     setup
     def build 2>/dev/null || fail "build failed"
-    def run -- sleep 3 2>/dev/null &
+    def run -- sleep "$long_sleep" 2>/dev/null &
     first=$!
-    sleep 1
+    on_exit 'end_sleeps "$long_sleep"'
+    wait_for_process -xf "sleep $long_sleep" || fail "the first run never started"
     def run -- true 2>"$T/err"
     rc=$?
+    end_sleeps "$long_sleep"
     wait $first
     [ "$rc" -eq 125 ] || fail "a second run of a running system gave $rc"
     grep -q "already running" "$T/err" || fail "message: $(cat "$T/err")"
@@ -246,7 +263,11 @@ t_http_source() {
     busybox httpd -f -p "127.0.0.1:$port" -h "$T/www" &
     server=$!
     on_exit "kill $server"
-    sleep 0.3
+    n=0
+    until busybox wget -q -O /dev/null "http://127.0.0.1:$port/pkg-1.0.tar.gz" 2>/dev/null || [ $n -ge 100 ]; do
+        sleep 0.1
+        n=$((n + 1))
+    done
     export BC_HTTP_URL="http://127.0.0.1:$port/pkg-1.0.tar.gz"
     BC_HTTP_SHA=$(printf '%064d' 0) def build 2>"$T/err"
     [ $? -eq 125 ] || fail "a wrong sha256 was not refused"
@@ -276,21 +297,16 @@ t_gc_and_clean() {
     [ ! -e "$T/store" ] || fail "clean left $(ls "$T/store")"
 }
 
-# Waits (up to 10 s) until `pgrep ARGS...` finds a process.
-wait_for_process() {
-    n=0
-    while ! pgrep "$@" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-    pgrep "$@" >/dev/null
-}
 
 t_gc_keeps_what_a_running_system_uses() {
     setup
     def build 2>/dev/null || fail "first build failed"
     first_keys=$(def keys | awk '{ print $1 }')
-    def run -- sleep 4.1 2>/dev/null &
+    def run -- sleep "$long_sleep" 2>/dev/null &
     running=$!
+    on_exit 'end_sleeps "$long_sleep"'
     # The command itself (the definition's command line holds the same words).
-    wait_for_process -xf "sleep 4.1" || fail "the system never started"
+    wait_for_process -xf "sleep $long_sleep" || fail "the system never started"
     # The system's root now names the second version only.
     echo "second version" >"$D/src/a.txt"
     def build 2>/dev/null || fail "second build failed"
@@ -299,7 +315,9 @@ t_gc_keeps_what_a_running_system_uses() {
     for key in $first_keys; do
         [ -d "$T/store/layers/$key/fs" ] || fail "gc removed $key, which the running system uses"
     done
-    wait $running || fail "the running system failed"
+    end_sleeps "$long_sleep"
+    wait $running
+    [ $? -eq 137 ] || fail "the running system did not end with its command (killed: 137)"
     def gc 2>"$T/err" || fail "gc failed: $(cat "$T/err")"
     grep -q "removed 3 layers" "$T/err" || fail "gc after the run: $(cat "$T/err")"
 }
@@ -309,14 +327,17 @@ t_gc_keeps_what_a_build_is_about_to_use() {
     def build 2>/dev/null || fail "first build failed"
     # A process that has found app, src and tool built and will run them once its
     # slow layers are built...
-    BC_SLOW=4.3 def run -j2 2>"$T/err" >"$T/out" &
+    BC_SLOW="$long_sleep" def run -j2 2>"$T/err" >"$T/out" &
     running=$!
-    wait_for_process -f "sleep 4.3" || fail "the slow builds never started: $(cat "$T/err")"
+    on_exit 'end_sleeps "$long_sleep"'
+    wait_for_process -xf "sleep $long_sleep" || fail "the slow builds never started: $(cat "$T/err")"
     # ...while another process of a system by the same name replaces the system's root
     # with layers of another version, and gc runs.
     echo "second version" >"$D/src/a.txt"
     def build 2>/dev/null || fail "the other build failed"
     def gc 2>"$T/gc" || fail "gc failed: $(cat "$T/gc")"
+    # Then its slow layers are done.
+    end_sleeps "$long_sleep"
     wait $running || fail "the first process failed after gc: $(cat "$T/err")"
     [ "$(cat "$T/out")" = "first version" ] || fail "the first process ran '$(cat "$T/out")'"
 }
