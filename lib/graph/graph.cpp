@@ -8,7 +8,6 @@
 #include <boost/graph/depth_first_search.hpp>
 
 #include <filesystem>
-#include <optional>
 #include <unordered_map>
 
 namespace bincastle {
@@ -61,39 +60,35 @@ private:
     std::unordered_map<const LayerData*, Key> memo_;
 };
 
-// What is wrong with `path` as a directory inside the layer's root, or nothing.
-std::optional<std::string> path_problem(const std::string& path) {
-    if (!path.starts_with('/')) return "is not an absolute path";
+// Refuses a path option (`what`, as the definition wrote it) that is relative or has
+// '..': the build or the container would read it as another directory than it says.
+void check_path(const LayerData& layer, const std::string& what, const std::string& path) {
+    std::string problem;
+    if (!path.starts_with('/')) problem = "is not an absolute path";
     for (const auto& part : std::filesystem::path(path))
-        if (part == "..") return "has '..' in it";
-    return std::nullopt;
+        if (part == "..") problem = "has '..' in it";
+    if (!problem.empty())
+        throw Error("layer '" + layer.name + "': " + what + " " + problem, "give an absolute path without '..'");
 }
 
-void check_path(const LayerData& layer, const char* option, const std::string& path, const std::string& hint) {
-    if (auto problem = path_problem(path))
-        throw Error("layer '" + layer.name + "': " + option + "(\"" + path + "\") " + *problem, hint);
-}
-
-// The DSL's own misuse, refused before anything runs: paths the build or the
-// container would read as something else than what they say.
+// The DSL's own misuse, refused before anything runs.
 void check_options(const LayerData& layer) {
-    const std::string absolute = "give an absolute path inside the layer's root, without '..'";
     for (const auto& dep : layer.deps) {
         if (!dep.mount_dir) continue;
         const std::string& dir = *dep.mount_dir;
         const std::string what = "MountDir(\"" + dir + "\") of '" + dep.layer->name + "'";
-        if (auto problem = path_problem(dir)) throw Error("layer '" + layer.name + "': " + what + " " + *problem, absolute);
-        // The container makes these itself: a layer bound there would hide them (or be hidden).
-        const auto normal = std::filesystem::path(dir).lexically_normal().relative_path();
-        const std::string top = normal.empty() ? std::string() : normal.begin()->string();
+        check_path(layer, what, dir);
+        // The container makes these itself: a layer bound there would hide them, or be hidden.
+        const auto inside = std::filesystem::path(dir).lexically_normal().relative_path();
+        const std::string top = inside.empty() ? std::string() : inside.begin()->string();
         if (top.empty() || top == "proc" || top == "dev" || top == "sys")
-            throw Error("layer '" + layer.name + "': " + what + " would shadow " + (top.empty() ? "/" : "/" + top),
+            throw Error("layer '" + layer.name + "': " + what + " would shadow /" + top,
                         "the container provides /, /proc, /dev and /sys: mount it elsewhere");
     }
-    for (const auto& scratch : layer.build_scratch) check_path(layer, "BuildScratch", scratch, absolute);
-    if (layer.output_dir)
-        check_path(layer, "OutputDir", *layer.output_dir, "the output is a directory the build writes: " + absolute);
-    if (layer.run_working_dir) check_path(layer, "RunWorkingDir", *layer.run_working_dir, absolute);
+    for (const auto& scratch : layer.build_scratch) check_path(layer, "BuildScratch(\"" + scratch + "\")", scratch);
+    if (layer.output_dir) check_path(layer, "OutputDir(\"" + *layer.output_dir + "\")", *layer.output_dir);
+    if (layer.run_working_dir)
+        check_path(layer, "RunWorkingDir(\"" + *layer.run_working_dir + "\")", *layer.run_working_dir);
 }
 
 class Builder {
