@@ -68,8 +68,17 @@ t_source_edit_rebuilds_downstream() {
 
 t_parallel() {
     setup
-    BC_SLOW=2 def build -j2 --progress=json 2>"$T/events" || fail "build failed"
-    # Both slow layers start before either finishes.
+    BC_SLOW="$long_sleep" "$DEFINITION" build -j2 --progress=json 2>"$T/events" &
+    build=$!
+    # Whatever the outcome, nothing of this case outlives it (its builds die with it).
+    on_exit "kill -9 $build 2>/dev/null"
+    on_exit 'end_sleeps "$long_sleep"'
+    # Both slow layers run at once (each sleeps until it is ended).
+    n=0
+    while [ "$(pgrep -cxf "sleep $long_sleep")" -lt 2 ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+    [ "$(pgrep -cxf "sleep $long_sleep")" -eq 2 ] || fail "the slow layers did not overlap: $(cat "$T/events")"
+    end_sleeps "$long_sleep"
+    wait $build || fail "build failed: $(cat "$T/events")"
     first_done=$(grep -n '"event": "built", "layer": "slow-' "$T/events" | head -1 | cut -d: -f1)
     for layer in slow-a slow-b; do
         started=$(grep -n "\"event\": \"started\", \"layer\": \"$layer\"" "$T/events" | cut -d: -f1)
@@ -128,6 +137,7 @@ t_builds_die_with_builder() {
     "$DEFINITION" build -j2 2>"$T/err" &
     pid=$!
     # Whatever the outcome, nothing of this case outlives it.
+    on_exit "kill -9 $pid 2>/dev/null"
     on_exit 'end_sleeps "$long_sleep"'
     wait_for_process -xf "sleep $BC_SLOW" || fail "the slow builds never started: $(cat "$T/err")"
     kill -9 $pid
