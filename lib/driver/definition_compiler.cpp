@@ -13,6 +13,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
+#include <vector>
 #include <sstream>
 #include <chrono>
 #include <fcntl.h>
@@ -146,6 +148,53 @@ bool inputs_unchanged(const fs::path& root, const fs::path& inputs_file) {
     return true;
 }
 
+// The program's size and a hash of 4 KiB out of every MiB and of its last 4 KiB: a
+// file cut short, or one that lost its start, its end or any extent of a MiB or more
+// (what a crash or a full disk leaves) differs from it. Cheap enough for every start:
+// a definition carries some 100 MB of debug information, which would take a warm run
+// some 50 ms to hash whole.
+std::string program_fingerprint(const fs::path& program) {
+    UniqueFd fd(::open(program.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (!fd) throw SysError("open", program.string());
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) throw SysError("stat", program.string());
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    constexpr std::uint64_t block = 4096, stride = 1 << 20;
+    std::string sampled;
+    std::vector<std::uint64_t> offsets;
+    for (std::uint64_t offset = 0; offset < size; offset += stride) offsets.push_back(offset);
+    if (size > block) offsets.push_back(size - block);
+    for (std::uint64_t offset : offsets) {
+        const std::size_t wanted = static_cast<std::size_t>(std::min(block, size - offset));
+        const std::size_t start = sampled.size();
+        sampled.resize(start + wanted);
+        ssize_t n = ::pread(fd.get(), sampled.data() + start, wanted, static_cast<off_t>(offset));
+        if (n < 0) throw SysError("read", program.string());
+        // A file that shrank while it was read differs from its record anyway.
+        sampled.resize(start + static_cast<std::size_t>(n));
+    }
+    return std::to_string(size) + " " + hash_bytes(sampled).hex() + "\n";
+}
+
+// Why the program in a cache entry cannot be trusted, or nothing.
+std::optional<std::string> program_damage(const fs::path& entry) {
+    auto recorded = read_file_if_exists((entry / "program.check").string());
+    if (!recorded) return "it has no record of its program";
+    try {
+        if (program_fingerprint(entry / "program") != *recorded) return "its program is not the one compiled";
+    } catch (const SysError& error) {
+        return error.what();
+    }
+    return std::nullopt;
+}
+
+// Flushed to the disk, so that a crash after the rename that commits it finds it whole.
+void sync_path(const fs::path& path) {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw SysError("open", path.string());
+    if (::fsync(fd.get()) != 0) throw SysError("fsync", path.string());
+}
+
 void run_compiler(std::vector<std::string> argv, const fs::path& root, int output_fd, const std::string& what) {
     auto child = spawn({std::move(argv), std::nullopt, root, 0, output_fd, output_fd});
     int status = child.wait();
@@ -208,7 +257,15 @@ fs::path compile_into(const fs::path& root, const std::string& subdir, const std
             auto written = fs::last_write_time(fs::path(path).is_absolute() ? fs::path(path) : root / path, error);
             racy = racy || error || written >= started;
         }
-        if (!racy) write_new_file((work / "inputs").string(), describe_inputs(root, prerequisites));
+        if (!racy) {
+            write_new_file((work / "inputs").string(), describe_inputs(root, prerequisites));
+            sync_path(work / "inputs");
+        }
+        // A linker that wrote through mmap learns of a full disk only here.
+        sync_path(work / "program");
+        write_new_file((work / "program.check").string(), program_fingerprint(work / "program"));
+        sync_path(work / "program.check");
+        sync_path(work);
     } catch (...) {
         remove_tree(work);
         throw;
@@ -226,18 +283,24 @@ CompiledDefinition compile_definition(const fs::path& root, const std::string& s
     // Shared while the program is found and started, exclusive while it is replaced:
     // a driver never starts a program that another is deleting.
     UniqueFd lock = lock_entry(entry, LOCK_SH);
-    if (inputs_unchanged(root, entry / "inputs") && fs::exists(entry / "program"))
-        return {entry / "program", false, std::move(lock)};
+    if (inputs_unchanged(root, entry / "inputs")) {
+        auto damage = program_damage(entry);
+        if (!damage) return {entry / "program", false, std::move(lock)};
+        // A cache heals itself: trusted, a damaged program would fail every run.
+        ::dprintf(output_fd, "bincastle: the compiled %s in the cache is damaged (%s): compiling it again\n",
+                  (fs::path(subdir) / "main.cpp").c_str(), damage->c_str());
+    }
     lock.reset();
     lock = lock_entry(entry, LOCK_EX);
     // Another driver may have compiled it while this one waited.
-    if (inputs_unchanged(root, entry / "inputs") && fs::exists(entry / "program"))
+    if (inputs_unchanged(root, entry / "inputs") && !program_damage(entry))
         return {entry / "program", false, std::move(lock)};
     fs::path work = compile_into(root, subdir, sources, toolchain, cache_dir, output_fd);
     fs::path stale = work.string() + ".stale";
     std::error_code error;
     fs::rename(entry, stale, error);
     fs::rename(work, entry);
+    sync_path(cache_dir);
     remove_tree(stale);
     return {entry / "program", true, std::move(lock)};
 }

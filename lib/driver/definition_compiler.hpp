@@ -2,13 +2,16 @@
 
 // Compiling a definition into its program, cached.
 //
-// The cache lives in <store>/definitions/bin/<key>/{program,inputs}. The key hashes
-// every .cpp of the definition's directory (path and content), the compiler's
-// identity (its resolved executable's path, size and time) and arguments, and the
-// library (version, libbincastle.a's size and time). `inputs` lists each header the
-// compiler read, with its size, time and content hash: a header whose size or time
+// The cache lives in <store>/definitions/bin/<key>/{program,program.check,inputs}.
+// The key hashes every .cpp of the definition's directory (path and content), the
+// compiler's identity (its resolved executable's path, size and time) and arguments,
+// and the library (version, libbincastle.a's size and time). `inputs` lists each
+// header the compiler read, with its size, time and content hash: a header whose size or time
 // changed is hashed again, and only a changed content recompiles. So an unchanged
-// definition is found without starting the compiler.
+// definition is found without starting the compiler. An entry is committed whole
+// (written, flushed, renamed) with `program.check`, its program's size and a hash of
+// samples of it; an entry whose program no longer matches (a crash, a full disk, an
+// older cache) is compiled again, with a notice.
 
 #include "driver/toolchain.hpp"
 #include "util/unique_fd.hpp"

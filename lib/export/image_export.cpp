@@ -1,5 +1,6 @@
 #include "export/image_export.hpp"
 
+#include "container/owner_access.hpp"
 #include "remote/oci_platform.hpp"
 #include "remote/parallel.hpp"
 #include "remote/registry_client.hpp"
@@ -135,23 +136,27 @@ void merge(const ImageSpec& image, const fs::path& merged) {
 }  // namespace
 
 void export_image(const ImageSpec& image, const ExportOptions& options) {
-    refuse_existing(options.output, options.format == Format::tar);
-    if (!options.output.parent_path().empty()) fs::create_directories(options.output.parent_path());
-    Partial partial(options.output);
-    switch (options.format) {
-    case Format::oci: write_oci(image, options, partial.path()); break;
-    case Format::dir: merge(image, partial.path()); break;
-    case Format::tar: {
-        Partial merged(options.output.string() + ".merged");
-        merge(image, merged.path());
-        TarOptions tar;
-        tar.compression = options.compression.value_or(Compression::none);
-        tar.whiteouts = false;
-        write_layer_tar(merged.path(), partial.path(), tar);
-        break;
-    }
-    }
-    partial.commit(options.output);
+    // A build may leave directories of mode 000 and files nobody may read (rootless,
+    // it ran as root): read them as their owner may, with their modes kept.
+    container::with_owner_access([&] {
+        refuse_existing(options.output, options.format == Format::tar);
+        if (!options.output.parent_path().empty()) fs::create_directories(options.output.parent_path());
+        Partial partial(options.output);
+        switch (options.format) {
+        case Format::oci: write_oci(image, options, partial.path()); break;
+        case Format::dir: merge(image, partial.path()); break;
+        case Format::tar: {
+            Partial merged(options.output.string() + ".merged");
+            merge(image, merged.path());
+            TarOptions tar;
+            tar.compression = options.compression.value_or(Compression::none);
+            tar.whiteouts = false;
+            write_layer_tar(merged.path(), partial.path(), tar);
+            break;
+        }
+        }
+        partial.commit(options.output);
+    });
 }
 
 std::string push_oci_layout(const fs::path& layout, const std::string& ref, bool insecure, const std::string& tag,

@@ -40,7 +40,9 @@ struct ExportOptions {
     std::string tag = "latest";    // the OCI layout's org.opencontainers.image.ref.name
 };
 
-// Writes the image. The output appears whole, by one rename, or not at all.
+// Writes the image. The output appears whole, by one rename, or not at all. Files the
+// caller owns are read whatever their modes, and keep them (container::with_owner_access:
+// call this while the process runs no other thread).
 void export_image(const ImageSpec& image, const ExportOptions& options);
 
 // Pushes the image of an OCI layout (its manifest tagged `tag` in index.json, or its

@@ -7,6 +7,7 @@
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/depth_first_search.hpp>
 
+#include <filesystem>
 #include <unordered_map>
 
 namespace bincastle {
@@ -59,6 +60,37 @@ private:
     std::unordered_map<const LayerData*, Key> memo_;
 };
 
+// Refuses a path option (`what`, as the definition wrote it) that is relative or has
+// '..': the build or the container would read it as another directory than it says.
+void check_path(const LayerData& layer, const std::string& what, const std::string& path) {
+    std::string problem;
+    if (!path.starts_with('/')) problem = "is not an absolute path";
+    for (const auto& part : std::filesystem::path(path))
+        if (part == "..") problem = "has '..' in it";
+    if (!problem.empty())
+        throw Error("layer '" + layer.name + "': " + what + " " + problem, "give an absolute path without '..'");
+}
+
+// The DSL's own misuse, refused before anything runs.
+void check_options(const LayerData& layer) {
+    for (const auto& dep : layer.deps) {
+        if (!dep.mount_dir) continue;
+        const std::string& dir = *dep.mount_dir;
+        const std::string what = "MountDir(\"" + dir + "\") of '" + dep.layer->name + "'";
+        check_path(layer, what, dir);
+        // The container makes these itself: a layer bound there would hide them, or be hidden.
+        const auto inside = std::filesystem::path(dir).lexically_normal().relative_path();
+        const std::string top = inside.empty() ? std::string() : inside.begin()->string();
+        if (top.empty() || top == "proc" || top == "dev" || top == "sys")
+            throw Error("layer '" + layer.name + "': " + what + " would shadow /" + top,
+                        "the container provides /, /proc, /dev and /sys: mount it elsewhere");
+    }
+    for (const auto& scratch : layer.build_scratch) check_path(layer, "BuildScratch(\"" + scratch + "\")", scratch);
+    if (layer.output_dir) check_path(layer, "OutputDir(\"" + *layer.output_dir + "\")", *layer.output_dir);
+    if (layer.run_working_dir)
+        check_path(layer, "RunWorkingDir(\"" + *layer.run_working_dir + "\")", *layer.run_working_dir);
+}
+
 class Builder {
 public:
     std::size_t add(const std::shared_ptr<const LayerData>& layer, const std::string& needed_by) {
@@ -66,6 +98,7 @@ public:
             throw Error("a layer without a Name" +
                         (needed_by.empty() ? std::string() : " (a dependency of '" + needed_by + "')"),
                         "give every layer Name(\"...\")");
+        check_options(*layer);
         if (layer->source && !layer->build_script.empty())
             throw Error("layer '" + layer->name + "' has both a source and a BuildScript",
                         "a source layer is its files; build from it in another layer that "

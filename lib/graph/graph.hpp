@@ -37,7 +37,9 @@ struct Placement {
 class Graph {
 public:
     // Throws bincastle::Error for an unnamed layer, two different layers with one
-    // name, or a cycle (naming its path).
+    // name, a cycle (naming its path), or a path option that would not mean what it
+    // says (naming the layer): a MountDir, OutputDir, BuildScratch or RunWorkingDir
+    // that is relative or has '..', a MountDir on /, or on or under /proc, /dev, /sys.
     static Graph from(const Layer& root);
     // For tests and tools that assemble nodes themselves; checks as from() does.
     static Graph from_nodes(std::vector<GraphNode> nodes, std::size_t root);

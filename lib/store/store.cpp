@@ -143,24 +143,31 @@ Store::Build::~Build() {
 }
 
 fs::path Store::Build::commit(const std::string& meta, const std::string& subdir) {
-    // The unit that is renamed holds the files and the metadata, so that a crash at
-    // any moment leaves either no layer or a whole one.
-    fs::path unit = dir_ / "unit";
-    make_dirs(unit);
-    fs::path files = subdir.empty() ? fs() : fs() / fs::path(subdir).relative_path();
+    // The build directory itself becomes the layer by one rename, with the files and
+    // the metadata in it: a crash at any moment leaves either no layer, and a build
+    // directory that the next builder of the key clears, or a whole layer and nothing
+    // in building/ (which no builder of a finished key would clear).
     std::error_code error;
-    if (!fs::is_directory(files, error))
+    const fs::path inside = fs::path(subdir).relative_path();
+    if (!fs::is_directory(fs() / inside, error))
         throw Error("the build produced no " + (subdir.empty() ? std::string("files") : "directory " + subdir));
-    if (::rename(files.c_str(), (unit / "fs").c_str()) != 0) throw SysError("rename", files.string());
-    write_new_file(unit / "meta", meta);
-    if (::rename(unit.c_str(), final_dir_.c_str()) != 0) {
+    remove_tree(scratch());
+    if (!inside.empty()) {
+        const fs::path whole = dir_ / "whole";
+        if (::rename(fs().c_str(), whole.c_str()) != 0) throw SysError("rename", fs().string());
+        const fs::path kept = whole / inside;
+        if (::rename(kept.c_str(), fs().c_str()) != 0) throw SysError("rename", kept.string());
+        remove_tree(whole);
+    }
+    write_new_file(dir_ / "meta", meta);
+    if (::rename(dir_.c_str(), final_dir_.c_str()) != 0) {
         int saved = errno;
         // Someone else committed the same key first (a store shared without its lock):
         // theirs is as good as ours.
         if (saved != EEXIST && saved != ENOTEMPTY) throw SysError(saved, "rename", final_dir_.string());
+        remove_tree(dir_);
     }
     committed_ = true;
-    remove_tree(dir_);
     return final_dir_ / "fs";
 }
 

@@ -1,9 +1,12 @@
 // A small system for the core's integration tests. The environment shapes it:
-//   BC_SLOW=SECONDS  two independent layers that sleep that long
+//   BC_SLOW=SECONDS  two independent layers that sleep that long (or until the sleep is killed)
 //   BC_FAIL=1        a layer whose script fails
 //   BC_GIT_URL, BC_GIT_REF      a git source, copied to /opt/git by a layer built on it
 //   BC_HTTP_URL, BC_HTTP_SHA    a tar.gz (one top directory, stripped), copied to /opt/archive
 //   BC_WHITEOUT=1    a layer that deletes /bin/vi and replaces /etc (overlay whiteouts)
+//   BC_HOSTILE=1     a layer that leaves modes its owner cannot read through: a mode-000
+//                    directory, a mode-0555 one, an unreadable file
+//   BC_MOUNT_DIR=DIR where the system mounts its wrapped source (default /home/src)
 // LocalDir paths are relative to BINCASTLE_DEFINITION_DIR, which the tests set to a
 // directory holding rootfs/ (busybox) and src/.
 #include <bincastle/main.hpp>
@@ -38,7 +41,8 @@ struct App {
 };
 
 Layer slow(const char* name, const std::string& seconds) {
-    return Layer(Name(name), Dep(Base{}), BuildScript({"sleep " + seconds, std::string("echo done > /") + name}));
+    // A test may end the sleep early (kill it): the build goes on.
+    return Layer(Name(name), Dep(Base{}), BuildScript({"sleep " + seconds + " || true", std::string("echo done > /") + name}));
 }
 
 }  // namespace
@@ -64,7 +68,15 @@ int main(int argc, char** argv) {
     if (std::getenv("BC_WHITEOUT"))
         parts.push_back(Layer(Name("prune"), Dep(Base{}),
                               BuildScript({"rm /bin/vi", "rm -rf /etc", "mkdir /etc", "echo pruned > /etc/marker"})));
-    Layer root(Name("system"), RunDep(Base{}), RunDep(Wrap(Source{}, MountDir("/home/src"))), RunDeps(parts),
-               Env("GREETING", "hello"), RunWorkingDir("/opt"), RunArgs({"/bin/cat", "/opt/app/content"}));
+    if (std::getenv("BC_HOSTILE"))
+        parts.push_back(Layer(Name("hostile"), Dep(Base{}),
+                              BuildScript({"mkdir -p /opt/hostile/closed/inner /opt/hostile/readonly",
+                                           "echo secret > /opt/hostile/closed/inner/file",
+                                           "echo kept > /opt/hostile/readonly/file",
+                                           "echo hidden > /opt/hostile/unreadable", "chmod 000 /opt/hostile/unreadable",
+                                           "chmod 0555 /opt/hostile/readonly", "chmod 000 /opt/hostile/closed"})));
+    const char* mount_dir = std::getenv("BC_MOUNT_DIR");
+    Layer root(Name("system"), RunDep(Base{}), RunDep(Wrap(Source{}, MountDir(mount_dir ? mount_dir : "/home/src"))),
+               RunDeps(parts), Env("GREETING", "hello"), RunWorkingDir("/opt"), RunArgs({"/bin/cat", "/opt/app/content"}));
     return bincastle::main(argc, argv, root);
 }

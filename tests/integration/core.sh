@@ -18,6 +18,22 @@ setup() {
 
 def() { timeout -k 5 120 "$DEFINITION" "$@"; }
 
+# Waits (up to 10 s) until `pgrep ARGS...` finds a process.
+wait_for_process() {
+    n=0
+    while ! pgrep "$@" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    pgrep "$@" >/dev/null
+}
+
+# A duration no other process sleeps (other runs of these tests included), far longer
+# than any case: a sleep that ends when the case says so, with end_sleeps.
+long_sleep="600.$$"
+
+# Kills the processes running exactly `sleep SECONDS`.
+end_sleeps() {
+    for p in $(pgrep -xf "sleep $1"); do kill -9 "$p"; done
+}
+
 # The names of the layers with EVENT in a JSON progress file, sorted, on one line.
 layers_with() {
     grep "\"event\": \"$1\"" "$2" | sed 's/.*"layer": "\([^"]*\)".*/\1/' | sort | tr '\n' ' '
@@ -52,8 +68,17 @@ t_source_edit_rebuilds_downstream() {
 
 t_parallel() {
     setup
-    BC_SLOW=2 def build -j2 --progress=json 2>"$T/events" || fail "build failed"
-    # Both slow layers start before either finishes.
+    BC_SLOW="$long_sleep" "$DEFINITION" build -j2 --progress=json 2>"$T/events" &
+    build=$!
+    # Whatever the outcome, nothing of this case outlives it (its builds die with it).
+    on_exit "kill -9 $build 2>/dev/null"
+    on_exit 'end_sleeps "$long_sleep"'
+    # Both slow layers run at once (each sleeps until it is ended).
+    n=0
+    while [ "$(pgrep -cxf "sleep $long_sleep")" -lt 2 ] && [ $n -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+    [ "$(pgrep -cxf "sleep $long_sleep")" -eq 2 ] || fail "the slow layers did not overlap: $(cat "$T/events")"
+    end_sleeps "$long_sleep"
+    wait $build || fail "build failed: $(cat "$T/events")"
     first_done=$(grep -n '"event": "built", "layer": "slow-' "$T/events" | head -1 | cut -d: -f1)
     for layer in slow-a slow-b; do
         started=$(grep -n "\"event\": \"started\", \"layer\": \"$layer\"" "$T/events" | cut -d: -f1)
@@ -84,27 +109,43 @@ t_failure() {
 
 t_kill_and_rerun() {
     setup
-    export BC_SLOW=3.7  # a duration no other process here sleeps
+    export BC_SLOW="3.$$"  # a duration no other process here sleeps
     keys_before=$(def keys)
     "$DEFINITION" build -j2 --progress=json 2>"$T/events" &
     pid=$!
     n=0
     # Killed while a slow layer's build is really running.
-    while ! pgrep -f "sleep 3.7" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-    pgrep -f "sleep 3.7" >/dev/null || fail "the slow build never started: $(cat "$T/events")"
+    while ! pgrep -xf "sleep $BC_SLOW" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    pgrep -xf "sleep $BC_SLOW" >/dev/null || fail "the slow build never started: $(cat "$T/events")"
     kill -9 $pid
     wait $pid 2>/dev/null
     grep -q '"built", "layer": "slow-' "$T/events" && fail "the build finished before it was killed"
-    # Its builds die with it, rather than go on writing into the store.
+    # Its builds die with it (t_builds_die_with_builder); wait for that before the rerun.
     n=0
-    while pgrep -f "sleep 3.7" >/dev/null && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
-    pgrep -f "sleep 3.7" >/dev/null && fail "builds outlived the killed builder: $(pgrep -af 'sleep 3.7')"
+    while pgrep -xf "sleep $BC_SLOW" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
     def build --progress=json 2>"$T/events2" || fail "the rerun failed: $(cat "$T/events2")"
     [ "$(def keys)" = "$keys_before" ] || fail "keys changed"
     for layer in slow-a slow-b; do
         grep -q "\"built\", \"layer\": \"$layer\"" "$T/events2" || fail "$layer was not built by the rerun"
     done
     [ -z "$(ls "$T/store/building")" ] || fail "leftovers: $(ls "$T/store/building")"
+}
+
+t_builds_die_with_builder() {
+    setup
+    export BC_SLOW="$long_sleep"
+    "$DEFINITION" build -j2 2>"$T/err" &
+    pid=$!
+    # Whatever the outcome, nothing of this case outlives it.
+    on_exit "kill -9 $pid 2>/dev/null"
+    on_exit 'end_sleeps "$long_sleep"'
+    wait_for_process -xf "sleep $BC_SLOW" || fail "the slow builds never started: $(cat "$T/err")"
+    kill -9 $pid
+    wait $pid 2>/dev/null
+    # Its builds die with it, rather than go on writing into the store.
+    n=0
+    while pgrep -xf "sleep $BC_SLOW" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+    ! pgrep -xf "sleep $BC_SLOW" >/dev/null || fail "builds outlived the killed builder: $(pgrep -af "sleep $BC_SLOW")"
 }
 
 t_concurrent_builds() {
@@ -172,16 +213,26 @@ t_bad_input() {
     [ $? -eq 125 ] || fail "a missing source directory did not fail"
     grep -q "src" "$T/err" || fail "the message does not name the source: $(cat "$T/err")"
     def clean 2>/dev/null || fail "clean does not work while a source is missing"
+    # The DSL's own misuse: one line naming the layer, before anything runs.
+    for dir in home/src /proc/x; do
+        BC_MOUNT_DIR=$dir def build 2>"$T/err"
+        [ $? -eq 125 ] || fail "MountDir(\"$dir\") did not fail"
+        [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "layer 'system': MountDir(\"$dir\")" "$T/err" ||
+            fail "message: $(cat "$T/err")"
+        [ ! -e "$T/store" ] || fail "MountDir(\"$dir\") was refused only after the store was opened"
+    done
 }
 
 t_one_run_per_system() {
     setup
     def build 2>/dev/null || fail "build failed"
-    def run -- sleep 3 2>/dev/null &
+    def run -- sleep "$long_sleep" 2>/dev/null &
     first=$!
-    sleep 1
+    on_exit 'end_sleeps "$long_sleep"'
+    wait_for_process -xf "sleep $long_sleep" || fail "the first run never started"
     def run -- true 2>"$T/err"
     rc=$?
+    end_sleeps "$long_sleep"
     wait $first
     [ "$rc" -eq 125 ] || fail "a second run of a running system gave $rc"
     grep -q "already running" "$T/err" || fail "message: $(cat "$T/err")"
@@ -222,7 +273,11 @@ t_http_source() {
     busybox httpd -f -p "127.0.0.1:$port" -h "$T/www" &
     server=$!
     on_exit "kill $server"
-    sleep 0.3
+    n=0
+    until busybox wget -q -O /dev/null "http://127.0.0.1:$port/pkg-1.0.tar.gz" 2>/dev/null || [ $n -ge 100 ]; do
+        sleep 0.1
+        n=$((n + 1))
+    done
     export BC_HTTP_URL="http://127.0.0.1:$port/pkg-1.0.tar.gz"
     BC_HTTP_SHA=$(printf '%064d' 0) def build 2>"$T/err"
     [ $? -eq 125 ] || fail "a wrong sha256 was not refused"
@@ -252,21 +307,16 @@ t_gc_and_clean() {
     [ ! -e "$T/store" ] || fail "clean left $(ls "$T/store")"
 }
 
-# Waits (up to 10 s) until `pgrep ARGS...` finds a process.
-wait_for_process() {
-    n=0
-    while ! pgrep "$@" >/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-    pgrep "$@" >/dev/null
-}
 
 t_gc_keeps_what_a_running_system_uses() {
     setup
     def build 2>/dev/null || fail "first build failed"
     first_keys=$(def keys | awk '{ print $1 }')
-    def run -- sleep 4.1 2>/dev/null &
+    def run -- sleep "$long_sleep" 2>/dev/null &
     running=$!
+    on_exit 'end_sleeps "$long_sleep"'
     # The command itself (the definition's command line holds the same words).
-    wait_for_process -xf "sleep 4.1" || fail "the system never started"
+    wait_for_process -xf "sleep $long_sleep" || fail "the system never started"
     # The system's root now names the second version only.
     echo "second version" >"$D/src/a.txt"
     def build 2>/dev/null || fail "second build failed"
@@ -275,7 +325,9 @@ t_gc_keeps_what_a_running_system_uses() {
     for key in $first_keys; do
         [ -d "$T/store/layers/$key/fs" ] || fail "gc removed $key, which the running system uses"
     done
-    wait $running || fail "the running system failed"
+    end_sleeps "$long_sleep"
+    wait $running
+    [ $? -eq 137 ] || fail "the running system did not end with its command (killed: 137)"
     def gc 2>"$T/err" || fail "gc failed: $(cat "$T/err")"
     grep -q "removed 3 layers" "$T/err" || fail "gc after the run: $(cat "$T/err")"
 }
@@ -285,14 +337,17 @@ t_gc_keeps_what_a_build_is_about_to_use() {
     def build 2>/dev/null || fail "first build failed"
     # A process that has found app, src and tool built and will run them once its
     # slow layers are built...
-    BC_SLOW=4.3 def run -j2 2>"$T/err" >"$T/out" &
+    BC_SLOW="$long_sleep" def run -j2 2>"$T/err" >"$T/out" &
     running=$!
-    wait_for_process -f "sleep 4.3" || fail "the slow builds never started: $(cat "$T/err")"
+    on_exit 'end_sleeps "$long_sleep"'
+    wait_for_process -xf "sleep $long_sleep" || fail "the slow builds never started: $(cat "$T/err")"
     # ...while another process of a system by the same name replaces the system's root
     # with layers of another version, and gc runs.
     echo "second version" >"$D/src/a.txt"
     def build 2>/dev/null || fail "the other build failed"
     def gc 2>"$T/gc" || fail "gc failed: $(cat "$T/gc")"
+    # Then its slow layers are done.
+    end_sleeps "$long_sleep"
     wait $running || fail "the first process failed after gc: $(cat "$T/err")"
     [ "$(cat "$T/out")" = "first version" ] || fail "the first process ran '$(cat "$T/out")'"
 }
@@ -339,6 +394,7 @@ tap_case t_source_edit_rebuilds_downstream "editing a local source rebuilds exac
 tap_case t_parallel "two independent slow layers overlap under -j2, and MAKEFLAGS says -j2"
 tap_case t_failure "a failing script names the layer, its log and last lines, and leaves no layer"
 tap_case t_kill_and_rerun "kill -9 during a build, then a rerun completes with the same keys"
+tap_case t_builds_die_with_builder "the builds of a builder killed with -9 die with it"
 tap_case t_concurrent_builds "two processes building one store build each layer once"
 tap_case t_run_status_env_cwd "run passes the exit status through, with the system's env and cwd"
 tap_case t_system_keeps_its_files "a system keeps its files between runs"

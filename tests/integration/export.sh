@@ -34,6 +34,18 @@ t_reproducible() {
     def A export -o "$T/one" 2>/dev/null || fail "export 1 failed"
     def A export -o "$T/two" 2>/dev/null || fail "export 2 failed"
     diff -r "$T/one" "$T/two" >/dev/null || fail "two OCI exports differ"
+    # Both may fall in one second: check that nothing in them tells the time.
+    gzipped=0
+    for blob in "$T"/one/blobs/sha256/*; do
+        [ "$(od -An -tx1 -N2 "$blob" | tr -d ' ')" = "1f8b" ] || continue
+        gzipped=$((gzipped + 1))
+        [ "$(od -An -tx1 -j4 -N4 "$blob" | tr -d ' ')" = "00000000" ] || fail "a gzip MTIME in $blob"
+        tar -tvzf "$blob" >"$T/entries" || fail "tar cannot read $blob"
+        ! grep -v ' 1970-01-01 00:00 ' "$T/entries" || fail "entries with a time in $blob"
+    done
+    [ "$gzipped" -eq 7 ] || fail "$gzipped gzip layers, expected 7"
+    [ "$(cat "$T"/one/blobs/sha256/* | grep -ao '"created":"[^"]*"' | sort -u)" = '"created":"1970-01-01T00:00:00Z"' ] ||
+        fail "the config's times: $(cat "$T"/one/blobs/sha256/* | grep -ao '"created":"[^"]*"' | sort -u)"
     def A export --compression zstd -o "$T/z1" 2>/dev/null || fail "zstd export 1 failed"
     def A export --compression zstd -o "$T/z2" 2>/dev/null || fail "zstd export 2 failed"
     diff -r "$T/z1" "$T/z2" >/dev/null || fail "two zstd exports differ"
@@ -44,6 +56,7 @@ t_reproducible() {
     cmp "$T/one.tar" "$T/two.tar" || fail "two tar exports differ"
     tar -tvf "$T/one.tar" >"$T/list" || fail "tar cannot read it"
     grep -q ' 0/0 .* 1970-01-01 00:00 opt/app/content$' "$T/list" || fail "entries: $(grep content "$T/list")"
+    ! grep -v ' 0/0 .* 1970-01-01 00:00 ' "$T/list" || fail "entries with an owner or a time"
 }
 
 t_tar_and_dir() {
@@ -82,15 +95,21 @@ t_push_and_skopeo_round_trip() {
     start_registry
     def A export --push "$REG/sys:v1" -o "$T/img" 2>"$T/log" || fail "export --push failed: $(cat "$T/log")"
     skopeo inspect --tls-verify=false "docker://$REG/sys:v1" >"$T/remote" 2>&1 || fail "skopeo inspect: $(cat "$T/remote")"
-    local_digest=$(skopeo inspect "oci:$T/img" | grep '"Digest"')
+    skopeo inspect "oci:$T/img" >"$T/local" 2>&1 || fail "skopeo inspect of the layout: $(cat "$T/local")"
+    local_digest=$(grep -E '"Digest": "sha256:[0-9a-f]{64}"' "$T/local") || fail "no digest: $(cat "$T/local")"
     [ "$(grep '"Digest"' "$T/remote")" = "$local_digest" ] || fail "pushed digest differs: $(grep Digest "$T/remote") vs $local_digest"
     # skopeo to the registry and back: the same manifest.
     skopeo copy --quiet --dest-tls-verify=false "oci:$T/img:latest" "docker://$REG/copy:v1" >"$T/c1" 2>&1 ||
         fail "skopeo copy up: $(cat "$T/c1")"
     skopeo copy --quiet --src-tls-verify=false "docker://$REG/copy:v1" "oci:$T/back:latest" >"$T/c2" 2>&1 ||
         fail "skopeo copy down: $(cat "$T/c2")"
-    [ "$(skopeo inspect --raw "oci:$T/back" | sha256sum)" = "$(skopeo inspect --raw "oci:$T/img" | sha256sum)" ] ||
-        fail "the manifest changed on the round trip"
+    for image in img back; do
+        skopeo inspect --raw "oci:$T/$image" >"$T/$image.json" 2>&1 || fail "skopeo inspect --raw: $(cat "$T/$image.json")"
+        # A manifest: its config and 7 layers.
+        grep -q '"schemaVersion":2' "$T/$image.json" && [ "$(grep -o '"sha256:[0-9a-f]\{64\}"' "$T/$image.json" | wc -l)" -eq 8 ] ||
+            fail "the $image manifest: $(cat "$T/$image.json")"
+    done
+    cmp -s "$T/img.json" "$T/back.json" || fail "the manifest changed on the round trip"
     umoci unpack --rootless --image "$T/back:latest" "$T/bundle" >"$T/umoci" 2>&1 || fail "umoci unpack: $(cat "$T/umoci")"
     [ "$(cat "$T/bundle/rootfs/opt/app/content")" = "first version" ] || fail "the copy lost /opt/app/content"
     # A second push sends no blob.
@@ -107,10 +126,62 @@ t_refuses_existing_output() {
     [ -e "$T/out/keep" ] || fail "the directory was touched"
 }
 
+# "MODE NAME" for each path under opt/hostile in a `tar -tv` listing, sorted.
+hostile_modes() {
+    grep 'opt/hostile/' | awk '{ print $1, $NF }' | LC_ALL=C sort
+}
+
+expected_modes="---------- opt/hostile/unreadable
+-rw-r--r-- opt/hostile/closed/inner/file
+-rw-r--r-- opt/hostile/readonly/file
+d--------- opt/hostile/closed/
+dr-xr-xr-x opt/hostile/readonly/
+drwxr-xr-x opt/hostile/
+drwxr-xr-x opt/hostile/closed/inner/"
+
+t_unreadable_modes() {
+    setup_definition
+    export BC_HOSTILE=1
+    def A build 2>"$T/log" || fail "build failed: $(cat "$T/log")"
+    out=$(def A run -- cat /opt/hostile/closed/inner/file 2>"$T/log") || fail "run failed: $(cat "$T/log")"
+    [ "$out" = "secret" ] || fail "the system shows '$out'"
+    for format in oci tar dir; do
+        def A export --format $format -o "$T/$format" 2>"$T/log" || fail "export --format $format failed: $(cat "$T/log")"
+    done
+    # The modes are the build's, and the files whole.
+    [ "$(tar -tvf "$T/tar" | hostile_modes)" = "$expected_modes" ] ||
+        fail "tar modes: $(tar -tvf "$T/tar" | hostile_modes)"
+    [ "$(tar -xOf "$T/tar" opt/hostile/closed/inner/file opt/hostile/unreadable)" = "secret
+hidden" ] || fail "tar contents: $(tar -xOf "$T/tar" opt/hostile/closed/inner/file opt/hostile/unreadable)"
+    found=""
+    for blob in "$T"/oci/blobs/sha256/*; do
+        tar -tzf "$blob" 2>/dev/null | grep -q '^opt/hostile/unreadable$' && found=$blob
+    done
+    [ -n "$found" ] || fail "no layer holds opt/hostile"
+    [ "$(tar -tvzf "$found" | hostile_modes)" = "$expected_modes" ] ||
+        fail "OCI layer modes: $(tar -tvzf "$found" | hostile_modes)"
+    [ "$(tar -xzOf "$found" opt/hostile/closed/inner/file)" = "secret" ] || fail "the OCI layer lost closed/inner/file"
+    h=$T/dir/opt/hostile
+    [ "$(stat -c '%a' "$h/closed" "$h/readonly" "$h/unreadable")" = "0
+555
+0" ] || fail "dir modes: $(stat -c '%a %n' "$h/closed" "$h/readonly" "$h/unreadable")"
+    chmod 0700 "$h/closed" "$h/unreadable"
+    [ "$(cat "$h/closed/inner/file" "$h/unreadable" "$h/readonly/file")" = "secret
+hidden
+kept" ] || fail "dir contents differ"
+    # gc removes the layer once nothing needs it, and clean removes the store.
+    (unset BC_HOSTILE && def A gc 2>"$T/log") || fail "gc failed: $(cat "$T/log")"
+    grep -q "removed 1 layers" "$T/log" || fail "gc: $(cat "$T/log")"
+    def A build 2>"$T/log" || fail "second build failed: $(cat "$T/log")"
+    def A clean 2>"$T/log" || fail "clean failed: $(cat "$T/log")"
+    [ ! -e "$T/A" ] || fail "clean left $(ls -R "$T/A" | head)"
+}
+
 tap_case t_oci_runs "an OCI export: skopeo inspects it, umoci unpacks it, the sandbox runs its command"
 tap_case t_reproducible "two exports (oci gzip and zstd, tar from two stores) are byte-identical"
 tap_case t_tar_and_dir "tar and dir exports hold the merged system, whiteouts applied"
 tap_case t_whiteouts_in_oci "whiteouts become .wh. entries that umoci honours"
 tap_case t_push_and_skopeo_round_trip "--push to a registry; skopeo copies it up and back unchanged"
+tap_case t_unreadable_modes "a layer with mode-000 and 0555 directories and an unreadable file: run, exported with its modes, gc, clean"
 tap_case t_refuses_existing_output "an existing output is refused, untouched"
 tap_main

@@ -186,3 +186,45 @@ TEST_CASE("compile cache: unchanged sources and headers do not start the compile
     toolchain.compiler = {"false"};
     CHECK_THROWS_AS(compile(), Error);
 }
+
+TEST_CASE("compile cache: a damaged program is compiled again, with a notice") {
+    TempDir dir("driver-test");
+    write_fake_compiler(dir.path());
+    write_old(dir.path() / "repo" / "demo" / "main.cpp", "int main() {}\n");
+    write(dir.path() / "lib" / "libbincastle.a", "archive");
+    Toolchain toolchain;
+    toolchain.compiler = {(dir.path() / "fake-cxx").string()};
+    toolchain.compiler_path = dir.path() / "fake-cxx";
+    toolchain.library_dir = dir.path() / "lib";
+    fs::path cache = dir.path() / "cache";
+    const fs::path notices = dir.path() / "notices";
+    UniqueFd output(::open(notices.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+    REQUIRE(output);
+    auto compile = [&] {
+        auto result = compile_definition(dir.path() / "repo", "demo", toolchain, cache, output.get());
+        result.lock.reset();
+        return result;
+    };
+    const auto first = compile();
+    REQUIRE(first.compiled);
+    const std::string program = read(first.program);
+    REQUIRE(program.find("echo program") != std::string::npos);
+    CHECK(fs::exists(first.program.parent_path() / "program.check"));
+    CHECK_FALSE(compile().compiled);
+    CHECK(read(notices).find("damaged") == std::string::npos);
+
+    SUBCASE("truncated, as a crash leaves it") { fs::resize_file(first.program, 5); }
+    SUBCASE("empty") { fs::resize_file(first.program, 0); }
+    SUBCASE("same size, other bytes") { write(first.program, std::string(program.size(), '\0'), 0755); }
+    SUBCASE("gone") { fs::remove(first.program); }
+    SUBCASE("an entry from before the record") { fs::remove(first.program.parent_path() / "program.check"); }
+
+    const auto again = compile();
+    CHECK(again.compiled);
+    CHECK(read(again.program) == program);
+    CHECK(read(notices).find("bincastle: the compiled demo/main.cpp in the cache is damaged (") != std::string::npos);
+    CHECK(calls(dir.path()) == 4);
+    // Healed: found in the cache again.
+    CHECK_FALSE(compile().compiled);
+    CHECK(calls(dir.path()) == 4);
+}

@@ -139,3 +139,44 @@ TEST_CASE("a cycle is rejected with its path") {
     CHECK_THROWS_WITH_AS(Graph::from_nodes(nodes, 0),
                          "the layers depend on each other in a cycle: b -> c -> b", Error);
 }
+
+TEST_CASE("the DSL's own misuse is refused before anything runs, naming the layer") {
+    Layer src(Name("src"), LocalDir("src"));
+    auto message = [](const Layer& layer) {
+        try {
+            Graph::from(layer);
+        } catch (const Error& error) {
+            return std::string(error.what());
+        }
+        return std::string("accepted");
+    };
+    auto wrapped = [&](const char* dir) { return Layer(Name("tool"), BuildDep(Wrap(src, MountDir(dir))), BuildScript({"x"})); };
+    CHECK(message(wrapped("src")) == "layer 'tool': MountDir(\"src\") of 'src' is not an absolute path");
+    CHECK(message(wrapped("/src/../etc")) == "layer 'tool': MountDir(\"/src/../etc\") of 'src' has '..' in it");
+    CHECK(message(wrapped("/proc")) == "layer 'tool': MountDir(\"/proc\") of 'src' would shadow /proc");
+    CHECK(message(wrapped("/dev/shm")) == "layer 'tool': MountDir(\"/dev/shm\") of 'src' would shadow /dev");
+    CHECK(message(wrapped("//sys/")) == "layer 'tool': MountDir(\"//sys/\") of 'src' would shadow /sys");
+    CHECK(message(wrapped("/")) == "layer 'tool': MountDir(\"/\") of 'src' would shadow /");
+    CHECK(message(wrapped("/process/x")) == "accepted");
+    CHECK(message(wrapped("/home/src")) == "accepted");
+
+    // Refused wherever the layer sits in the graph.
+    Layer deep(Name("root"), RunDep(Layer(Name("mid"), Dep(wrapped("/sys/x")))));
+    CHECK(message(deep) == "layer 'tool': MountDir(\"/sys/x\") of 'src' would shadow /sys");
+
+    CHECK(message(Layer(Name("x"), BuildScript({"x"}), OutputDir("out"))) ==
+          "layer 'x': OutputDir(\"out\") is not an absolute path");
+    CHECK(message(Layer(Name("x"), BuildScript({"x"}), OutputDir("/out/../.."))) ==
+          "layer 'x': OutputDir(\"/out/../..\") has '..' in it");
+    CHECK(message(Layer(Name("x"), BuildScript({"x"}), OutputDir("/out"))) == "accepted");
+    CHECK(message(Layer(Name("x"), BuildScript({"x"}), BuildScratch("build"))) ==
+          "layer 'x': BuildScratch(\"build\") is not an absolute path");
+    CHECK(message(Layer(Name("x"), BuildScript({"x"}), BuildScratch("/build/.."))) ==
+          "layer 'x': BuildScratch(\"/build/..\") has '..' in it");
+    CHECK(message(Layer(Name("x"), BuildScript({"x"}), BuildScratch("/build"))) == "accepted");
+    CHECK(message(Layer(Name("x"), RunWorkingDir("home/user"))) ==
+          "layer 'x': RunWorkingDir(\"home/user\") is not an absolute path");
+    CHECK(message(Layer(Name("x"), RunWorkingDir("/home/user"))) == "accepted");
+    CHECK(message(Layer(Name(""), RunWorkingDir("/"))) == "a layer without a Name");
+    CHECK(message(Layer(Name("root"), Dep(Layer(Name(""))))) == "a layer without a Name (a dependency of 'root')");
+}

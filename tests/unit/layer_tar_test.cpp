@@ -10,10 +10,14 @@
 #include <archive_entry.h>
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <string>
 #include <sys/stat.h>
+#include <sys/prctl.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <vector>
 
 namespace fs = std::filesystem;
@@ -144,4 +148,95 @@ TEST_CASE("a dir export never writes or removes outside its output through a lay
     REQUIRE(::lstat((options.output / "fifo").c_str(), &st) == 0);
     CHECK(S_ISFIFO(st.st_mode));
     CHECK((st.st_mode & 07777) == 0666);
+}
+
+namespace {
+
+// Path, mode and contents of every entry of a plain tar, in order.
+std::vector<std::string> listing(const fs::path& tar) {
+    std::vector<std::string> lines;
+    archive* reader = archive_read_new();
+    REQUIRE(reader);
+    archive_read_support_format_tar(reader);
+    REQUIRE(archive_read_open_filename(reader, tar.c_str(), 1 << 16) == ARCHIVE_OK);
+    archive_entry* entry;
+    while (archive_read_next_header(reader, &entry) == ARCHIVE_OK) {
+        std::string data(static_cast<std::size_t>(archive_entry_size(entry)), '\0');
+        if (!data.empty()) archive_read_data(reader, data.data(), data.size());
+        char mode[8];
+        std::snprintf(mode, sizeof mode, "%04o", archive_entry_perm(entry));
+        lines.push_back(std::string(archive_entry_pathname(entry)) + " " + mode + " " + data);
+    }
+    archive_read_free(reader);
+    return lines;
+}
+
+}  // namespace
+
+TEST_CASE("an export reads, as their owner, directories and files whose modes shut the owner out") {
+    TempDir temp("bincastle-test");
+    const fs::path layer = temp.path() / "layer";
+    fs::create_directories(layer / "closed" / "inner");
+    fs::create_directories(layer / "readonly");
+    std::ofstream(layer / "closed" / "inner" / "file") << "secret";
+    std::ofstream(layer / "readonly" / "file") << "kept";
+    std::ofstream(layer / "unreadable") << "hidden";
+    REQUIRE(::chmod((layer / "closed" / "inner" / "file").c_str(), 0644) == 0);
+    REQUIRE(::chmod((layer / "readonly" / "file").c_str(), 0644) == 0);
+    REQUIRE(::chmod((layer / "closed" / "inner").c_str(), 0755) == 0);
+    REQUIRE(::chmod(layer.c_str(), 0755) == 0);
+    // Root reads anything: export as an ordinary user then, or the test proves nothing.
+    pid_t child = ::fork();
+    if (child == 0) {
+        if (::geteuid() == 0) {
+            for (const auto& entry : fs::recursive_directory_iterator(temp.path()))
+                if (::lchown(entry.path().c_str(), 65534, 65534) != 0) ::_exit(2);
+            if (::chown(temp.path().c_str(), 65534, 65534) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)
+                ::_exit(2);
+            // As a process started by that user would be: its /proc/self is its own.
+            if (::prctl(PR_SET_DUMPABLE, 1) != 0) ::_exit(2);
+        }
+        if (::chmod((layer / "unreadable").c_str(), 0) != 0 || ::chmod((layer / "readonly").c_str(), 0555) != 0 ||
+            ::chmod((layer / "closed").c_str(), 0) != 0)
+            ::_exit(3);
+        exporting::ImageSpec image;
+        image.name = "closed";
+        image.layers = {{"layer", layer, std::nullopt}};
+        exporting::ExportOptions options;
+        options.format = exporting::Format::tar;
+        options.output = temp.path() / "out.tar";
+        try {
+            exporting::export_image(image, options);
+            options.format = exporting::Format::dir;
+            options.output = temp.path() / "rootfs";
+            exporting::export_image(image, options);
+        } catch (const std::exception& error) {
+            std::fprintf(stderr, "export failed: %s\n", error.what());
+            ::_exit(1);
+        }
+        ::_exit(0);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    CHECK(listing(temp.path() / "out.tar") == std::vector<std::string>{
+                                                 "closed/ 0000 ",
+                                                 "closed/inner/ 0755 ",
+                                                 "closed/inner/file 0644 secret",
+                                                 "readonly/ 0555 ",
+                                                 "readonly/file 0644 kept",
+                                                 "unreadable 0000 hidden",
+                                             });
+    struct stat st {};
+    REQUIRE(::lstat((temp.path() / "rootfs" / "closed").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0);
+    REQUIRE(::lstat((temp.path() / "rootfs" / "readonly").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0555);
+    REQUIRE(::lstat((temp.path() / "rootfs" / "unreadable").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0);
+    REQUIRE(::chmod((temp.path() / "rootfs" / "closed").c_str(), 0700) == 0);
+    REQUIRE(::chmod((temp.path() / "rootfs" / "unreadable").c_str(), 0600) == 0);
+    CHECK(contents(temp.path() / "rootfs" / "closed" / "inner" / "file") == "secret");
+    CHECK(contents(temp.path() / "rootfs" / "unreadable") == "hidden");
 }

@@ -134,11 +134,10 @@ TEST_CASE("a fifo, a socket or a device in the tree is an error naming it") {
         REQUIRE(::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
     }
     SUBCASE("device") {
+        // 0/0, which anyone may make (overlay's whiteout), so that the case runs
+        // without root as well.
         odd = root / "null";
-        if (::mknod(odd.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
-            MESSAGE("mknod is not permitted here; the device case is not checked");
-            return;
-        }
+        REQUIRE(::mknod(odd.c_str(), S_IFCHR | 0666, makedev(0, 0)) == 0);
     }
     try {
         key_of(root);

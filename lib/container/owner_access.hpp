@@ -1,0 +1,25 @@
+#pragma once
+
+// Reading what the caller owns, whatever its modes say.
+//
+// A rootless build runs as root in a user namespace, so its layer may hold a
+// directory of mode 000, or a file nobody may read; on the host these belong to the
+// caller, who could read them only by changing their modes: in a store whose layers
+// are immutable, and while other processes read the same layer. A process in a user
+// namespace of its own, with the caller's ids mapped to themselves, reads them as
+// they are: there it holds CAP_DAC_READ_SEARCH and CAP_DAC_OVERRIDE, which the kernel
+// honours only for files whose owner and group are mapped in that namespace, that is
+// the caller's own; and what it creates belongs to the caller.
+
+#include <functional>
+
+namespace bincastle::container {
+
+// Runs `work` in a child process in such a namespace and waits for it; an Error that
+// `work` throws is thrown again here, with its message and hint. Root needs no
+// namespace: `work` runs in this process. Where user namespaces are disabled, the
+// child runs `work` with the caller's rights. The child is a fork of this process,
+// killed with it: call this while the process runs no other thread.
+void with_owner_access(const std::function<void()>& work);
+
+}  // namespace bincastle::container
