@@ -62,6 +62,15 @@ TEST_CASE("--no-tty wins over a terminal, --tty over none") {
     CHECK(parse_sandbox_args(words({"/r", "--tty", "--", "true"}), false).spec.tty);
 }
 
+TEST_CASE("--seccomp: the default filter unless it is off") {
+    CHECK(parse_sandbox_args(words({"/r", "--", "true"}), false).spec.seccomp == Seccomp::default_filter);
+    CHECK(parse_sandbox_args(words({"/r", "--seccomp=off", "--", "true"}), false).spec.seccomp == Seccomp::off);
+    CHECK(parse_sandbox_args(words({"/r", "--seccomp=off", "--seccomp", "default", "--", "true"}), false)
+              .spec.seccomp == Seccomp::default_filter);
+    CHECK_THROWS_AS(parse_sandbox_args(words({"/r", "--seccomp=strict", "--", "x"}), false), bincastle::Error);
+    CHECK_THROWS_AS(parse_sandbox_args(words({"/r", "--seccomp"}), false), bincastle::Error);
+}
+
 TEST_CASE("help") {
     CHECK(parse_sandbox_args(words({"--help"}), false).help);
     CHECK(parse_sandbox_args(words({"/r", "-h", "--", "x"}), false).help);
