@@ -43,16 +43,7 @@ run() {
     rc=$?
 }
 failshow() {
-    {
-        echo "command: $_last"
-        echo "exit status: $rc"
-        echo "--- stdout:"
-        head -c 4000 "$T/out"
-        echo "--- stderr:"
-        head -c 4000 "$T/err"
-        echo "---"
-    } >&2
-    fail "$*"
+    fail "$* (from: $_last; status $rc; stdout: $(head -c 3000 "$T/out"); stderr: $(head -c 3000 "$T/err"))"
 }
 expect_rc() {
     [ "$rc" = "$1" ] || failshow "expected exit status $1, got $rc"
