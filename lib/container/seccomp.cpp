@@ -64,7 +64,12 @@ void install_default_filter() {
         if (number < 0) continue;
         check(seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EPERM), number, 0), "seccomp_rule_add", name);
     }
-    check(seccomp_load(filter.get()), "seccomp_load", "the default seccomp filter");
+    // Refused by a kernel without CONFIG_SECCOMP_FILTER, or by an enclosing runtime's
+    // own filter. No errno in the message: libseccomp 2.5 says ECANCELED, or with
+    // SCMP_FLTATR_API_SYSRAWRC an errno clobbered after the call (EFAULT for EPERM).
+    if (seccomp_load(filter.get()) != 0)
+        throw Error("seccomp_load: the kernel refused the default seccomp filter",
+                    "'bincastle sandbox --seccomp=off' runs without one");
 }
 
 }  // namespace bincastle::container

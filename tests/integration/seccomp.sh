@@ -124,6 +124,17 @@ t_usage() {
     grep -q -- "--seccomp default|off" "$T/out" || failshow "--help does not list --seccomp"
 }
 
+# Under a runtime whose own filter refuses nested filters: one line that says what to do.
+t_filter_refused() {
+    root
+    run "$T/root/bin/probe" deny-seccomp "$B" sandbox "$T/root" -- true
+    expect_rc 125
+    [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "^bincastle: seccomp_load: .*--seccomp=off" "$T/err" ||
+        failshow "expected one line naming seccomp_load and --seccomp=off"
+    run "$T/root/bin/probe" deny-seccomp "$B" sandbox --seccomp=off "$T/root" -- true
+    expect_rc 0
+}
+
 # Nesting needs a sandbox started by an ordinary user (see sandbox.sh).
 t_nested_under_filter() {
     root
@@ -194,6 +205,7 @@ tap_case t_off "--seccomp=off installs no filter: the same calls fail otherwise"
 [ "$(uname -m)" != x86_64 ] || tap_case t_foreign_abi "calls through the 32-bit and x32 ABIs fail with EPERM"
 tap_case t_init "the command under --init runs under the filter"
 tap_case t_usage "a bad --seccomp value is one line and 125; --help lists the option"
+tap_case t_filter_refused "a filter the system refuses is one line naming --seccomp=off, and 125"
 tap_case t_builds_and_systems "builds and systems of bincastle run get the filter"
 if ! is_root; then
     tap_case t_nested_under_filter "a nested sandbox runs under the outer filter and its own"

@@ -6,11 +6,19 @@
  * privileged (null or invalid pointers, fds, flags or commands), so the probe is
  * harmless with --seccomp=off and as root. On x86-64 it also makes getpid through
  * the 32-bit ABI (int 0x80) and through the x32 ABI (bit 30 set in the number).
+ *
+ *   probe deny-seccomp CMD [ARG...]   runs CMD where seccomp(2) and
+ *                                     prctl(PR_SET_SECCOMP) fail with EPERM, as under
+ *                                     a runtime that refuses nested filters
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,7 +35,28 @@ static void report(const char *name, long result, int error) {
         report(#name, result_, errno);                        \
     } while (0)
 
-int main(void) {
+static int deny_seccomp(char **command) {
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_seccomp, 4, 0),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_prctl, 0, 2),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PR_SET_SECCOMP, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+    };
+    struct sock_fprog program = {sizeof code / sizeof code[0], code};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+        perror("probe: installing the filter");
+        return 2;
+    }
+    execvp(command[0], command);
+    perror(command[0]);
+    return 127;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "deny-seccomp") == 0) return deny_seccomp(argv + 2);
     PROBE(add_key, NULL, NULL, NULL, 0, 0);
     PROBE(keyctl, -1, 0, 0, 0, 0);  /* no such operation */
     PROBE(request_key, NULL, NULL, NULL, 0);
