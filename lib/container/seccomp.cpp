@@ -26,12 +26,13 @@ namespace {
 // CAP_SYS_TIME in the host's namespace), name_to_handle_at (a handle is of no use
 // without open_by_handle_at); and ptrace, as Docker allows it since Linux 4.8.
 constexpr const char* refused[] = {
-    // The kernel keyrings are not namespaced: keys of the user's other sessions.
+    // The kernel keyrings are not fully namespaced (Docker's reason to refuse them).
     "add_key", "keyctl", "request_key",
     // Loading code into the kernel, or reading its internals.
     "bpf", "perf_event_open", "lookup_dcookie", "kexec_load", "kexec_file_load",
     "init_module", "finit_module", "delete_module",
-    // Holds a kernel thread at a page fault: the usual way to widen a race.
+    // Stalls the kernel at a page fault of the caller's choosing: how exploits widen
+    // a race.
     "userfaultfd",
     // Opens a file by handle, past the container's mounts (the "shocker" escape).
     "open_by_handle_at",
