@@ -2,8 +2,9 @@
 
 # Debian packages the build and the tests need. Boost is pinned to 1.81 (Debian 12's
 # default libboost-dev is 1.74, which lacks Process v2). libarchive's static link names
-# its compression and ACL libraries, so their -dev packages (with the .a files) are here.
-build_packages="meson ninja-build g++ pkg-config libboost1.81-dev doctest-dev busybox-static libxxhash-dev libgit2-dev libarchive-dev libssl-dev libacl1-dev liblz4-dev liblzma-dev libzstd-dev libbz2-dev zlib1g-dev libxml2-dev nettle-dev"
+# its compression and ACL libraries, so their -dev packages (with the .a files) are here;
+# libseccomp-dev gives the containers their filter (its .a for the static driver).
+build_packages="meson ninja-build g++ pkg-config libboost1.81-dev doctest-dev busybox-static libxxhash-dev libgit2-dev libarchive-dev libssl-dev libacl1-dev liblz4-dev liblzma-dev libzstd-dev libbz2-dev zlib1g-dev libxml2-dev nettle-dev libseccomp-dev"
 test_packages="uidmap fuse-overlayfs util-linux procps tmux gcc libc6-dev git tar gzip bzip2 xz-utils zstd openssl ca-certificates docker-registry skopeo umoci curl python3"
 
 as_root() {

@@ -28,6 +28,16 @@ enum class Network {
     host,  // the caller's network
 };
 
+// A seccomp filter that the command and all it starts run under.
+enum class Seccomp {
+    // EPERM from calls that reach past the user namespace or that exploits lean on
+    // (the kernel keyrings, bpf, perf_event_open, userfaultfd, kernel modules, kexec,
+    // open_by_handle_at, swap, the clock, ...) and from every call made through
+    // another architecture's ABI. A container nested inside still works.
+    default_filter,
+    off,  // none of its own (one the caller runs under stays: filters only add up)
+};
+
 struct Mount {
     enum class Kind { bind, ro_bind, tmpfs };
     Kind kind = Kind::bind;
@@ -65,6 +75,7 @@ struct Spec {
 
     Network network = Network::none;
     Limits limits;
+    Seccomp seccomp = Seccomp::default_filter;
 
     // Allocate a pty inside and relay it to the caller's terminal (stdin must be one).
     bool tty = false;

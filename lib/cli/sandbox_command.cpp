@@ -31,6 +31,10 @@ network namespaces, over ROOTFS or an overlay of --layer directories.
   --pids-max N  --memory-max BYTES[K|M|G]  --cpus N
   --tty / --no-tty     default: a pty when stdin is a terminal
   --init               a minimal init as pid 1 that reaps orphans and forwards signals
+  --seccomp default|off  default: a seccomp filter refuses (EPERM) the kernel
+                       keyrings, bpf, perf_event_open, userfaultfd, modules, kexec,
+                       open_by_handle_at, swap, setting the clock, and every call
+                       through another architecture's ABI; off: no filter
   --die-with-parent[=PID]  end (and the container with it) when the calling process
                        dies; with PID, also when the caller is not PID (already gone)
   --quiet              no notices (such as which limit mechanism was used)
@@ -160,7 +164,12 @@ SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool std
         else if (arg == "--no-tty") { flag(); tty = false; }
         else if (arg == "--init") { flag(); spec.init = true; }
         else if (arg == "--quiet") { flag(); command.quiet = true; }
-        else if (arg == "--die-with-parent") {
+        else if (arg == "--seccomp") {
+            std::string mode = value();
+            if (mode == "default") spec.seccomp = container::Seccomp::default_filter;
+            else if (mode == "off") spec.seccomp = container::Seccomp::off;
+            else usage_error("--seccomp " + mode + ": expected default or off");
+        } else if (arg == "--die-with-parent") {
             command.die_with_parent = true;
             if (inline_value) command.expected_parent = parse_number<int>(arg, *inline_value);
         }
@@ -207,6 +216,7 @@ std::vector<std::string> sandbox_args(const SandboxCommand& command) {
     }
     args.push_back(spec.tty ? "--tty" : "--no-tty");
     if (spec.init) args.push_back("--init");
+    args.push_back(spec.seccomp == container::Seccomp::off ? "--seccomp=off" : "--seccomp=default");
     if (command.quiet) args.push_back("--quiet");
     if (!spec.rootfs.empty()) args.push_back(spec.rootfs);
     args.push_back("--");

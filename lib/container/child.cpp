@@ -10,6 +10,7 @@
 #include "container/network.hpp"
 #include "container/overlay.hpp"
 #include "container/pty.hpp"
+#include "container/seccomp.hpp"
 #include "util/file_io.hpp"
 
 #include <bincastle/error.hpp>
@@ -303,6 +304,9 @@ UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     }
     close_inherited_fds(false);
+    // Last, so that nothing of the set-up runs under it; after no_new_privs, which
+    // lets an unprivileged process install it.
+    if (spec.seccomp == Seccomp::default_filter) install_default_filter();
     return tty_slave;
 }
 

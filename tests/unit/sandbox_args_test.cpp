@@ -62,6 +62,15 @@ TEST_CASE("--no-tty wins over a terminal, --tty over none") {
     CHECK(parse_sandbox_args(words({"/r", "--tty", "--", "true"}), false).spec.tty);
 }
 
+TEST_CASE("--seccomp: the default filter unless it is off") {
+    CHECK(parse_sandbox_args(words({"/r", "--", "true"}), false).spec.seccomp == Seccomp::default_filter);
+    CHECK(parse_sandbox_args(words({"/r", "--seccomp=off", "--", "true"}), false).spec.seccomp == Seccomp::off);
+    CHECK(parse_sandbox_args(words({"/r", "--seccomp=off", "--seccomp", "default", "--", "true"}), false)
+              .spec.seccomp == Seccomp::default_filter);
+    CHECK_THROWS_AS(parse_sandbox_args(words({"/r", "--seccomp=strict", "--", "x"}), false), bincastle::Error);
+    CHECK_THROWS_AS(parse_sandbox_args(words({"/r", "--seccomp"}), false), bincastle::Error);
+}
+
 TEST_CASE("help") {
     CHECK(parse_sandbox_args(words({"--help"}), false).help);
     CHECK(parse_sandbox_args(words({"/r", "-h", "--", "x"}), false).help);
@@ -98,7 +107,8 @@ std::string describe(const bincastle::cli::SandboxCommand& command) {
     const Spec& spec = command.spec;
     std::string text = spec.rootfs + "|" + spec.upper + "|" + spec.cwd + "|" + spec.hostname + "|" +
                        std::to_string(spec.uid) + ":" + std::to_string(spec.gid) + "|" +
-                       std::to_string(spec.subids) + std::to_string(spec.tty) + std::to_string(spec.init) + "|" +
+                       std::to_string(spec.subids) + std::to_string(spec.tty) + std::to_string(spec.init) +
+                       std::to_string(static_cast<int>(spec.seccomp)) + "|" +
                        std::to_string(static_cast<int>(spec.network)) + "|" +
                        std::to_string(spec.limits.pids_max.value_or(0)) + "," +
                        std::to_string(spec.limits.memory_max.value_or(0)) + "," +
@@ -131,6 +141,7 @@ TEST_CASE("a spec turned into sandbox arguments parses back into itself") {
     spec.limits = {50, 64u << 20, 0.25};
     spec.tty = true;
     spec.init = true;
+    spec.seccomp = Seccomp::off;
     command.die_with_parent = true;
     command.expected_parent = 42;
     command.quiet = true;
