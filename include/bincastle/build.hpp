@@ -20,6 +20,7 @@
 #include <bincastle/progress.hpp>
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -45,6 +46,10 @@ struct BuildOptions {
     bool insecure_registry = false;           // plain http beyond loopback
     // The name under which gc keeps what this system needs.
     std::string system_name;
+    // When set, called for every layer about to be built with what changed since it was
+    // last built in this store (its script, an env value, a file of its source, which
+    // dependency moved), or why it is built at all.
+    std::function<void(const std::string& layer, const std::vector<std::string>& reasons)> explain;
 };
 
 // Every layer's key (indexed like plan.layers): reads the sources' content (tree

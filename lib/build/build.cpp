@@ -1,14 +1,18 @@
 // bincastle::build: from a plan to a system whose layers are all in the store.
 
+#include "build/build_record.hpp"
 #include "exec/job_runner.hpp"
 #include "exec/layer_builder.hpp"
 #include "plan/plan_graph.hpp"
 #include "remote/remote_cache.hpp"
+#include "source/source_dir.hpp"
 #include "source/source_key.hpp"
 #include "store/store.hpp"
 
 #include <bincastle/build.hpp>
 #include <bincastle/error.hpp>
+
+#include <map>
 
 namespace fs = std::filesystem;
 
@@ -84,7 +88,33 @@ void push_to_cache(const Graph& graph, const std::vector<Key>& keys, const std::
     remote::export_layers(*options.export_cache, options.insecure_registry, layers, store, progress, stderr);
 }
 
-bool build_missing(const Graph& graph, const std::vector<Key>& keys, const std::vector<std::vector<Placement>>& closures,
+// What a layer's key is made of now, as a record will keep it.
+BuildRecord record_of(const Plan& plan, const Graph& graph, const std::vector<Key>& keys,
+                      const std::vector<std::vector<Placement>>& closures, const std::map<std::string, Key>& source_keys,
+                      std::size_t node) {
+    BuildRecord record{keys[node], plan.layers[node], std::nullopt, {}};
+    if (auto source = source_keys.find(graph.name(node)); source != source_keys.end()) record.source = source->second;
+    for (const auto& placement : closures[node]) record.deps[graph.name(placement.node)] = keys[placement.node];
+    return record;
+}
+
+// --explain: for a layer about to be built, what changed since it was last built here.
+void explain(const Plan& plan, const Graph& graph, const std::vector<Key>& keys,
+             const std::vector<std::vector<Placement>>& closures, const std::map<std::string, Key>& source_keys,
+             const Store& store, const BuildOptions& options, std::size_t node) {
+    const std::string& name = graph.name(node);
+    auto before = read_build_record(store.root(), name);
+    if (!before) return options.explain(name, {"it was never built in this store"});
+    BuildRecord now = record_of(plan, graph, keys, closures, source_keys, node);
+    const LayerData& layer = *graph.node(node).layer;
+    std::optional<fs::path> source_dir;
+    if (layer.source && (layer.source->kind == SourceSpec::Kind::local_dir || overridden(layer, options.overrides)))
+        source_dir = local_source_dir(layer, options.definition_dir, options.overrides);
+    options.explain(name, explain_change(*before, now, store.find(before->key), source_dir));
+}
+
+bool build_missing(const Plan& plan, const Graph& graph, const std::vector<Key>& keys,
+                   const std::vector<std::vector<Placement>>& closures, const std::map<std::string, Key>& source_keys,
                    const std::vector<bool>& needed, const Store& store, const BuildOptions& options,
                    ProgressSink& progress) {
     // Scheduled in topological order, so that ties start in declaration order.
@@ -103,6 +133,7 @@ bool build_missing(const Graph& graph, const std::vector<Key>& keys, const std::
         if (layer.always_run || !store.find(keys[node])) {
             to_build[i] = true;
             progress.event({ProgressEvent::Kind::queued, layer.name, keys[node], 0, ""});
+            if (options.explain) explain(plan, graph, keys, closures, source_keys, store, options, node);
         } else {
             progress.event({ProgressEvent::Kind::cached, layer.name, keys[node], 0, ""});
         }
@@ -110,8 +141,15 @@ bool build_missing(const Graph& graph, const std::vector<Key>& keys, const std::
     progress.flush();  // the queued and cached lines, before a build may wait on a lock
     BuildSetup setup{&graph,           &keys,        &store, options.sandbox_program, options.jobs,
                      options.definition_dir, &options.overrides, &progress};
+    std::vector<bool> made = to_build;
     Scheduler scheduler(std::move(prerequisites), std::move(to_build));
     bool ok = run_jobs(scheduler, options.jobs, [&](std::size_t i) { return build_layer(setup, order[i]); });
+    // What was built or pulled is what a later --explain compares with.
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        std::size_t node = order[i];
+        if ((made[i] || pulled[node]) && store.find(keys[node]))
+            write_build_record(store.root(), record_of(plan, graph, keys, closures, source_keys, node));
+    }
     // Every layer ends with an event: those never started say why.
     for (std::size_t i = 0; i < order.size(); ++i) {
         if (scheduler.state(i) == Scheduler::State::skipped)
@@ -133,14 +171,19 @@ std::vector<Key> plan_keys(const Plan& plan, const BuildOptions& options) {
 std::optional<BuiltSystem> build(const Plan& plan, const BuildOptions& options, ProgressSink& progress) {
     Graph graph = graph_of(plan);
     Store store(options.store_root);
-    std::vector<Key> keys = compute_keys(graph, make_source_key(options.definition_dir, options.overrides, store));
+    // Each source's content key, kept for the build records.
+    std::map<std::string, Key> source_keys;
+    SourceContentKey source_key = make_source_key(options.definition_dir, options.overrides, store);
+    std::vector<Key> keys = compute_keys(graph, [&](const LayerData& layer) {
+        return source_keys[layer.name] = source_key(layer);
+    });
     std::vector<std::vector<Placement>> closures = build_closures(graph);
     std::vector<bool> needed = needed_layers(graph, closures);
     // Before anything asks whether a layer is built: no gc removes these meanwhile.
     std::vector<Key> kept = needed_keys(keys, needed);
     auto live_root = std::make_shared<Store::LiveRoot>(store.register_live_root(kept));
     store.record_root(options.system_name, kept);
-    if (!build_missing(graph, keys, closures, needed, store, options, progress)) return std::nullopt;
+    if (!build_missing(plan, graph, keys, closures, source_keys, needed, store, options, progress)) return std::nullopt;
     if (options.export_cache) push_to_cache(graph, keys, closures, needed, store, options, progress);
     BuiltSystem built{plan, keys, {}, options.store_root, options.system_name, std::move(live_root)};
     built.files.resize(keys.size());

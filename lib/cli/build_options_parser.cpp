@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <thread>
 #include <unistd.h>
 
@@ -14,6 +15,15 @@ BuildCommandLine::BuildCommandLine() : jobs(std::max(1u, std::thread::hardware_c
 ProgressFormat BuildCommandLine::progress_on(int fd) const {
     if (progress) return *progress;
     return ::isatty(fd) == 1 ? ProgressFormat::tty : ProgressFormat::plain;
+}
+
+std::function<void(const std::string&, const std::vector<std::string>&)> BuildCommandLine::explainer(int fd) const {
+    if (!explain) return {};
+    return [fd](const std::string& layer, const std::vector<std::string>& reasons) {
+        std::string line = "bincastle: building " + layer + ": ";
+        for (std::size_t i = 0; i < reasons.size(); ++i) line += (i ? "; " : "") + reasons[i];
+        ::dprintf(fd, "%s\n", line.c_str());
+    };
 }
 
 namespace {
@@ -36,6 +46,8 @@ bool parse_build_option(const std::vector<std::string>& args, std::size_t& i, bo
     const std::string& arg = args[i];
     if (arg == "-v" || arg == "--verbose") {
         out.verbose = true;
+    } else if (arg == "--explain") {
+        out.explain = true;
     } else if (auto jobs = value_of(args, i, "-j")) {
         unsigned n = 0;
         auto [end, ec] = std::from_chars(jobs->data(), jobs->data() + jobs->size(), n);

@@ -6,6 +6,7 @@
 #include <bincastle/build.hpp>
 #include <bincastle/progress.hpp>
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -15,6 +16,7 @@ namespace bincastle::cli {
 struct BuildCommandLine {
     unsigned jobs;  // default: the number of CPUs
     bool verbose = false;
+    bool explain = false;  // --explain: why each layer is built
     std::optional<ProgressFormat> progress;  // none: auto (tty on a terminal, else plain)
     std::vector<std::string> import_caches;
     std::optional<std::string> export_cache;
@@ -24,6 +26,8 @@ struct BuildCommandLine {
     BuildCommandLine();
     // The view on `fd`: the chosen one, or tty when `fd` is a terminal, else plain.
     ProgressFormat progress_on(int fd) const;
+    // With --explain, a BuildOptions::explain that writes one line per layer to `fd`.
+    std::function<void(const std::string&, const std::vector<std::string>&)> explainer(int fd) const;
 };
 
 // Takes args[i] (and its value, moving i past it) when it is one of these options;

@@ -76,6 +76,8 @@ Verbs:
 Options:
   -j N                   build N layers at once (default: the number of CPUs)
   -v, --verbose          show build output, each line prefixed with its layer
+  --explain              say why each layer is built: what changed since it was
+                         last built in this store
   --progress=FORMAT      auto (tty on a terminal, else plain), tty, plain, or json
                          (one JSON object per line)
   --import-cache REF     pull layers from an OCI registry (repeatable)
@@ -201,6 +203,7 @@ int main_verbs(int argc, char** argv, const Layer& system, const std::source_loc
     build_options.export_cache = options.build.export_cache;
     build_options.insecure_registry = options.build.insecure_registry;
     build_options.system_name = environment.system_name;
+    build_options.explain = options.build.explainer(STDERR_FILENO);
 
     if (options.verb == "keys") {
         std::vector<Key> keys = plan_keys(plan, build_options);

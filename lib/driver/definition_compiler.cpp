@@ -195,13 +195,11 @@ void sync_path(const fs::path& path) {
     if (::fsync(fd.get()) != 0) throw SysError("fsync", path.string());
 }
 
-void run_compiler(std::vector<std::string> argv, const fs::path& root, int output_fd, const std::string& what) {
-    auto child = spawn({std::move(argv), std::nullopt, root, 0, output_fd, output_fd});
-    int status = child.wait();
-    if (status != 0) throw Error(what + " failed (the compiler's messages are above)", "fix the definition and run again");
-}
-
 }  // namespace
+
+int run_compiler_directly(const CompilerCommand& command) {
+    return spawn({command.argv, std::nullopt, command.cwd, 0, command.output_fd, command.output_fd}).wait();
+}
 
 namespace {
 
@@ -218,10 +216,17 @@ UniqueFd lock_entry(const fs::path& entry, int operation) {
 // written unless an input changed while the compiler read it (then the next run
 // compiles again rather than trust a program of unknown sources).
 fs::path compile_into(const fs::path& root, const std::string& subdir, const std::vector<std::string>& sources,
-                      const Toolchain& toolchain, const fs::path& cache_dir, int output_fd) {
+                      const Toolchain& toolchain, const fs::path& cache_dir, int output_fd,
+                      const CompilerRunner& run_compiler) {
     std::string work_template = (cache_dir / ".compiling.XXXXXX").string();
     if (!::mkdtemp(work_template.data())) throw SysError("mkdtemp", work_template);
     fs::path work = work_template;
+    std::vector<fs::path> readable = {root, toolchain.compiler_path, toolchain.library_dir};
+    readable.insert(readable.end(), toolchain.include_dirs.begin(), toolchain.include_dirs.end());
+    auto run = [&](std::vector<std::string> argv, const std::string& what) {
+        if (run_compiler({std::move(argv), root, output_fd, readable, work}) != 0)
+            throw Error(what + " failed (the compiler's messages are above)", "fix the definition and run again");
+    };
     try {
         // Less a tick: the kernel stamps files from a coarse clock (HZ=250: 4 ms).
         const auto started = fs::file_time_type::clock::now() - std::chrono::milliseconds(5);
@@ -236,7 +241,7 @@ fs::path compile_into(const fs::path& root, const std::string& subdir, const std
             for (const auto& arg : {std::string("-MD"), std::string("-MF"), depfile.string(), std::string("-c"),
                                     sources[i], std::string("-o"), object.string()})
                 argv.push_back(arg);
-            run_compiler(std::move(argv), root, output_fd, "compiling " + sources[i]);
+            run(std::move(argv), "compiling " + sources[i]);
             objects.push_back(object.string());
             for (auto& path : parse_depfile(read_file(depfile.string()))) prerequisites.push_back(std::move(path));
         }
@@ -247,7 +252,7 @@ fs::path compile_into(const fs::path& root, const std::string& subdir, const std
         for (const auto& arg : toolchain.link_args) argv.push_back(arg);
         argv.push_back("-o");
         argv.push_back((work / "program").string());
-        run_compiler(std::move(argv), root, output_fd, "linking " + shown);
+        run(std::move(argv), "linking " + shown);
         for (const auto& object : objects) fs::remove(object);
         std::sort(prerequisites.begin(), prerequisites.end());
         prerequisites.erase(std::unique(prerequisites.begin(), prerequisites.end()), prerequisites.end());
@@ -276,7 +281,7 @@ fs::path compile_into(const fs::path& root, const std::string& subdir, const std
 }  // namespace
 
 CompiledDefinition compile_definition(const fs::path& root, const std::string& subdir, const Toolchain& toolchain,
-                                      const fs::path& cache_dir, int output_fd) {
+                                      const fs::path& cache_dir, int output_fd, const CompilerRunner& run_compiler) {
     std::vector<std::string> sources = sources_of(root, subdir);
     fs::create_directories(cache_dir);
     fs::path entry = cache_dir / cache_key(root, sources, toolchain).hex();
@@ -295,7 +300,7 @@ CompiledDefinition compile_definition(const fs::path& root, const std::string& s
     // Another driver may have compiled it while this one waited.
     if (inputs_unchanged(root, entry / "inputs") && !program_damage(entry))
         return {entry / "program", false, std::move(lock)};
-    fs::path work = compile_into(root, subdir, sources, toolchain, cache_dir, output_fd);
+    fs::path work = compile_into(root, subdir, sources, toolchain, cache_dir, output_fd, run_compiler);
     fs::path stale = work.string() + ".stale";
     std::error_code error;
     fs::rename(entry, stale, error);

@@ -17,9 +17,26 @@
 #include "util/unique_fd.hpp"
 
 #include <filesystem>
+#include <functional>
 #include <string>
+#include <vector>
 
 namespace bincastle::driver {
+
+// One compiler or linker command, and the paths it may read and write besides the
+// system's own directories.
+struct CompilerCommand {
+    std::vector<std::string> argv;
+    std::filesystem::path cwd;
+    int output_fd;  // its stdout and stderr
+    std::vector<std::filesystem::path> read_only;
+    std::filesystem::path writable;
+};
+// Runs it; returns its exit status. The driver's runs it in a sandbox
+// (host_tool_sandbox.hpp), so that a definition's code cannot #include a host file.
+using CompilerRunner = std::function<int(const CompilerCommand&)>;
+// Runs it as a plain child process (for tests with a stand-in compiler).
+int run_compiler_directly(const CompilerCommand& command);
 
 struct CompiledDefinition {
     std::filesystem::path program;
@@ -31,9 +48,11 @@ struct CompiledDefinition {
 // Compiles every .cpp in `root`/`subdir` (the compiler runs in `root` on relative
 // paths, so its messages name files as the source's tree does, and `root` is on the
 // include path). Compiler messages go to `output_fd` as the compiler wrote them; a
-// failed compile throws an Error. `cache_dir` is <store>/definitions/bin.
+// failed compile throws an Error. `cache_dir` is <store>/definitions/bin. The compiler
+// may read `root`, the toolchain's own directories and its headers and library, and
+// write only the entry it compiles into.
 CompiledDefinition compile_definition(const std::filesystem::path& root, const std::string& subdir,
                                       const Toolchain& toolchain, const std::filesystem::path& cache_dir,
-                                      int output_fd);
+                                      int output_fd, const CompilerRunner& run_compiler);
 
 }  // namespace bincastle::driver

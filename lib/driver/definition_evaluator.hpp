@@ -1,15 +1,11 @@
 #pragma once
 
-// Evaluating a definition: its program runs in a sandbox with the verb `plan` and
-// writes the plan to a file the driver gives it; its own output reaches the caller.
-// The driver builds and runs what the plan says; the program does nothing else.
-//
-// What the program sees: the host's /usr (and the /lib, /lib64, /bin, /sbin beside it)
-// read-only, so that it can start; its own compiled program and its repository
-// read-only; a private /tmp; the directory it writes the plan into. Nothing else of the
-// host: no home, no /etc, no network but its own loopback, no process outside its pid
-// namespace; and it is killed at its time limit, held to its memory limit, and ends
-// with the driver.
+// Evaluating a definition: its program runs in a sandbox (host_tool_sandbox.hpp) with
+// the verb `plan` and writes the plan to a file the driver gives it; its own output
+// reaches the caller. The driver builds and runs what the plan says; the program does
+// nothing else. Besides the system directories it sees its own compiled program and
+// its repository, read-only, and the directory it writes the plan into; it is killed
+// at its time limit and held to its memory limit.
 
 #include "driver/driver_command.hpp"
 

@@ -1,6 +1,7 @@
 #include "driver/driver_command.hpp"
 
 #include "driver/definition_compiler.hpp"
+#include "driver/host_tool_sandbox.hpp"
 #include "util/shared_names.hpp"
 
 #include <bincastle/error.hpp>
@@ -8,6 +9,7 @@
 #include <charconv>
 #include <cstdlib>
 #include <stdlib.h>
+#include <unistd.h>
 
 extern char** environ;
 
@@ -33,6 +35,9 @@ Options:
   --evaluation-timeout S how long the definition may take to evaluate (default 60)
   -j N                   build N layers at once (default: the number of CPUs)
   -v, --verbose          show build output, each line prefixed with its layer
+  --explain              say why each layer is built: what changed since it was
+                         last built in this store (its script, an env value, a file
+                         of its source, which dependency)
   --progress=FORMAT      auto, tty, plain, or json (one JSON object per line)
   --import-cache REF     pull layers from an OCI registry (repeatable)
   --export-cache REF     push built layers to an OCI registry
@@ -165,7 +170,23 @@ ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& or
     DefinitionSource source = resolve_definition_source(positionals, store_root, origin.cwd);
     // Named after the source as the user inside knows it.
     if (!inside_origin.empty()) source.origin = inside_origin;
-    CompiledDefinition compiled = compile_definition(source.root, source.subdir, toolchain, store_root / "definitions" / "bin", output_fd);
+    // The compiler reads the definition's code: it runs sandboxed, with the host's
+    // environment but bincastle's.
+    std::vector<std::string> tool_env;
+    for (char** entry = environ; *entry; ++entry)
+        if (!std::string_view(*entry).starts_with("BINCASTLE_")) tool_env.emplace_back(*entry);
+    auto sandboxed = [&](const CompilerCommand& compiler) {
+        HostToolRun run;
+        run.argv = compiler.argv;
+        run.env = tool_env;
+        run.cwd = compiler.cwd;
+        run.read_only = compiler.read_only;
+        run.writable = {compiler.writable};
+        run.stdio = {STDIN_FILENO, compiler.output_fd, compiler.output_fd};
+        return run_host_tool(run, toolchain.inside_driver).status;
+    };
+    CompiledDefinition compiled =
+        compile_definition(source.root, source.subdir, toolchain, store_root / "definitions" / "bin", output_fd, sandboxed);
 
     ProgramLaunch launch;
     launch.system = command.system.value_or(source.default_system_name(origin.parent_system));
@@ -189,15 +210,12 @@ ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& or
 
     // The program only evaluates: the host's environment (a definition may read its
     // own settings there), without bincastle's.
+    launch.env = tool_env;
     for (char** entry = environ; *entry; ++entry) {
         std::string_view variable(*entry);
-        if (variable.starts_with("BINCASTLE_")) {
-            auto equals = variable.find('=');
-            if (!origin.host_dir && variable.starts_with(names::override_prefix) && equals != std::string_view::npos)
-                launch.overrides[std::string(variable.substr(0, equals))] = std::string(variable.substr(equals + 1));
-            continue;
-        }
-        launch.env.emplace_back(variable);
+        auto equals = variable.find('=');
+        if (!origin.host_dir && variable.starts_with(names::override_prefix) && equals != std::string_view::npos)
+            launch.overrides[std::string(variable.substr(0, equals))] = std::string(variable.substr(equals + 1));
     }
     // From inside, the caller's overrides, seen from the host.
     for (const auto& variable : origin.overrides) {

@@ -1,6 +1,7 @@
 #include "driver/host_verbs.hpp"
 
 #include "driver/definition_evaluator.hpp"
+#include "driver/plan_cache.hpp"
 #include "driver/source_confinement.hpp"
 #include "driver/toolchain.hpp"
 #include "store/store.hpp"
@@ -129,8 +130,14 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     std::optional<UnblockedSignals> interruptible;
     if (caller.stop_signals) interruptible.emplace(*caller.stop_signals);
     ProgramLaunch launch = prepare_program(command, caller.origin, toolchain, store_root, caller.stdio[2]);
-    std::optional<Plan> evaluated =
-        evaluate_definition(launch, caller.stdio, toolchain.inside_driver, {command.evaluation_timeout});
+    // A warm run evaluates nothing.
+    PlanCache plans(store_root / "definitions" / "plans");
+    Key plan_key = PlanCache::key_of(launch);
+    std::optional<Plan> evaluated = plans.find(plan_key);
+    if (!evaluated) {
+        evaluated = evaluate_definition(launch, caller.stdio, toolchain.inside_driver, {command.evaluation_timeout});
+        if (evaluated) plans.store(plan_key, *evaluated);
+    }
     launch.program_lock.reset();
     if (!evaluated) return container::exit_setup_failed;
     const Plan& plan = *evaluated;
@@ -151,6 +158,7 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     options.export_cache = command.build.export_cache;
     options.insecure_registry = command.build.insecure_registry;
     options.system_name = launch.system;
+    options.explain = command.build.explainer(caller.stdio[2]);
     std::optional<BuiltSystem> built;
     {
         // Gone (its ticker thread too) before the system starts.

@@ -390,6 +390,20 @@ t_source_edited_during_build() {
 
 tap_case t_first_build "a first build builds every layer"
 tap_case t_second_build_cached "a second build builds nothing (all cached)"
+t_explain() {
+    setup
+    def build --explain 2>"$T/err" >/dev/null || fail "first build failed: $(cat "$T/err")"
+    grep -q "^bincastle: building src: it was never built in this store$" "$T/err" || fail "first: $(cat "$T/err")"
+    echo "second version" >"$D/src/a.txt"
+    echo "new" >"$D/src/b.txt"
+    BC_SLOW=0.1 def build --explain 2>"$T/err" >/dev/null || fail "second build failed: $(cat "$T/err")"
+    for line in "src: file a.txt changed; file b.txt is new" "tool: dependency src changed" \
+        "app: dependency tool changed" "slow-a: its BuildScript changed" "slow-b: its BuildScript changed"; do
+        grep -qxF "bincastle: building $line" "$T/err" || fail "no '$line' in: $(cat "$T/err")"
+    done
+    [ "$(grep -c "^bincastle: building" "$T/err")" -eq 5 ] || fail "other layers explained: $(cat "$T/err")"
+}
+
 tap_case t_source_edit_rebuilds_downstream "editing a local source rebuilds exactly what is downstream"
 tap_case t_parallel "two independent slow layers overlap under -j2, and MAKEFLAGS says -j2"
 tap_case t_failure "a failing script names the layer, its log and last lines, and leaves no layer"
@@ -408,6 +422,7 @@ tap_case t_bad_input "bad options and missing sources give 125 and say what"
 tap_case t_gc_keeps_what_a_running_system_uses "gc keeps the layers of a running system whose root a newer build replaced"
 tap_case t_gc_keeps_what_a_build_is_about_to_use "gc keeps what a process building the system found built and will run"
 tap_case t_jobs_do_not_change_keys "-j changes MAKEFLAGS, not keys: a build with another -j is cached"
+tap_case t_explain "--explain names what changed for each layer built: a file, a script, a dependency"
 tap_case t_source_edited_during_build "a local source edited while it builds fails the build and stores nothing"
 
 tap_main

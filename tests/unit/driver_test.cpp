@@ -150,7 +150,7 @@ TEST_CASE("compile cache: unchanged sources and headers do not start the compile
 
     // The result's lock keeps the program in place until it has started: dropped here.
     auto compile = [&] {
-        auto result = compile_definition(dir.path() / "repo", "demo", toolchain, cache, devnull.get());
+        auto result = compile_definition(dir.path() / "repo", "demo", toolchain, cache, devnull.get(), run_compiler_directly);
         CHECK(result.lock);
         result.lock.reset();
         return result;
@@ -201,7 +201,7 @@ TEST_CASE("compile cache: a damaged program is compiled again, with a notice") {
     UniqueFd output(::open(notices.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     REQUIRE(output);
     auto compile = [&] {
-        auto result = compile_definition(dir.path() / "repo", "demo", toolchain, cache, output.get());
+        auto result = compile_definition(dir.path() / "repo", "demo", toolchain, cache, output.get(), run_compiler_directly);
         result.lock.reset();
         return result;
     };
