@@ -775,6 +775,46 @@ EOF
 40 100"
 }
 
+# with_arg TEXT: host pids of processes with TEXT in their command line (but for the
+# grep that looks, gone by the time the loop runs).
+with_arg() {
+    for _f in $(grep -l -a -F -e "$1" /proc/[0-9]*/cmdline 2>/dev/null); do
+        [ -e "$_f" ] || continue
+        _p=${_f#/proc/}
+        echo "${_p%/cmdline}"
+    done
+}
+
+# A closed terminal (its tmux server killed) ends the session, as it ends a plain
+# shell's: a shell as pid 1 reads the end of its input; a command that neither reads
+# its terminal nor handles SIGHUP is killed after a grace period, with a pty or without.
+t_pty_hangup() {
+    command -v tmux >/dev/null || fail "tmux is needed for the hangup case"
+    rootfs "$T/root"
+    shell=$(unique_number)
+    quiet=$(unique_number)
+    notty=$(unique_number)
+    socket=$T/tmux.sock
+    on_exit "tmux -S '$socket' kill-server 2>/dev/null; kill_sleepers $shell; kill_sleepers $quiet; kill_sleepers $notty
+        for p in \$(with_arg '$T/root'); do kill -KILL \$p 2>/dev/null; done"
+    _last="three sandboxes in tmux (a shell, sleep $quiet, sleep $notty with --no-tty), then tmux kill-server"
+    tmux -S "$socket" new-session -d "'$B' sandbox '$T/root' -- sh -c 'sleep $shell & exec sh'" &&
+        tmux -S "$socket" new-session -d "'$B' sandbox '$T/root' -- sleep $quiet" &&
+        tmux -S "$socket" new-session -d "'$B' sandbox --no-tty '$T/root' -- sleep $notty" ||
+        fail "tmux failed"
+    for m in "$shell" "$quiet" "$notty"; do
+        wait_sleepers "$m" 10 || fail "sleep $m did not start: $(tmux -S "$socket" list-panes -a -F '#{pane_dead} #{pane_start_command}')"
+    done
+    tmux -S "$socket" kill-server || fail "tmux kill-server failed"
+    # Bounded by the grace period (5 s) and then some.
+    n=0
+    while left=$(sleepers "$shell"; sleepers "$quiet"; sleepers "$notty"; with_arg "$T/root") && [ -n "$left" ]; do
+        [ $n -lt 200 ] || fail "20 s after the terminal closed, still running: $(ps -o pid,args -p "$(echo $left | tr ' ' ,)")"
+        sleep 0.1
+        n=$((n + 1))
+    done
+}
+
 # ---------------------------------------------------------------------------------------
 # Environment and working directory
 
@@ -1327,6 +1367,7 @@ tap_case t_dev_minimal "/dev holds nothing else"
 tap_case t_pty "--tty gives a pty with the caller's window size"
 tap_case t_pty_default "a pty by default only when stdin is a terminal"
 tap_case t_pty_resize "window size changes reach the pty"
+tap_case t_pty_hangup "a closed terminal ends the session and everything in it"
 tap_case t_env_clean "the environment is clean"
 tap_case t_setenv "--setenv sets exactly the given variables"
 tap_case t_chdir "--chdir sets the working directory (default /)"
