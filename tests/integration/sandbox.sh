@@ -815,6 +815,47 @@ t_pty_hangup() {
     done
 }
 
+# Keys typed while the container ends are the caller's: restoring the terminal keeps
+# them. Made deterministic by stopping bincastle, typing, killing its command, and
+# letting it go on: it then sees its command gone before it reads the keys.
+t_pty_keys_after_exit() {
+    command -v tmux >/dev/null || fail "tmux is needed for this case"
+    rootfs "$T/root"
+    m=$(unique_number)
+    socket=$T/tmux.sock
+    on_exit "tmux -S '$socket' kill-server 2>/dev/null; kill_sleepers $m"
+    _last="bincastle sandbox ROOT -- sleep $m in tmux, keys typed while it ends"
+    tmux -S "$socket" new-session -d -x 80 -y 24 \
+        "'$B' sandbox '$T/root' -- sleep $m; echo \"left with \$?\"; read line; echo \"outer got: \$line\"; sleep 60" ||
+        fail "tmux failed"
+    screen() { tmux -S "$socket" capture-pane -p; }
+    wait_sleepers "$m" 10 || fail "sleep $m did not start: $(screen)"
+    pid1=$(sleepers "$m")
+    bpid=$(sed 's/.*) [A-Z] \([0-9]*\) .*/\1/' "/proc/$pid1/stat")
+    kill -STOP "$bpid" || fail "cannot stop bincastle ($bpid)"
+    tmux -S "$socket" send-keys typed-ahead || fail "tmux send-keys failed"
+    kill -KILL "$pid1"
+    n=0
+    while alive "$pid1"; do
+        [ $n -lt 100 ] || fail "sleep $m (pid $pid1) did not end"
+        sleep 0.1
+        n=$((n + 1))
+    done
+    kill -CONT "$bpid"
+    wait_screen() {
+        n=0
+        until screen | grep -q -e "$1"; do
+            [ $n -lt 100 ] || fail "never saw '$1'; the screen: $(screen)"
+            sleep 0.1
+            n=$((n + 1))
+        done
+    }
+    wait_screen "left with 137"
+    tmux -S "$socket" send-keys Enter
+    wait_screen "outer got:"
+    screen | grep -q "outer got: typed-ahead" || fail "the keys typed as the container ended were lost: $(screen)"
+}
+
 # ---------------------------------------------------------------------------------------
 # Environment and working directory
 
@@ -1368,6 +1409,7 @@ tap_case t_pty "--tty gives a pty with the caller's window size"
 tap_case t_pty_default "a pty by default only when stdin is a terminal"
 tap_case t_pty_resize "window size changes reach the pty"
 tap_case t_pty_hangup "a closed terminal ends the session and everything in it"
+tap_case t_pty_keys_after_exit "keys typed as the container ends reach the caller's next program"
 tap_case t_env_clean "the environment is clean"
 tap_case t_setenv "--setenv sets exactly the given variables"
 tap_case t_chdir "--chdir sets the working directory (default /)"
