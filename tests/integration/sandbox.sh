@@ -725,21 +725,31 @@ t_dev_minimal() {
     [ -z "$extra" ] || failshow "unexpected entries in /dev: $extra"
 }
 
-# in_pty OUTFILE COMMAND: runs the shell COMMAND on a fresh terminal of 33x77 (script(1)).
-# script's stdin is a FIFO opened read-write: it never reaches end of file, so script
-# types no end-of-file character into the terminal (which its echo would show as ^@).
+# in_pty OUTFILE COMMAND: runs the shell COMMAND on a fresh terminal of 33x77 (script(1));
+# its status in $rc. Fails unless the terminal is back in its cooked mode (icanon,
+# echo) after the COMMAND. script's stdin is a FIFO opened read-write: it never reaches
+# end of file, so script types no end-of-file character into the terminal (which its
+# echo would show as ^@).
 in_pty() {
     command -v script >/dev/null || fail "script(1) (util-linux) is needed for the pty cases"
     [ -p "$T/pty-stdin" ] || mkfifo "$T/pty-stdin" || fail "mkfifo"
     _last="script -qec \"stty rows 33 cols 77; $2\" /dev/null"
-    script -qec "stty rows 33 cols 77; $2" /dev/null 0<>"$T/pty-stdin" 2>"$T/err" | tr -d '\r' >"$1"
+    rm -f "$T/stty-after"
+    script -qec "stty rows 33 cols 77; $2
+        rc=\$?; stty -a >'$T/stty-after'; exit \$rc" /dev/null 0<>"$T/pty-stdin" >"$1.raw" 2>"$T/err"
+    rc=$?
+    tr -d '\r' <"$1.raw" >"$1"
     out=$(cat "$1")
-    rc=0
+    for _mode in icanon echo; do
+        tr ' ;' '\n\n' <"$T/stty-after" 2>/dev/null | grep -qx "$_mode" ||
+            failshow "the terminal was not restored ($_mode): $(cat "$T/stty-after" 2>/dev/null)"
+    done
 }
 
 t_pty() {
     rootfs "$T/root"
-    in_pty "$T/out" "timeout --foreground -k 5 30 '$B' sandbox --tty '$T/root' -- sh -c 'tty; stty size; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty'"
+    in_pty "$T/out" "timeout --foreground -k 5 30 '$B' sandbox --tty '$T/root' -- sh -c 'tty; stty size; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; exit 3'"
+    expect_rc 3
     expect_out "/dev/pts/0
 33 77
 all-tty"
@@ -748,8 +758,10 @@ all-tty"
 t_pty_default() {
     rootfs "$T/root"
     in_pty "$T/out" "timeout --foreground -k 5 30 '$B' sandbox '$T/root' -- tty"
+    expect_rc 0
     expect_out /dev/pts/0
     in_pty "$T/out" "timeout --foreground -k 5 30 '$B' sandbox --no-tty '$T/root' -- tty"
+    expect_rc 1
     expect_out "not a tty"
     run sb "$T/root" -- tty
     expect_rc 1
@@ -769,8 +781,9 @@ while [ "$(stty size)" = "33 77" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1));
 stty size
 EOF
     in_pty "$T/out" "timeout --foreground -k 5 30 '$B' sandbox --tty --bind '$T/shared:/shared' '$T/root' -- sh /inner </dev/tty &
-        n=0; while [ ! -e '$T/shared/ready' ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n + 1)); done
-        stty rows 40 cols 100; wait"
+        pid=\$!; n=0; while [ ! -e '$T/shared/ready' ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n + 1)); done
+        stty rows 40 cols 100; wait \$pid"
+    expect_rc 0
     expect_out "33 77
 40 100"
 }
@@ -1286,14 +1299,19 @@ t_init_holds_nothing() {
     esac
 }
 
-# The fuse-overlayfs daemon runs outside: nothing in the container sees it.
+# The fuse-overlayfs daemon runs outside: nothing in the container sees it, though
+# its root is the fuse mount the daemon serves.
 t_fuse_daemon_outside() {
+    [ -e /dev/fuse ] || skip "this kernel has no /dev/fuse"
     rootfs "$T/root"
     run env BINCASTLE_OVERLAY=fuse timeout -k 5 30 "$B" sandbox --layer "$T/root" -- sh -c '
-        cat /etc/hostname; ps -o comm | grep -c fuse'
-    expect_rc 1
+        cat /etc/hostname; ps -o comm | grep -c fuse; cat /proc/self/mountinfo >&2'
+    expect_rc 0
     [ "$(head -1 "$T/out")" = bincastle ] || failshow "the fuse overlay did not show the layer"
     [ "$(tail -1 "$T/out")" = 0 ] || failshow "a fuse daemon is visible inside"
+    cp "$T/err" "$T/mountinfo"
+    set -- $(mount_field "$T/mountinfo" /)
+    case ${1:-} in fuse*) ;; *) failshow "/ is not a fuse mount (${1:-no mount})" ;; esac
 }
 
 nested_root() {
