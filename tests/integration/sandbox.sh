@@ -7,6 +7,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/tap.sh"
+. "$here/processes.sh"
 
 if [ -z "${BINCASTLE:-}" ] || [ -z "${BUSYBOX_ROOTFS:-}" ]; then
     echo "Bail out! BINCASTLE and BUSYBOX_ROOTFS must be set"
@@ -170,10 +171,6 @@ wait_file() {
     done
 }
 
-# A number no other process on the host has as an argument.
-unique_number() {
-    echo "1$(od -An -N4 -tu4 /dev/urandom | tr -d ' \n')"
-}
 # sleepers N: host pids of processes whose command line is exactly "sleep N".
 sleepers() {
     for _f in $(grep -l -a -F -e "$1" /proc/[0-9]*/cmdline 2>/dev/null); do
@@ -788,16 +785,6 @@ EOF
 40 100"
 }
 
-# with_arg TEXT: host pids of processes with TEXT in their command line (but for the
-# grep that looks, gone by the time the loop runs).
-with_arg() {
-    for _f in $(grep -l -a -F -e "$1" /proc/[0-9]*/cmdline 2>/dev/null); do
-        [ -e "$_f" ] || continue
-        _p=${_f#/proc/}
-        echo "${_p%/cmdline}"
-    done
-}
-
 # A closed terminal (its tmux server killed) ends the session, as it ends a plain
 # shell's: a shell as pid 1 reads the end of its input; a command that neither reads
 # its terminal nor handles SIGHUP is killed after a grace period, with a pty or without.
@@ -808,8 +795,7 @@ t_pty_hangup() {
     quiet=$(unique_number)
     notty=$(unique_number)
     socket=$T/tmux.sock
-    on_exit "tmux -S '$socket' kill-server 2>/dev/null; kill_sleepers $shell; kill_sleepers $quiet; kill_sleepers $notty
-        for p in \$(with_arg '$T/root'); do kill -KILL \$p 2>/dev/null; done"
+    on_exit "tmux -S '$socket' kill-server 2>/dev/null; kill_with_arg $shell $quiet $notty '$T/root'"
     _last="three sandboxes in tmux (a shell, sleep $quiet, sleep $notty with --no-tty), then tmux kill-server"
     tmux -S "$socket" new-session -d "'$B' sandbox '$T/root' -- sh -c 'sleep $shell & exec sh'" &&
         tmux -S "$socket" new-session -d "'$B' sandbox '$T/root' -- sleep $quiet" &&
@@ -820,12 +806,7 @@ t_pty_hangup() {
     done
     tmux -S "$socket" kill-server || fail "tmux kill-server failed"
     # Bounded by the grace period (5 s) and then some.
-    n=0
-    while left=$(sleepers "$shell"; sleepers "$quiet"; sleepers "$notty"; with_arg "$T/root") && [ -n "$left" ]; do
-        [ $n -lt 200 ] || fail "20 s after the terminal closed, still running: $(ps -o pid,args -p "$(echo $left | tr ' ' ,)")"
-        sleep 0.1
-        n=$((n + 1))
-    done
+    wait_gone 20 "$shell" "$quiet" "$notty" "$T/root" || fail "20 s after the terminal closed, the run is still there"
 }
 
 # Keys typed while the container ends are the caller's: restoring the terminal keeps
