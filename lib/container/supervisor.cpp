@@ -56,7 +56,7 @@ namespace {
 
 // How long the container has to end once the caller's terminal has hung up. A pid 1
 // ignores the SIGHUP it has no handler for, and one that does not read its terminal
-// never sees the end of it: it is killed then (podman and nspawn end such runs too).
+// never sees the end of it: it is killed then.
 constexpr std::chrono::seconds hangup_grace{5};
 
 // The caller's stdio fds that are terminals, to tell later whether one has hung up.
