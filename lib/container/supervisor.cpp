@@ -159,15 +159,10 @@ int supervise(ChildProcess& child, const BlockedSignals* signals, UniqueFd maste
             auto left = std::chrono::ceil<std::chrono::milliseconds>(kill_at - Clock::now());
             timeout_ms = static_cast<int>(std::max<std::chrono::milliseconds::rep>(left.count(), 0));
         }
-        int ready = ::poll(fds, count, timeout_ms);
-        if (ready < 0) {
-            if (errno == EINTR) continue;
-            throw SysError("poll", "container");
-        }
-        if (ready == 0) {
+        if (::poll(fds, count, timeout_ms) < 0 && errno != EINTR) throw SysError("poll", "container");
+        if (Clock::now() >= kill_at) {
             child.signal(SIGKILL);
             kill_at = Clock::time_point::max();
-            continue;
         }
         if (fds[0].revents) {
             int status = child.wait();
