@@ -246,7 +246,7 @@ t_home_survives() {
 
 # tmux_session COMMAND: a detached tmux session (its own server, 100x30) running the
 # shell COMMAND with this case's store and compiler; `screen` prints it, `keys` types,
-# `wait_for TEXT` and `wait_prompt PROMPT` wait (10 s at most) until it shows TEXT, or
+# `wait_for TEXT` and `wait_prompt PROMPT` wait (30 s at most) until it shows TEXT, or
 # until its last line is PROMPT (a shell waiting for input there).
 tmux_session() {
     socket=$T/tmux.sock
@@ -261,7 +261,7 @@ wait_until() {
     n=0
     until eval "$1"; do
         n=$((n + 1))
-        [ $n -lt 100 ] || fail "never saw $2; the screen: $(screen)"
+        [ $n -lt 300 ] || fail "never saw $2; the screen: $(screen)"
         sleep 0.1
     done
 }
