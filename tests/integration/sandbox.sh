@@ -809,45 +809,59 @@ t_pty_hangup() {
     wait_gone 20 "$shell" "$quiet" "$notty" "$T/root" || fail "20 s after the terminal closed, the run is still there"
 }
 
+# pending_input TTY: how many bytes the terminal TTY holds that no one has read yet.
+pending_input() {
+    python3 -c 'import array, fcntl, os, sys, termios
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+count = array.array("i", [0])
+fcntl.ioctl(fd, termios.FIONREAD, count)
+print(count[0])' "$1"
+}
+
 # Keys typed while the container ends are the caller's: restoring the terminal keeps
-# them. Made deterministic by stopping bincastle, typing, killing its command, and
-# letting it go on: it then sees its command gone before it reads the keys.
+# them for the shell that reads it next. Made deterministic: once the relay has made
+# the terminal raw, bincastle is stopped, a command is typed (and waits, unread, in
+# the terminal), its command is killed, and it goes on: it sees its command gone
+# before it would read the keys.
 t_pty_keys_after_exit() {
     command -v tmux >/dev/null || fail "tmux is needed for this case"
+    command -v python3 >/dev/null || fail "python3 is needed for this case"
     rootfs "$T/root"
     m=$(unique_number)
     socket=$T/tmux.sock
     on_exit "tmux -S '$socket' kill-server 2>/dev/null; kill_sleepers $m"
-    _last="bincastle sandbox ROOT -- sleep $m in tmux, keys typed while it ends"
-    tmux -S "$socket" new-session -d -x 80 -y 24 \
-        "'$B' sandbox '$T/root' -- sleep $m; echo \"left with \$?\"; read line; echo \"outer got: \$line\"; sleep 60" ||
+    _last="bincastle sandbox ROOT -- sleep $m in tmux, a command typed while it ends"
+    tmux -S "$socket" new-session -d -x 80 -y 24 "'$B' sandbox '$T/root' -- sleep $m; echo \"left with \$?\"; PS1='after> ' exec sh" ||
         fail "tmux failed"
     screen() { tmux -S "$socket" capture-pane -p; }
-    wait_sleepers "$m" 10 || fail "sleep $m did not start: $(screen)"
-    pid1=$(sleepers "$m")
-    bpid=$(sed 's/.*) [A-Z] \([0-9]*\) .*/\1/' "/proc/$pid1/stat")
-    kill -STOP "$bpid" || fail "cannot stop bincastle ($bpid)"
-    tmux -S "$socket" send-keys typed-ahead || fail "tmux send-keys failed"
-    kill -KILL "$pid1"
-    n=0
-    while alive "$pid1"; do
-        [ $n -lt 100 ] || fail "sleep $m (pid $pid1) did not end"
-        sleep 0.1
-        n=$((n + 1))
-    done
-    kill -CONT "$bpid"
-    wait_screen() {
+    # wait_until CONDITION WHAT: until the shell CONDITION holds (10 s at most).
+    wait_until() {
         n=0
-        until screen | grep -q -e "$1"; do
-            [ $n -lt 100 ] || fail "never saw '$1'; the screen: $(screen)"
+        until eval "$1"; do
+            [ $n -lt 100 ] || fail "never saw $2; the screen: $(screen)"
             sleep 0.1
             n=$((n + 1))
         done
     }
-    wait_screen "left with 137"
+    pane=$(tmux -S "$socket" display -p '#{pane_tty}')
+    wait_sleepers "$m" 10 || fail "sleep $m did not start: $(screen)"
+    pid1=$(sleepers "$m")
+    bpid=$(sed 's/.*) [A-Z] \([0-9]*\) .*/\1/' "/proc/$pid1/stat")
+    wait_until 'stty -a <"$pane" | grep -q -- -icanon' "the terminal in raw mode"
+    kill -STOP "$bpid" || fail "cannot stop bincastle ($bpid)"
+    wait_until 'grep -q "^State:.*T" "/proc/$bpid/status"' "bincastle stopped"
+    typed='echo "typed $((6 * 7))"'
+    tmux -S "$socket" send-keys "$typed" || fail "tmux send-keys failed"
+    wait_until '[ "$(pending_input "$pane")" -ge ${#typed} ]' "the keys waiting in the terminal"
+    kill -KILL "$pid1"
+    wait_until '! alive "$pid1"' "sleep $m (pid $pid1) ended"
+    kill -CONT "$bpid"
+    wait_until 'screen | grep -q "^after>"' "the shell after it"
     tmux -S "$socket" send-keys Enter
-    wait_screen "outer got:"
-    screen | grep -q "outer got: typed-ahead" || fail "the keys typed as the container ended were lost: $(screen)"
+    # The shell's next prompt: the typed line (or, when the keys were lost, an empty one) ran.
+    wait_until '[ "$(screen | grep -c "^after>")" -ge 2 ]' "the shell's next prompt"
+    screen | grep -q "^left with 137" || fail "bincastle's command was not killed: $(screen)"
+    screen | grep -q "typed 42" || fail "the command typed as the container ended did not run in the shell after it: $(screen)"
 }
 
 # ---------------------------------------------------------------------------------------
