@@ -37,8 +37,10 @@ RawTerminal::RawTerminal(int fd) : fd_(fd) {
     ::tcsetattr(fd, TCSANOW, &mode);
 }
 
+// TCSADRAIN, not TCSAFLUSH: keys typed as the container ended, which the relay no
+// longer read, belong to whatever reads this terminal next (the shell that started us).
 RawTerminal::~RawTerminal() {
-    if (saved_) ::tcsetattr(fd_, TCSAFLUSH, &*saved_);
+    if (saved_) ::tcsetattr(fd_, TCSADRAIN, &*saved_);
 }
 
 void copy_window_size(int from, int master) {

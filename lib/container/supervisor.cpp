@@ -5,7 +5,9 @@
 
 #include <bincastle/error.hpp>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <fcntl.h>
 #include <optional>
 #include <poll.h>
@@ -14,6 +16,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 namespace bincastle::container {
 
@@ -51,6 +54,28 @@ BlockedSignals::~BlockedSignals() { ::sigprocmask(SIG_SETMASK, &saved_, nullptr)
 
 namespace {
 
+// How long the container has to end once the caller's terminal has hung up. A pid 1
+// ignores the SIGHUP it has no handler for, and one that does not read its terminal
+// never sees the end of it: it is killed then.
+constexpr std::chrono::seconds hangup_grace{5};
+
+// The caller's stdio fds that are terminals, to tell later whether one has hung up.
+std::vector<int> terminal_fds() {
+    std::vector<int> fds;
+    for (int fd = 0; fd <= 2; ++fd)
+        if (::isatty(fd)) fds.push_back(fd);
+    return fds;
+}
+
+// A hung-up terminal (or a pty whose other side closed) polls POLLHUP.
+bool any_hung_up(const std::vector<int>& terminals) {
+    for (int fd : terminals) {
+        pollfd entry{fd, 0, 0};
+        if (::poll(&entry, 1, 0) == 1 && (entry.revents & (POLLHUP | POLLERR))) return true;
+    }
+    return false;
+}
+
 // Bytes waiting to be written to a non-blocking fd.
 struct Pending {
     std::string bytes;
@@ -77,6 +102,10 @@ int supervise(ChildProcess& child, const BlockedSignals* signals, UniqueFd maste
     Pending to_master;
     bool asked_to_stop = false;
     char buffer[65536];
+    const std::vector<int> terminals = terminal_fds();
+    bool hung_up = false;
+    using Clock = std::chrono::steady_clock;
+    Clock::time_point kill_at = Clock::time_point::max();  // none yet
 
     // Copies what the pty has for the caller; false once it reports its end (EIO
     // when no process holds the slave side any more).
@@ -96,6 +125,18 @@ int supervise(ChildProcess& child, const BlockedSignals* signals, UniqueFd maste
     };
     bool master_open = static_cast<bool>(master);
 
+    // The caller's terminal went away: the session in the container ends as a plain
+    // one would. Closing the master hangs up the pty, so the kernel sends its session
+    // SIGHUP and its readers get the end of file; what is left goes after the grace.
+    auto hang_up = [&] {
+        if (hung_up) return;
+        hung_up = true;
+        master.reset();
+        master_open = false;
+        relay_input = false;
+        kill_at = Clock::now() + hangup_grace;
+    };
+
     for (;;) {
         pollfd fds[4];
         nfds_t count = 0;
@@ -113,9 +154,15 @@ int supervise(ChildProcess& child, const BlockedSignals* signals, UniqueFd maste
                 fds[count++] = {STDIN_FILENO, POLLIN, 0};
             }
         }
-        if (::poll(fds, count, -1) < 0) {
-            if (errno == EINTR) continue;
-            throw SysError("poll", "container");
+        int timeout_ms = -1;
+        if (kill_at != Clock::time_point::max()) {
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(kill_at - Clock::now());
+            timeout_ms = static_cast<int>(std::max<std::chrono::milliseconds::rep>(left.count(), 0));
+        }
+        if (::poll(fds, count, timeout_ms) < 0 && errno != EINTR) throw SysError("poll", "container");
+        if (Clock::now() >= kill_at) {
+            child.signal(SIGKILL);
+            kill_at = Clock::time_point::max();
         }
         if (fds[0].revents) {
             int status = child.wait();
@@ -138,18 +185,21 @@ int supervise(ChildProcess& child, const BlockedSignals* signals, UniqueFd maste
                 }
                 if (sig == SIGINT || sig == SIGTERM) asked_to_stop = true;
                 child.signal(sig);
+                if (sig == SIGHUP && any_hung_up(terminals)) hang_up();
             }
         }
-        if (master_index >= 0) {
+        // A hangup above closed the master: skip what was polled for it.
+        if (master_index >= 0 && master_open) {
             short events = fds[master_index].revents;
             if (events & POLLOUT) to_master.flush(master.get());
             if ((events & (POLLIN | POLLHUP | POLLERR)) && !drain_master()) master_open = false;
         }
-        if (input_index >= 0 && fds[input_index].revents) {
+        if (input_index >= 0 && relay_input && fds[input_index].revents) {
             ssize_t n = ::read(STDIN_FILENO, buffer, sizeof buffer);
-            if (n <= 0) {
-                relay_input = false;  // the caller's input ended; the container keeps running
-            } else {
+            // A raw terminal reads at least one byte: its end of file, like EIO, is a hangup.
+            if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
+                hang_up();
+            } else if (n > 0) {
                 to_master.bytes.append(buffer, static_cast<size_t>(n));
                 to_master.flush(master.get());
             }

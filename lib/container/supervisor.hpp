@@ -45,8 +45,9 @@ private:
 };
 
 // Relays between the caller's terminal and the pty `master` (when there is one),
-// forwards the signals read from `signals` (when given), and returns the container's
-// exit status once its first process has exited.
+// forwards the signals read from `signals` (when given), ends the container when the
+// caller's terminal hangs up (the pty hung up, then SIGKILL after a grace period), and
+// returns the container's exit status once its first process has exited.
 int supervise(ChildProcess& child, const BlockedSignals* signals, UniqueFd master);
 
 }  // namespace bincastle::container

@@ -6,6 +6,7 @@
 # and as an unprivileged user.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/tap.sh"
+. "$here/processes.sh"
 
 [ -x "${PREFIX:-}/bin/bincastle" ] || { echo "Bail out! PREFIX must hold an installed bincastle"; exit 1; }
 B=$PREFIX/bin/bincastle
@@ -151,11 +152,13 @@ t_nested_run_adds_a_layer() {
         echo "inner status $?"
         cat /tmp/events >&2
         /bincastle run --progress=json /src sys -- true 2>/tmp/again
+        echo "again status $?"
         grep -c "\"built\"" /tmp/again
         exit 0' 2>"$T/events")
     rc=$?
     case $out in *"
-0") ;; *) fail "a second nested run built layers: $out" ;; esac
+again status 0
+0") ;; *) fail "a second nested run failed or built layers: $out" ;; esac
     # The outer definition and the edited one were compiled (and linked) once each.
     [ "$(compiles)" -eq 4 ] || fail "compiler calls: $(cat "$T/cxx.log")"
     [ "$rc" -eq 0 ] || fail "outer run: $rc: $(cat "$T/events")"
@@ -241,37 +244,77 @@ t_home_survives() {
     bc run --system other "$R" sys -- test ! -e /root/note 2>"$T/err" || fail "--system other sees the note"
 }
 
+# tmux_session COMMAND: a detached tmux session (its own server, 100x30) running the
+# shell COMMAND with this case's store and compiler; `screen` prints it, `keys` types,
+# `wait_for TEXT` and `wait_prompt PROMPT` wait (30 s at most) until it shows TEXT, or
+# until its last line is PROMPT (a shell waiting for input there).
+tmux_session() {
+    socket=$T/tmux.sock
+    tmux -S "$socket" new-session -d -x 100 -y 30 \
+        "env BINCASTLE_HOME='$BINCASTLE_HOME' CXX='$CXX' $1" || fail "tmux failed"
+    on_exit "tmux -S '$socket' kill-server 2>/dev/null"
+}
+screen() { tmux -S "$socket" capture-pane -p; }
+keys() { tmux -S "$socket" send-keys "$@"; }
+# wait_until CONDITION WHAT: until the shell CONDITION holds (it sees $want).
+wait_until() {
+    n=0
+    until eval "$1"; do
+        n=$((n + 1))
+        [ $n -lt 300 ] || fail "never saw $2; the screen: $(screen)"
+        sleep 0.1
+    done
+}
+wait_for() {
+    want=$1
+    wait_until 'screen | grep -q -e "$want"' "'$want'"
+}
+wait_prompt() {
+    want=$1
+    wait_until '[ "$(screen | grep -v "^$" | tail -1)" = "$want" ]' "the prompt '$want'"
+}
+
 t_interactive() {
     setup
     bc build "$R" sys 2>"$T/err" || fail "build failed: $(cat "$T/err")"
-    socket=$T/tmux.sock
-    tmux -S "$socket" new-session -d -x 100 -y 30 \
-        "env BINCASTLE_HOME='$BINCASTLE_HOME' CXX='$CXX' '$B' run $TRUST '$R' sys; echo \"left with \$?\"; stty -a | grep -o -- '-*icanon'; sleep 30" ||
-        fail "tmux failed"
-    on_exit "tmux -S '$socket' kill-server 2>/dev/null"
-    screen() { tmux -S "$socket" capture-pane -p; }
-    wait_for() {
-        n=0
-        until screen | grep -q "$1"; do
-            n=$((n + 1))
-            [ $n -lt 100 ] || fail "never saw '$1'; the screen: $(screen)"
-            sleep 0.1
-        done
-    }
-    wait_for '#'
-    tmux -S "$socket" send-keys 'echo "sum $((40 + 2))"' Enter
+    # A prompt of its own at each level, so that keys are typed only once the shell
+    # meant to read them waits for input.
+    tmux_session "'$B' run $TRUST '$R' sys -- env PS1='outer> ' /bin/sh; echo \"left with \$?\"; stty -a | grep -o -- '-*icanon'; sleep 30"
+    wait_prompt 'outer>'
+    keys 'echo "sum $((40 + 2))"' Enter
     wait_for 'sum 42'
     # A nested system on the same terminal, and back.
-    tmux -S "$socket" send-keys '/bincastle run /src sys' Enter
-    wait_for 'cached *sys'
-    tmux -S "$socket" send-keys 'echo "inner $((6 * 7))"; exit 5' Enter
-    wait_for 'inner 42'
-    tmux -S "$socket" send-keys 'echo "back with $?"' Enter
+    wait_prompt 'outer>'
+    keys "/bincastle run /src sys -- env PS1='inner> ' /bin/sh" Enter
+    wait_prompt 'inner>'
+    keys 'echo "inner $((6 * 7))"; exit 5' Enter
+    wait_prompt 'outer>'
+    screen | grep -q 'inner 42' || fail "the inner system did not run the command: $(screen)"
+    keys 'echo "back with $?"' Enter
     wait_for 'back with 5'
-    tmux -S "$socket" send-keys 'exit 7' Enter
+    wait_prompt 'outer>'
+    keys 'exit 7' Enter
     wait_for 'left with 7'
     screen | grep -q -- '-icanon' && fail "the terminal was left raw: $(screen)"
     screen | grep -q 'icanon' || fail "no stty output: $(screen)"
+}
+
+# A closed terminal ends the run: the systems (outer and nested, each with a command
+# that neither reads its terminal nor handles SIGHUP), their programs and the driver.
+t_interactive_hangup() {
+    setup
+    bc build "$R" sys 2>"$T/err" || fail "build failed: $(cat "$T/err")"
+    m=$(unique_number)
+    tmux_session "'$B' run $TRUST '$R' sys -- env PS1='outer> ' /bin/sh"
+    on_exit "kill_with_arg '$T/' $m"
+    wait_prompt 'outer>'
+    keys "sleep 1$m & /bincastle run /src sys -- env PS1='inner> ' /bin/sh" Enter
+    wait_prompt 'inner>'
+    keys "sleep 2$m" Enter
+    wait_until '[ -n "$(with_arg "2$m")" ]' "sleep 2$m running"
+    tmux -S "$socket" kill-session || fail "tmux kill-session failed"
+    # The grace periods of the nested and the outer system, and then some.
+    wait_gone 30 "$T/" "$m" || fail "30 s after the terminal closed, the run is still there"
 }
 
 t_bad_input() {
@@ -357,6 +400,7 @@ tap_case t_nested_override_rebuilds_downstream "an overridable source edited ins
 tap_case t_nested_leaves_outer_running "leaving a nested system returns to the outer one, which kept running"
 tap_case t_home_survives "files written in a system survive leaving and re-entering it"
 tap_case t_interactive "an interactive session in a real terminal: type, see, exit with a status"
+tap_case t_interactive_hangup "a closed terminal ends the run, its nested run, and every process of them"
 tap_case t_bad_input "bad sources, refs, options and definitions give one line (or the compiler's) and 125"
 tap_case t_export "bincastle export DIR SUBDIR writes the system, from the host and from inside"
 tap_case t_verbs "--help for each verb, --version, graph, gc, clean, and verbs from inside"

@@ -7,6 +7,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/tap.sh"
+. "$here/processes.sh"
 
 if [ -z "${BINCASTLE:-}" ] || [ -z "${BUSYBOX_ROOTFS:-}" ]; then
     echo "Bail out! BINCASTLE and BUSYBOX_ROOTFS must be set"
@@ -170,10 +171,6 @@ wait_file() {
     done
 }
 
-# A number no other process on the host has as an argument.
-unique_number() {
-    echo "1$(od -An -N4 -tu4 /dev/urandom | tr -d ' \n')"
-}
 # sleepers N: host pids of processes whose command line is exactly "sleep N".
 sleepers() {
     for _f in $(grep -l -a -F -e "$1" /proc/[0-9]*/cmdline 2>/dev/null); do
@@ -725,21 +722,31 @@ t_dev_minimal() {
     [ -z "$extra" ] || failshow "unexpected entries in /dev: $extra"
 }
 
-# in_pty OUTFILE COMMAND: runs the shell COMMAND on a fresh terminal of 33x77 (script(1)).
-# script's stdin is a FIFO opened read-write: it never reaches end of file, so script
-# types no end-of-file character into the terminal (which its echo would show as ^@).
+# in_pty OUTFILE COMMAND: runs the shell COMMAND on a fresh terminal of 33x77 (script(1));
+# its status in $rc. Fails unless the terminal is back in its cooked mode (icanon,
+# echo) after the COMMAND. script's stdin is a FIFO opened read-write: it never reaches
+# end of file, so script types no end-of-file character into the terminal (which its
+# echo would show as ^@).
 in_pty() {
     command -v script >/dev/null || fail "script(1) (util-linux) is needed for the pty cases"
     [ -p "$T/pty-stdin" ] || mkfifo "$T/pty-stdin" || fail "mkfifo"
     _last="script -qec \"stty rows 33 cols 77; $2\" /dev/null"
-    script -qec "stty rows 33 cols 77; $2" /dev/null 0<>"$T/pty-stdin" 2>"$T/err" | tr -d '\r' >"$1"
+    rm -f "$T/stty-after"
+    script -qec "stty rows 33 cols 77; $2
+        rc=\$?; stty -a >'$T/stty-after'; exit \$rc" /dev/null 0<>"$T/pty-stdin" >"$1.raw" 2>"$T/err"
+    rc=$?
+    tr -d '\r' <"$1.raw" >"$1"
     out=$(cat "$1")
-    rc=0
+    for _mode in icanon echo; do
+        tr ' ;' '\n\n' <"$T/stty-after" 2>/dev/null | grep -qx "$_mode" ||
+            failshow "the terminal was not restored ($_mode): $(cat "$T/stty-after" 2>/dev/null)"
+    done
 }
 
 t_pty() {
     rootfs "$T/root"
-    in_pty "$T/out" "timeout --foreground -k 5 30 '$B' sandbox --tty '$T/root' -- sh -c 'tty; stty size; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty'"
+    in_pty "$T/out" "timeout --foreground -k 5 30 '$B' sandbox --tty '$T/root' -- sh -c 'tty; stty size; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-tty; exit 3'"
+    expect_rc 3
     expect_out "/dev/pts/0
 33 77
 all-tty"
@@ -748,8 +755,10 @@ all-tty"
 t_pty_default() {
     rootfs "$T/root"
     in_pty "$T/out" "timeout --foreground -k 5 30 '$B' sandbox '$T/root' -- tty"
+    expect_rc 0
     expect_out /dev/pts/0
     in_pty "$T/out" "timeout --foreground -k 5 30 '$B' sandbox --no-tty '$T/root' -- tty"
+    expect_rc 1
     expect_out "not a tty"
     run sb "$T/root" -- tty
     expect_rc 1
@@ -769,10 +778,90 @@ while [ "$(stty size)" = "33 77" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1));
 stty size
 EOF
     in_pty "$T/out" "timeout --foreground -k 5 30 '$B' sandbox --tty --bind '$T/shared:/shared' '$T/root' -- sh /inner </dev/tty &
-        n=0; while [ ! -e '$T/shared/ready' ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n + 1)); done
-        stty rows 40 cols 100; wait"
+        pid=\$!; n=0; while [ ! -e '$T/shared/ready' ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n + 1)); done
+        stty rows 40 cols 100; wait \$pid"
+    expect_rc 0
     expect_out "33 77
 40 100"
+}
+
+# A closed terminal (its tmux server killed) ends the session, as it ends a plain
+# shell's: a shell as pid 1 reads the end of its input; a command that neither reads
+# its terminal nor handles SIGHUP is killed after a grace period, with a pty or without.
+t_pty_hangup() {
+    command -v tmux >/dev/null || fail "tmux is needed for the hangup case"
+    rootfs "$T/root"
+    shell=$(unique_number)
+    quiet=$(unique_number)
+    notty=$(unique_number)
+    socket=$T/tmux.sock
+    on_exit "tmux -S '$socket' kill-server 2>/dev/null; kill_with_arg $shell $quiet $notty '$T/root'"
+    _last="three sandboxes in tmux (a shell, sleep $quiet, sleep $notty with --no-tty), then tmux kill-server"
+    tmux -S "$socket" new-session -d "'$B' sandbox '$T/root' -- sh -c 'sleep $shell & exec sh'" &&
+        tmux -S "$socket" new-session -d "'$B' sandbox '$T/root' -- sleep $quiet" &&
+        tmux -S "$socket" new-session -d "'$B' sandbox --no-tty '$T/root' -- sleep $notty" ||
+        fail "tmux failed"
+    for m in "$shell" "$quiet" "$notty"; do
+        wait_sleepers "$m" 10 || fail "sleep $m did not start: $(tmux -S "$socket" list-panes -a -F '#{pane_dead} #{pane_start_command}')"
+    done
+    tmux -S "$socket" kill-server || fail "tmux kill-server failed"
+    # Bounded by the grace period (5 s) and then some.
+    wait_gone 20 "$shell" "$quiet" "$notty" "$T/root" || fail "20 s after the terminal closed, the run is still there"
+}
+
+# pending_input TTY: how many bytes the terminal TTY holds that no one has read yet.
+pending_input() {
+    python3 -c 'import array, fcntl, os, sys, termios
+fd = os.open(sys.argv[1], os.O_RDONLY | os.O_NOCTTY | os.O_NONBLOCK)
+count = array.array("i", [0])
+fcntl.ioctl(fd, termios.FIONREAD, count)
+print(count[0])' "$1"
+}
+
+# Keys typed while the container ends are the caller's: restoring the terminal keeps
+# them for the shell that reads it next. Made deterministic: once the relay has made
+# the terminal raw, bincastle is stopped, a command is typed (and waits, unread, in
+# the terminal), its command is killed, and it goes on: it sees its command gone
+# before it would read the keys.
+t_pty_keys_after_exit() {
+    command -v tmux >/dev/null || fail "tmux is needed for this case"
+    command -v python3 >/dev/null || fail "python3 is needed for this case"
+    rootfs "$T/root"
+    m=$(unique_number)
+    socket=$T/tmux.sock
+    on_exit "tmux -S '$socket' kill-server 2>/dev/null; kill_sleepers $m"
+    _last="bincastle sandbox ROOT -- sleep $m in tmux, a command typed while it ends"
+    tmux -S "$socket" new-session -d -x 80 -y 24 "'$B' sandbox '$T/root' -- sleep $m; echo \"left with \$?\"; PS1='after> ' exec sh" ||
+        fail "tmux failed"
+    screen() { tmux -S "$socket" capture-pane -p; }
+    # wait_until CONDITION WHAT: until the shell CONDITION holds (10 s at most).
+    wait_until() {
+        n=0
+        until eval "$1"; do
+            [ $n -lt 100 ] || fail "never saw $2; the screen: $(screen)"
+            sleep 0.1
+            n=$((n + 1))
+        done
+    }
+    pane=$(tmux -S "$socket" display -p '#{pane_tty}')
+    wait_sleepers "$m" 10 || fail "sleep $m did not start: $(screen)"
+    pid1=$(sleepers "$m")
+    bpid=$(sed 's/.*) [A-Z] \([0-9]*\) .*/\1/' "/proc/$pid1/stat")
+    wait_until 'stty -a <"$pane" | grep -q -- -icanon' "the terminal in raw mode"
+    kill -STOP "$bpid" || fail "cannot stop bincastle ($bpid)"
+    wait_until 'grep -q "^State:.*T" "/proc/$bpid/status"' "bincastle stopped"
+    typed='echo "typed $((6 * 7))"'
+    tmux -S "$socket" send-keys "$typed" || fail "tmux send-keys failed"
+    wait_until '[ "$(pending_input "$pane")" -ge ${#typed} ]' "the keys waiting in the terminal"
+    kill -KILL "$pid1"
+    wait_until '! alive "$pid1"' "sleep $m (pid $pid1) ended"
+    kill -CONT "$bpid"
+    wait_until 'screen | grep -q "^after>"' "the shell after it"
+    tmux -S "$socket" send-keys Enter
+    # The shell's next prompt: the typed line (or, when the keys were lost, an empty one) ran.
+    wait_until '[ "$(screen | grep -c "^after>")" -ge 2 ]' "the shell's next prompt"
+    screen | grep -q "^left with 137" || fail "bincastle's command was not killed: $(screen)"
+    screen | grep -q "typed 42" || fail "the command typed as the container ended did not run in the shell after it: $(screen)"
 }
 
 # ---------------------------------------------------------------------------------------
@@ -1205,14 +1294,19 @@ t_init_holds_nothing() {
     esac
 }
 
-# The fuse-overlayfs daemon runs outside: nothing in the container sees it.
+# The fuse-overlayfs daemon runs outside: nothing in the container sees it, though
+# its root is the fuse mount the daemon serves.
 t_fuse_daemon_outside() {
+    [ -e /dev/fuse ] || skip "this kernel has no /dev/fuse"
     rootfs "$T/root"
     run env BINCASTLE_OVERLAY=fuse timeout -k 5 30 "$B" sandbox --layer "$T/root" -- sh -c '
-        cat /etc/hostname; ps -o comm | grep -c fuse'
-    expect_rc 1
+        cat /etc/hostname; ps -o comm | grep -c fuse; cat /proc/self/mountinfo >&2'
+    expect_rc 0
     [ "$(head -1 "$T/out")" = bincastle ] || failshow "the fuse overlay did not show the layer"
     [ "$(tail -1 "$T/out")" = 0 ] || failshow "a fuse daemon is visible inside"
+    cp "$T/err" "$T/mountinfo"
+    set -- $(mount_field "$T/mountinfo" /)
+    case ${1:-} in fuse*) ;; *) failshow "/ is not a fuse mount (${1:-no mount})" ;; esac
 }
 
 nested_root() {
@@ -1327,6 +1421,8 @@ tap_case t_dev_minimal "/dev holds nothing else"
 tap_case t_pty "--tty gives a pty with the caller's window size"
 tap_case t_pty_default "a pty by default only when stdin is a terminal"
 tap_case t_pty_resize "window size changes reach the pty"
+tap_case t_pty_hangup "a closed terminal ends the session and everything in it"
+tap_case t_pty_keys_after_exit "keys typed as the container ends reach the caller's next program"
 tap_case t_env_clean "the environment is clean"
 tap_case t_setenv "--setenv sets exactly the given variables"
 tap_case t_chdir "--chdir sets the working directory (default /)"
