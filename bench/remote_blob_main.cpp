@@ -4,9 +4,9 @@
 //   bench-remote-blob push FILE REF [DIGEST] upload FILE as a blob (monolithic)
 //   bench-remote-blob pull DIGEST SIZE REF OUT   download and verify a blob
 //   bench-remote-blob tar DIR OUT            DIR as a zstd (level 3, all CPUs) layer tarball
-#include "export/layer_tar.hpp"
+#include "oci/layer_tar.hpp"
 #include "remote/registry_client.hpp"
-#include "remote/sha256.hpp"
+#include "util/sha256.hpp"
 
 #include <bincastle/error.hpp>
 
@@ -22,7 +22,7 @@ namespace {
 std::string file_digest(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::vector<char> buffer(1 << 20);
-    remote::Sha256 hash;
+    Sha256 hash;
     while (in.read(buffer.data(), static_cast<std::streamsize>(buffer.size())) || in.gcount() > 0)
         hash.update(buffer.data(), static_cast<std::size_t>(in.gcount()));
     return hash.digest();

@@ -4,7 +4,7 @@
 // becomes the command (or its init). Everything it needs is prepared by the parent
 // before the clone.
 
-#include "container/channel.hpp"
+#include "util/channel.hpp"
 #include "container/mount_plan.hpp"
 
 #include <bincastle/container.hpp>

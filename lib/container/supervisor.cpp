@@ -20,38 +20,6 @@
 
 namespace bincastle::container {
 
-ChildProcess::~ChildProcess() {
-    if (pid_ > 0) {
-        signal(SIGKILL);
-        try {
-            wait();
-        } catch (const Error&) {
-        }
-    }
-}
-
-void ChildProcess::signal(int sig) const { ::syscall(SYS_pidfd_send_signal, pidfd_.get(), sig, nullptr, 0); }
-
-// Through the pidfd and with no exit signal, so that a caller that ignores SIGCHLD
-// (and so has its children reaped by the kernel) still learns the status.
-int ChildProcess::wait() {
-    siginfo_t info{};
-    while (::waitid(static_cast<idtype_t>(linux_api::p_pidfd), static_cast<id_t>(pidfd_.get()), &info,
-                    WEXITED | __WALL) != 0) {
-        if (errno != EINTR) throw SysError("waitid", "container process " + std::to_string(pid_));
-    }
-    pid_ = -1;
-    return info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
-}
-
-BlockedSignals::BlockedSignals(const sigset_t& set) {
-    ::sigprocmask(SIG_BLOCK, &set, &saved_);
-    fd_.reset(::signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
-    if (!fd_) throw SysError("signalfd", "");
-}
-
-BlockedSignals::~BlockedSignals() { ::sigprocmask(SIG_SETMASK, &saved_, nullptr); }
-
 namespace {
 
 // How long the container has to end once the caller's terminal has hung up. A pid 1

@@ -50,7 +50,7 @@ std::vector<std::string> forwarded_environment() {
 }  // namespace
 
 int forward_to_supervisor(const std::string& socket_path, const std::vector<std::string>& args) {
-    container::Channel channel(connect_to(socket_path));
+    Channel channel(connect_to(socket_path));
     Request request;
     request.args = args;
     char cwd[4096];

@@ -24,7 +24,7 @@ int host_main(const std::string& verb, const std::vector<std::string>& args) {
     if (verb != "gc" && verb != "clean") {
         supervisor.emplace();
         if (verb == "run") caller.socket_path = supervisor->socket_path();
-        caller.wait = [&](container::ChildProcess& program) { return supervisor->serve_until(program); };
+        caller.wait = [&](ChildProcess& program) { return supervisor->serve_until(program); };
     }
     return run_host_verb(verb, args, caller);
 }

@@ -30,7 +30,7 @@ bool under_system_dir(const fs::path& path) {
 }
 
 // Waits until `timeout`, then kills the sandbox (and so the tool).
-int wait_until(container::ChildProcess& child, std::chrono::seconds timeout, bool& timed_out) {
+int wait_until(ChildProcess& child, std::chrono::seconds timeout, bool& timed_out) {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     for (;;) {
         auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());

@@ -3,7 +3,7 @@
 // The driver's verbs as they run on the host: for the driver's own command line, and
 // for each command a client inside a system sends the supervisor.
 
-#include "container/supervisor.hpp"
+#include "util/child_process.hpp"
 #include "driver/driver_command.hpp"
 
 #include <array>
@@ -21,7 +21,7 @@ struct Caller {
     // The supervisor's socket for systems started by `run`; empty: none.
     std::string socket_path;
     // Waits for the started system; returns its exit status.
-    std::function<int(container::ChildProcess&)> wait;
+    std::function<int(ChildProcess&)> wait;
     // Signals that end the process while a definition is evaluated and built (the
     // outermost driver's, which it otherwise reads from a signalfd); none from inside.
     std::optional<sigset_t> stop_signals;

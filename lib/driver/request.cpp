@@ -16,9 +16,9 @@ sockaddr_un socket_address(const std::string& path) {
     return address;
 }
 
-void send_request(const container::Channel& channel, const Request& request) {
+void send_request(const Channel& channel, const Request& request) {
     for (const auto& arg : request.args)
-        if (arg.size() + 4 > container::Channel::max_message)
+        if (arg.size() + 4 > Channel::max_message)
             throw Error("an argument of " + std::to_string(arg.size()) + " bytes is too long to send to the supervisor",
                         "put a long script in a file");
     for (int fd = 0; fd < 3; ++fd) channel.send("fd:" + std::to_string(fd), request.stdio[fd].get());
@@ -28,7 +28,7 @@ void send_request(const container::Channel& channel, const Request& request) {
     channel.send("go");
 }
 
-Request receive_request(const container::Channel& channel) {
+Request receive_request(const Channel& channel) {
     Request request;
     while (true) {
         auto message = channel.receive();

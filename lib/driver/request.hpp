@@ -1,7 +1,7 @@
 #pragma once
 
 // What `bincastle` inside a system sends its supervisor, over the unix socket named by
-// BINCASTLE_SOCK (SOCK_SEQPACKET, one message per field, see container::Channel):
+// BINCASTLE_SOCK (SOCK_SEQPACKET, one message per field, see Channel):
 //
 //   client -> supervisor   "fd:0" "fd:1" "fd:2" (each carrying that fd: its terminal),
 //                          "arg:..." per argument, "cwd:...", "env:K=V" per variable,
@@ -11,7 +11,7 @@
 // The supervisor runs the request on the host, on the client's terminal; the client
 // waits. When the client goes away, so does what it started.
 
-#include "container/channel.hpp"
+#include "util/channel.hpp"
 #include "util/unique_fd.hpp"
 
 #include <array>
@@ -33,8 +33,8 @@ struct Request {
 // The unix socket address of `path`; an Error when it is too long for one.
 sockaddr_un socket_address(const std::string& path);
 
-void send_request(const container::Channel& channel, const Request& request);
+void send_request(const Channel& channel, const Request& request);
 // Throws an Error when the peer does not speak the protocol.
-Request receive_request(const container::Channel& channel);
+Request receive_request(const Channel& channel);
 
 }  // namespace bincastle::driver

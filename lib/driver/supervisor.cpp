@@ -1,6 +1,6 @@
 #include "driver/supervisor.hpp"
 
-#include "container/channel.hpp"
+#include "util/channel.hpp"
 #include "store/store.hpp"
 #include "driver/host_verbs.hpp"
 #include "driver/inside_tree.hpp"
@@ -62,7 +62,7 @@ std::string as_seen_inside(std::string text, const std::vector<std::pair<std::st
 
 // Waits for a program started for a client, passing on its terminal's resizes; when
 // the client goes away, so does the program (TERM, then KILL after a grace period).
-int wait_watching(container::ChildProcess& program, const container::Channel& client) {
+int wait_watching(ChildProcess& program, const Channel& client) {
     bool client_gone = false;
     int grace_ms = -1;
     while (true) {
@@ -115,7 +115,7 @@ void Supervisor::join_finished(bool all) {
     });
 }
 
-int Supervisor::serve_until(container::ChildProcess& program) {
+int Supervisor::serve_until(ChildProcess& program) {
     sigset_t signals = supervisor_signals();
     UniqueFd signal_fd(::signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
     if (!signal_fd) throw SysError("signalfd", "supervisor");
@@ -167,7 +167,7 @@ void Supervisor::serve_client(UniqueFd connection) {
     } catch (const Error& error) {
         refused = error.what();
     }
-    container::Channel client(std::move(connection));
+    Channel client(std::move(connection));
     Request request;
     try {
         request = receive_request(client);
@@ -195,7 +195,7 @@ void Supervisor::serve_client(UniqueFd connection) {
         if (std::string term = value_of(request.env, "TERM"); !term.empty()) caller.origin.term = term;
         caller.stdio = {request.stdio[0].get(), request.stdio[1].get(), err};
         caller.socket_path = socket_path();
-        caller.wait = [&client](container::ChildProcess& program) { return wait_watching(program, client); };
+        caller.wait = [&client](ChildProcess& program) { return wait_watching(program, client); };
         status = run_host_verb(request.args[0], {request.args.begin() + 1, request.args.end()}, caller);
     } catch (const Error& error) {
         std::string hint = error.hint().empty() ? "" : "; " + error.hint();

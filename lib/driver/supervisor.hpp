@@ -6,12 +6,13 @@
 // caller's files through /proc/PID/root, fetches, compiles and builds on the host, and
 // starts the new system on the caller's terminal. The caller's system keeps running.
 
-#include "container/supervisor.hpp"
+#include "util/child_process.hpp"
 #include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
 
 #include <filesystem>
 #include <atomic>
+#include <csignal>
 #include <memory>
 #include <string>
 #include <thread>
@@ -31,7 +32,7 @@ public:
     // Serves until `program` (the outermost system) exits, forwarding SIGTERM and
     // SIGHUP to it; returns its exit status once every nested run has ended. The
     // caller blocks SIGINT, SIGQUIT, SIGTERM and SIGHUP before starting threads.
-    int serve_until(container::ChildProcess& program);
+    int serve_until(ChildProcess& program);
 
 private:
     void serve_client(UniqueFd connection);

@@ -1,6 +1,5 @@
 #include "exec/layer_builder.hpp"
 
-#include "container/supervisor.hpp"
 #include "graph/key_encoder.hpp"
 #include "source/archive_fetch.hpp"
 #include "source/git_source.hpp"
@@ -147,7 +146,7 @@ int run_logged(const BuildSetup& setup, const std::string& layer_name, const Key
     UniqueFd devnull(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     if (!devnull) throw SysError("open", "/dev/null");
     // Killed and reaped if anything below throws before it is waited for.
-    container::ChildProcess child = spawn({argv, std::nullopt, {}, devnull.get(), write_end.get(), write_end.get()});
+    ChildProcess child = spawn({argv, std::nullopt, {}, devnull.get(), write_end.get(), write_end.get()});
     write_end.reset();
 
     std::string pending;

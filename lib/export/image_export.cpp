@@ -1,10 +1,10 @@
 #include "export/image_export.hpp"
 
 #include "container/owner_access.hpp"
-#include "remote/oci_platform.hpp"
+#include "oci/oci_platform.hpp"
 #include "remote/parallel.hpp"
 #include "remote/registry_client.hpp"
-#include "remote/sha256.hpp"
+#include "util/sha256.hpp"
 #include "util/file_io.hpp"
 #include "util/file_tree.hpp"
 
@@ -67,7 +67,7 @@ void refuse_existing(const fs::path& output, bool file_ok) {
 }
 
 std::string write_blob(const fs::path& layout, const std::string& body) {
-    const std::string digest = remote::sha256_digest(body);
+    const std::string digest = sha256_digest(body);
     write_new_file((layout / "blobs" / "sha256" / digest.substr(7)).string(), body);
     return digest;
 }
@@ -164,7 +164,7 @@ std::string push_oci_layout(const fs::path& layout, const std::string& ref, bool
     const remote::Reference reference = remote::Reference::parse(ref, insecure);
     remote::RegistryClient client(reference, true);
     auto blob_path = [&](const std::string& digest) {
-        if (!remote::is_sha256_digest(digest)) throw Error(layout.string() + ": a blob named " + digest);
+        if (!is_sha256_digest(digest)) throw Error(layout.string() + ": a blob named " + digest);
         return layout / "blobs" / "sha256" / digest.substr(7);
     };
     json::value index = json::parse(read_file((layout / "index.json").string()));

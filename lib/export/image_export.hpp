@@ -5,7 +5,7 @@
 // tarball of the merged system, or the merged system as a directory. The same system
 // always gives the same bytes.
 
-#include "export/layer_tar.hpp"
+#include "oci/layer_tar.hpp"
 
 #include <filesystem>
 #include <optional>

@@ -1,7 +1,7 @@
 #include "remote/registry_client.hpp"
 
 #include "remote/credentials.hpp"
-#include "remote/sha256.hpp"
+#include "util/sha256.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>

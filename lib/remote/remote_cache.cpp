@@ -1,10 +1,10 @@
 #include "remote/remote_cache.hpp"
 
-#include "export/layer_tar.hpp"
-#include "remote/oci_platform.hpp"
+#include "oci/layer_tar.hpp"
+#include "oci/oci_platform.hpp"
 #include "remote/parallel.hpp"
 #include "remote/registry_client.hpp"
-#include "remote/sha256.hpp"
+#include "util/sha256.hpp"
 #include "util/file_tree.hpp"
 
 #include <bincastle/error.hpp>

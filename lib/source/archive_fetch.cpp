@@ -2,11 +2,10 @@
 
 #include "source/archive_extract.hpp"
 #include "source/http_client.hpp"
+#include "util/sha256.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
-
-#include <openssl/evp.h>
 
 #include <cerrno>
 #include <cstdlib>
@@ -24,39 +23,6 @@ namespace fs = std::filesystem;
 namespace bincastle {
 
 namespace {
-
-class Sha256 {
-public:
-    Sha256() : context_(EVP_MD_CTX_new()) {
-        if (!context_ || EVP_DigestInit_ex(context_.get(), EVP_sha256(), nullptr) != 1)
-            throw Error("sha256: OpenSSL cannot start a digest");
-    }
-
-    void update(std::string_view data) {
-        if (EVP_DigestUpdate(context_.get(), data.data(), data.size()) != 1)
-            throw Error("sha256: OpenSSL cannot update a digest");
-    }
-
-    std::string hex() {
-        unsigned char digest[EVP_MAX_MD_SIZE];
-        unsigned int size = 0;
-        if (EVP_DigestFinal_ex(context_.get(), digest, &size) != 1)
-            throw Error("sha256: OpenSSL cannot finish a digest");
-        static constexpr char digits[] = "0123456789abcdef";
-        std::string text;
-        for (unsigned int i = 0; i < size; ++i) {
-            text += digits[digest[i] >> 4];
-            text += digits[digest[i] & 0xf];
-        }
-        return text;
-    }
-
-private:
-    struct Free {
-        void operator()(EVP_MD_CTX* context) const noexcept { EVP_MD_CTX_free(context); }
-    };
-    std::unique_ptr<EVP_MD_CTX, Free> context_;
-};
 
 // A download in progress beside the cache, hashed as it is written. Removed when dropped
 // unless kept: a failed or refused download leaves nothing behind.
@@ -84,7 +50,8 @@ public:
         }
     }
 
-    std::string digest() { return hash_.hex(); }
+    // Lowercase hex, as recipes pin it.
+    std::string digest() { return hash_.digest().substr(std::string_view("sha256:").size()); }
 
     // Makes the file durable and gives it its final name in one step.
     void keep(const fs::path& final_path) {

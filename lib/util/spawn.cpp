@@ -38,7 +38,7 @@ struct SpawnActions {
 
 }  // namespace
 
-container::ChildProcess spawn(const SpawnSpec& spec) {
+ChildProcess spawn(const SpawnSpec& spec) {
     SpawnActions file_actions;
     auto& actions = file_actions.actions;
     // What a supervisor blocks or ignores for itself is not the child's business.
@@ -70,7 +70,7 @@ container::ChildProcess spawn(const SpawnSpec& spec) {
         ::waitpid(pid, nullptr, 0);
         throw SysError(saved, "pidfd_open", spec.argv[0]);
     }
-    return container::ChildProcess(pid, pidfd);
+    return ChildProcess(pid, pidfd);
 }
 
 }  // namespace bincastle

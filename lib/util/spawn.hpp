@@ -3,7 +3,7 @@
 // Starting a helper program (the compiler, a definition program) with its own
 // arguments, environment, working directory and stdio, owned until it is waited for.
 
-#include "container/supervisor.hpp"
+#include "util/child_process.hpp"
 
 #include <filesystem>
 #include <optional>
@@ -23,6 +23,6 @@ struct SpawnSpec {
 
 // Starts it; the returned process is killed and reaped if dropped before wait().
 // A program that is not found is an Error naming it.
-container::ChildProcess spawn(const SpawnSpec& spec);
+ChildProcess spawn(const SpawnSpec& spec);
 
 }  // namespace bincastle

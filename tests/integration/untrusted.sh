@@ -1,8 +1,8 @@
 #!/bin/sh
 # Definitions the driver runs are untrusted: each case writes a hostile definition and
-# runs it through the installed driver ($PREFIX/bin/bincastle). Evaluation must not
-# reach the host (home, files outside the store, the network), must end (time and
-# memory limits) and leave nothing running; a LocalDir must stay inside its repository;
+# runs it through the installed driver ($PREFIX/bin/bincastle). Compiling and
+# evaluating it must not reach the host (home, files outside the store, the network),
+# must end (time and memory limits) and leave nothing running; a LocalDir must stay inside its repository;
 # a killed driver must leave no process behind. TAP on stdout; run by run-as.sh as root
 # and as an unprivileged user.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -80,6 +80,19 @@ t_reads_home() {
     rc=$?
     expect_one_line "cannot read the key in the home directory"
     ! grep -q "SECRET-$$" "$T/out" "$T/err" || fail "the secret got out"
+}
+
+t_include_host_file() {
+    definition ''
+    sed -i "1i #include \"$T/home/private/key\"" "$R/sys/main.cpp"
+    bc plan "$R" sys >"$T/out" 2>"$T/err"
+    rc=$?
+    [ "$rc" -eq 125 ] || fail "exit status $rc, not 125: $(cat "$T/err")"
+    grep -q "sys/main.cpp:1:10: fatal error: $T/home/private/key: No such file or directory" "$T/err" ||
+        fail "not the compiler's own message: $(cat "$T/err")"
+    ! grep -q "SECRET-$$" "$T/out" "$T/err" || fail "the secret got out"
+    [ -z "$(ls "$T/store/definitions/bin" 2>/dev/null | grep -v '\.lock$')" ] ||
+        fail "a program was cached: $(ls "$T/store/definitions/bin")"
 }
 
 t_writes_outside() {
@@ -229,6 +242,7 @@ t_killed_driver_leaves_nothing() {
 }
 
 tap_case t_reads_home "a definition cannot read the user's home while it is evaluated"
+tap_case t_include_host_file "a definition cannot #include a host file: the compiler's own message"
 tap_case t_writes_outside "a definition cannot write to the home, the store or next to its repository"
 tap_case t_network "a definition cannot reach the host's network"
 tap_case t_daemon "a daemon a definition starts ends with it"

@@ -1,7 +1,7 @@
 // Layers to and from tar, and merged into an exported tree, when the layers are hostile.
 
 #include "export/image_export.hpp"
-#include "export/layer_tar.hpp"
+#include "oci/layer_tar.hpp"
 #include "util/file_tree.hpp"
 
 #include <bincastle/error.hpp>

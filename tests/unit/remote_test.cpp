@@ -1,8 +1,8 @@
-#include "export/layer_tar.hpp"
+#include "oci/layer_tar.hpp"
 #include "remote/credentials.hpp"
 #include "remote/reference.hpp"
 #include "remote/registry_client.hpp"
-#include "remote/sha256.hpp"
+#include "util/sha256.hpp"
 #include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
 
@@ -46,9 +46,9 @@ TEST_CASE("registry references: plain http only for loopback or when asked") {
 }
 
 TEST_CASE("sha256 digests and base64") {
-    CHECK(remote::sha256_digest("") == "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    CHECK(remote::is_sha256_digest(remote::sha256_digest("x")));
-    CHECK_FALSE(remote::is_sha256_digest("sha256:../../etc"));
+    CHECK(sha256_digest("") == "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    CHECK(is_sha256_digest(sha256_digest("x")));
+    CHECK_FALSE(is_sha256_digest("sha256:../../etc"));
     CHECK(remote::base64_decode(remote::base64_encode("user:pa:ss")) == "user:pa:ss");
     CHECK(remote::base64_decode(remote::base64_encode("ab")) == "ab");
 }
@@ -205,7 +205,7 @@ TEST_CASE("a failed upload starts over with a new session; its PUT is never sent
     });
     remote::RegistryClient client(remote::Reference::parse(registry.host() + "/cache", false), true, quick());
     const std::string data = "layer bytes";
-    const std::string digest = remote::sha256_digest(data);
+    const std::string digest = sha256_digest(data);
     CHECK(client.put_blob_bytes(digest, data));
     const std::string put1 = "PUT /v2/cache/blobs/uploads/1?digest=" + std::string("sha256%3A") + digest.substr(7);
     const std::string put2 = "PUT /v2/cache/blobs/uploads/2?digest=" + std::string("sha256%3A") + digest.substr(7);
@@ -236,7 +236,7 @@ TEST_CASE("a failed PATCH restarts the chunked upload from its first byte, in a 
     options.chunk_size = 4;
     remote::RegistryClient client(remote::Reference::parse(registry.host() + "/cache", false), true, options);
     const std::string data = "abcdefgh";
-    CHECK(client.put_blob_bytes(remote::sha256_digest(data), data));
+    CHECK(client.put_blob_bytes(sha256_digest(data), data));
     const std::vector<std::string> expected{"/v2/cache/blobs/uploads/2 abcd", "/v2/cache/blobs/uploads/2 efgh",
                                             "/v2/cache/blobs/uploads/3 abcd", "/v2/cache/blobs/uploads/3 efgh"};
     CHECK(bodies == expected);
@@ -244,7 +244,7 @@ TEST_CASE("a failed PATCH restarts the chunked upload from its first byte, in a 
 
 TEST_CASE("a blob download reads no more than the manifest's size") {
     const std::string blob(1000, 'x');
-    const std::string digest = remote::sha256_digest(blob);
+    const std::string digest = sha256_digest(blob);
     bool chunked = false;
     FakeRegistry registry([&](const FakeRegistry::Request&) {
         if (!chunked) return answer(200, blob);

@@ -1,6 +1,6 @@
-#include "export/layer_tar.hpp"
+#include "oci/layer_tar.hpp"
 
-#include "remote/sha256.hpp"
+#include "util/sha256.hpp"
 #include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
 
@@ -128,7 +128,7 @@ public:
 private:
     std::string path_;
     UniqueFd fd_;
-    remote::Sha256 hash_;
+    Sha256 hash_;
     std::uint64_t size_ = 0;
     std::string buffer_;
 };
@@ -281,7 +281,7 @@ private:
     }
 
     Compressor& compressor_;
-    remote::Sha256 uncompressed_;
+    Sha256 uncompressed_;
 };
 
 class TarWriter {

@@ -8,7 +8,7 @@
 
 struct evp_md_ctx_st;
 
-namespace bincastle::remote {
+namespace bincastle {
 
 class Sha256 {
 public:
@@ -32,4 +32,4 @@ std::string sha256_digest(std::string_view data);
 // Whether `digest` is "sha256:" and 64 lowercase hex digits (what may name a file).
 bool is_sha256_digest(std::string_view digest);
 
-}  // namespace bincastle::remote
+}  // namespace bincastle

@@ -1,10 +1,10 @@
-#include "remote/sha256.hpp"
+#include "util/sha256.hpp"
 
 #include <bincastle/error.hpp>
 
 #include <openssl/evp.h>
 
-namespace bincastle::remote {
+namespace bincastle {
 
 Sha256::Sha256() : context_(EVP_MD_CTX_new()) {
     if (!context_ || EVP_DigestInit_ex(context_, EVP_sha256(), nullptr) != 1) {
@@ -46,4 +46,4 @@ bool is_sha256_digest(std::string_view digest) {
     return true;
 }
 
-}  // namespace bincastle::remote
+}  // namespace bincastle

@@ -1,4 +1,4 @@
-#include "container/channel.hpp"
+#include "util/channel.hpp"
 
 #include <bincastle/error.hpp>
 
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <sys/socket.h>
 
-namespace bincastle::container {
+namespace bincastle {
 
 std::pair<Channel, Channel> Channel::make_pair() {
     int fds[2];
@@ -62,4 +62,4 @@ std::optional<Message> Channel::receive() const {
     return message;
 }
 
-}  // namespace bincastle::container
+}  // namespace bincastle

@@ -1,4 +1,4 @@
-#include "remote/oci_platform.hpp"
+#include "oci/oci_platform.hpp"
 
 #include <sys/utsname.h>
 

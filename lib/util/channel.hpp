@@ -1,7 +1,8 @@
 #pragma once
 
-// The parent and the container's setup process talk over a SOCK_SEQPACKET pair:
-// each send is one message, optionally carrying a file descriptor.
+// Two processes talk over a SOCK_SEQPACKET socket (the parent and the container's
+// setup process, a client and the supervisor): each send is one message, optionally
+// carrying a file descriptor.
 
 #include "util/unique_fd.hpp"
 
@@ -9,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace bincastle::container {
+namespace bincastle {
 
 struct Message {
     std::string text;
@@ -38,4 +39,4 @@ private:
     UniqueFd socket_;
 };
 
-}  // namespace bincastle::container
+}  // namespace bincastle
