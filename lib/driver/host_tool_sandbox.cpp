@@ -6,6 +6,7 @@
 #include <bincastle/error.hpp>
 #include <bincastle/sandbox_command.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <poll.h>
@@ -18,13 +19,15 @@ namespace bincastle::driver {
 namespace {
 
 // Where a dynamically linked program finds its loader and libraries: under /usr, or
-// under /lib* on hosts without merged /usr; and the tools a compiler runs.
-constexpr const char* system_dirs[] = {"/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin"};
+// under /lib* on hosts without merged /usr; the tools a compiler runs; and where
+// Debian's alternatives point (/usr/bin/c++ -> /etc/alternatives/c++ -> g++).
+constexpr const char* system_dirs[] = {"/usr",  "/lib", "/lib64", "/lib32",
+                                       "/libx32", "/bin", "/sbin",  "/etc/alternatives"};
 
 bool under_system_dir(const fs::path& path) {
-    for (const char* dir : system_dirs) {
-        auto [end, at] = std::mismatch(fs::path(dir).begin(), fs::path(dir).end(), path.begin(), path.end());
-        if (end == fs::path(dir).end()) return true;
+    for (const char* name : system_dirs) {
+        const fs::path dir(name);
+        if (std::mismatch(dir.begin(), dir.end(), path.begin(), path.end()).first == dir.end()) return true;
     }
     return false;
 }

@@ -3,9 +3,10 @@
 // Host programs that handle a definition's code, the compiler and the definition's own
 // program, run in a sandbox (the static driver's sandbox verb): new user, mount, pid,
 // net (loopback only), ipc and uts namespaces over an empty root that holds the host's
-// system directories (/usr, and the /lib*, /bin and /sbin beside it) read-only, the
-// paths asked for read-only or writable at their own places, and a private /tmp;
-// nothing else of the host (no home, no /etc). The tool ends with the driver.
+// system directories (/usr, the /lib*, /bin and /sbin beside it, /etc/alternatives)
+// read-only, the paths asked for read-only or writable at their own places, and a
+// private /tmp; nothing else of the host (no home, no rest of /etc). The tool ends
+// with the driver.
 
 #include <array>
 #include <chrono>

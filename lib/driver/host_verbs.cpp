@@ -183,6 +183,9 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     SystemEntry entry = prepare_entry(*built, entry_options);
     cli::SandboxCommand sandbox;
     sandbox.spec = std::move(entry.spec);
+    // Nothing outlives the driver, even one killed with SIGKILL.
+    sandbox.die_with_parent = true;
+    sandbox.expected_parent = static_cast<int>(::getpid());
     std::vector<std::string> argv = {toolchain.inside_driver.string(), "sandbox"};
     for (auto& arg : cli::sandbox_args(sandbox)) argv.push_back(std::move(arg));
     interruptible.reset();

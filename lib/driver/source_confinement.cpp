@@ -11,8 +11,7 @@ namespace bincastle::driver {
 namespace {
 
 bool inside(const fs::path& path, const fs::path& root) {
-    auto [root_end, path_at] = std::mismatch(root.begin(), root.end(), path.begin(), path.end());
-    return root_end == root.end();
+    return std::mismatch(root.begin(), root.end(), path.begin(), path.end()).first == root.end();
 }
 
 }  // namespace

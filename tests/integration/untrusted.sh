@@ -234,6 +234,16 @@ t_killed_driver_leaves_nothing() {
         wait $driver 2>/dev/null
         expect_gone "$T/store"
     done
+    # A running system too ends with its driver.
+    marker="4343.$$"
+    "$B" run "$R" sys -- sleep "$marker" >/dev/null 2>&1 &
+    driver=$!
+    for _ in $(seq 300); do pgrep -f "sleep $marker" >/dev/null && break; sleep 0.1; done
+    pgrep -f "sleep $marker" >/dev/null || fail "the system never started"
+    kill -9 $driver
+    wait $driver 2>/dev/null
+    expect_gone "sleep $marker"
+    expect_gone "$T/store"
     bc build --progress=json "$R" sys 2>"$T/events" >/dev/null || fail "the build after the kills failed"
     grep -q '"event": "built", "layer": "slow-3"' "$T/events" || fail "the rerun did not build: $(cat "$T/events")"
     # What the killed builds left unfinished is garbage, and gc takes it.
@@ -249,5 +259,5 @@ tap_case t_daemon "a daemon a definition starts ends with it"
 tap_case t_endless_loop "a definition that never ends is stopped at its time limit"
 tap_case t_huge_allocation "a definition that allocates 10 GB is held to its memory limit"
 tap_case t_local_dir_leaves "a LocalDir that leaves the repository or DIR is refused, by path or symlink"
-tap_case t_killed_driver_leaves_nothing "kill -9 of the driver, 20 times at random moments, leaves no process; the rerun completes"
+tap_case t_killed_driver_leaves_nothing "kill -9 of the driver, 20 times during a build and once in a system, leaves no process; the rerun completes"
 tap_main
