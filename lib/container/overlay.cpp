@@ -1,4 +1,5 @@
 #include "container/overlay.hpp"
+#include "util/shared_names.hpp"
 
 #include "container/mount_api.hpp"
 
@@ -111,7 +112,7 @@ UniqueFd fuse_mount(const FuseServer& serve_fuse) {
 }  // namespace
 
 OverlayBackend overlay_backend_from_environment() {
-    const char* choice = std::getenv("BINCASTLE_OVERLAY");
+    const char* choice = std::getenv(names::overlay_variable);
     return choice && std::strcmp(choice, "fuse") == 0 ? OverlayBackend::fuse
                                                       : OverlayBackend::kernel;
 }

@@ -2,6 +2,7 @@
 
 #include "driver/client.hpp"
 #include "driver/request.hpp"
+#include "util/shared_names.hpp"
 
 #include <bincastle/container.hpp>
 #include <bincastle/error.hpp>
@@ -11,7 +12,6 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
-#include <set>
 
 namespace bincastle::driver {
 
@@ -41,10 +41,6 @@ The store is ${BINCASTLE_HOME:-$HOME/.bincastle}. Inside a system, /bincastle se
 run, build, export, plan, graph, gc and clean to the bincastle that started the system.
 )";
 
-bool forwarded(const std::string& verb) {
-    static const std::set<std::string> verbs = {"run", "build", "export", "plan", "graph", "gc", "clean"};
-    return verbs.count(verb) > 0;
-}
 
 }  // namespace
 
@@ -66,11 +62,11 @@ int driver_main(int argc, char** argv, HostMain host) {
     std::string verb = args[0];
     try {
         if (verb == "sandbox") return cli::sandbox_main({args.begin() + 1, args.end()});
-        if (!forwarded(verb)) throw Error("unknown command '" + verb + "'", "see 'bincastle --help'");
-        if (const char* socket = std::getenv(socket_variable); socket && *socket)
+        if (!names::is_forwarded_verb(verb)) throw Error("unknown command '" + verb + "'", "see 'bincastle --help'");
+        if (const char* socket = std::getenv(names::socket_variable); socket && *socket)
             return forward_to_supervisor(socket, args);
         if (!host)
-            throw Error(verb + " needs the bincastle that started this system, and " + socket_variable + " is not set",
+            throw Error(verb + " needs the bincastle that started this system, and " + names::socket_variable + " is not set",
                         "a system started by root needs 'bincastle run --trust-inside' for this");
         return host(verb, {args.begin() + 1, args.end()});
     } catch (const Error& error) {

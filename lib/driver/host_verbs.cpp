@@ -17,7 +17,6 @@
 #include <cerrno>
 #include <cstdio>
 #include <fcntl.h>
-#include <set>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -113,10 +112,6 @@ int store_verb(const std::string& verb, const std::vector<std::string>& args, co
 
 }  // namespace
 
-bool is_host_verb(const std::string& verb) {
-    static const std::set<std::string> verbs = {"run", "build", "export", "plan", "graph", "gc", "clean"};
-    return verbs.count(verb) > 0;
-}
 
 int run_host_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller) {
     if (verb == "gc" || verb == "clean") return store_verb(verb, args, caller);

@@ -31,7 +31,4 @@ struct Caller {
 // throws an Error for bincastle's own failures.
 int run_host_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller);
 
-// Whether run_host_verb knows `verb`.
-bool is_host_verb(const std::string& verb);
-
 }  // namespace bincastle::driver

@@ -21,7 +21,6 @@
 
 namespace bincastle::driver {
 
-inline constexpr const char* socket_variable = "BINCASTLE_SOCK";
 
 struct Request {
     std::vector<std::string> args;  // after "bincastle"

@@ -5,6 +5,7 @@
 #include "driver/host_verbs.hpp"
 #include "driver/inside_tree.hpp"
 #include "driver/request.hpp"
+#include "util/shared_names.hpp"
 
 #include <bincastle/container.hpp>
 #include <bincastle/error.hpp>
@@ -178,11 +179,11 @@ void Supervisor::serve_client(UniqueFd connection) {
     std::vector<std::pair<std::string, std::string>> mirrors;
     try {
         if (!refused.empty()) throw Error(refused);
-        if (request.args.empty() || !is_host_verb(request.args[0]))
+        if (request.args.empty() || !names::is_forwarded_verb(request.args[0]))
             throw Error("unknown command '" + (request.args.empty() ? "" : request.args[0]) + "'", "see 'bincastle --help'");
         Caller caller;
         caller.origin.cwd = request.cwd;
-        caller.origin.parent_system = value_of(request.env, "BINCASTLE_SYSTEM");
+        caller.origin.parent_system = value_of(request.env, names::system_variable);
         fs::path store_root = Store::default_root();
         caller.origin.host_dir = [&](const std::string& inside) {
             fs::path copy = root->mirror(inside, caller.origin.parent_system, store_root);
@@ -191,7 +192,7 @@ void Supervisor::serve_client(UniqueFd connection) {
         };
         caller.origin.write_back = [&](const fs::path& host, const std::string& inside) { root->write_back(host, inside); };
         for (const auto& variable : request.env)
-            if (variable.starts_with("BINCASTLE_OVERRIDE_")) caller.origin.overrides.push_back(variable);
+            if (variable.starts_with(names::override_prefix)) caller.origin.overrides.push_back(variable);
         if (std::string term = value_of(request.env, "TERM"); !term.empty()) caller.origin.term = term;
         caller.stdio = {request.stdio[0].get(), request.stdio[1].get(), err};
         caller.socket_path = socket_path();

@@ -2,6 +2,7 @@
 
 #include "source/archive_extract.hpp"
 #include "source/http_client.hpp"
+#include "util/shared_names.hpp"
 #include "util/sha256.hpp"
 #include "util/unique_fd.hpp"
 
@@ -116,7 +117,7 @@ void download(const std::string& url, const std::string& digest, const fs::path&
     const std::string name = file_name(url);
     // Each is a place the archive may come from, and a way to read it.
     std::vector<std::pair<std::string, std::function<void(const HttpBodySink&)>>> sources;
-    if (const char* mirror = std::getenv("BINCASTLE_MIRROR"); mirror && *mirror) {
+    if (const char* mirror = std::getenv(names::mirror_variable); mirror && *mirror) {
         std::string prefix = mirror;
         if (is_http_url(prefix)) {
             if (!prefix.ends_with('/')) prefix += '/';

@@ -2,6 +2,7 @@
 
 #include "graph/key_encoder.hpp"
 #include "util/file_io.hpp"
+#include "util/shared_names.hpp"
 
 #include <bincastle/error.hpp>
 
@@ -253,7 +254,7 @@ private:
 }  // namespace
 
 fs::path dpkg_admin_dir() {
-    const char* dir = std::getenv("BINCASTLE_DPKG_ADMINDIR");
+    const char* dir = std::getenv(names::dpkg_admin_variable);
     return dir && *dir ? fs::path(dir) : fs::path("/var/lib/dpkg");
 }
 

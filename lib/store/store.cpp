@@ -1,5 +1,7 @@
 #include "store/store.hpp"
 
+#include "util/shared_names.hpp"
+
 #include "graph/key_encoder.hpp"
 #include "util/file_io.hpp"
 #include "util/file_tree.hpp"
@@ -64,7 +66,7 @@ Store::Store(fs::path root) : root_(std::move(root)) {
 }
 
 fs::path Store::default_root() {
-    if (const char* home = std::getenv("BINCASTLE_HOME"); home && *home) return home;
+    if (const char* home = std::getenv(names::home_variable); home && *home) return home;
     const char* user_home = std::getenv("HOME");
     if (!user_home || !*user_home)
         throw Error("neither BINCASTLE_HOME nor HOME is set", "set BINCASTLE_HOME to the store's directory");

@@ -10,8 +10,4 @@ std::string override_variable(const std::string& layer_name) {
     return name;
 }
 
-bool names_variable(std::string_view variable, std::string_view name) {
-    return variable.starts_with(name) && (variable.size() == name.size() || variable[name.size()] == '=');
-}
-
 }  // namespace bincastle::names
