@@ -29,6 +29,8 @@ namespace fs = std::filesystem;
 // std::terminate's abort. The driver links every definition with this symbol named
 // (-u), so that even a program that never reaches bincastle::main has it.
 extern "C" [[noreturn]] void bincastle_report_uncaught() noexcept {
+    // What the definition printed comes first, as it would at a normal exit.
+    std::fflush(nullptr);
     try {
         if (auto exception = std::current_exception()) std::rethrow_exception(exception);
         std::fputs("bincastle: the definition ended through std::terminate\n", stderr);

@@ -208,9 +208,10 @@ ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& or
         launch.export_output = path;
     }
 
-    // The program only evaluates: the host's environment (a definition may read its
-    // own settings there), without bincastle's.
-    launch.env = tool_env;
+    // The program only evaluates, and purely: it sees no variable of the caller's, so
+    // that its plan depends on nothing but the program and where it runs (and can be
+    // cached on that), and nothing of the caller's leaks into it.
+    launch.env = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=/nonexistent"};
     for (char** entry = environ; *entry; ++entry) {
         std::string_view variable(*entry);
         auto equals = variable.find('=');

@@ -49,7 +49,7 @@ struct Origin {
 // The definition program to start, and how; and what the build of its plan needs.
 struct ProgramLaunch {
     std::vector<std::string> argv;  // PROGRAM plan: it evaluates, and writes the plan
-    std::vector<std::string> env;
+    std::vector<std::string> env;  // a fixed one: evaluation is pure
     std::filesystem::path source_root;     // the repository or DIR the definition is in
     std::filesystem::path definition_dir;  // the program's cwd, and what LocalDir paths start from
     std::string system;

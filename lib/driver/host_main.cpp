@@ -20,11 +20,11 @@ int host_main(const std::string& verb, const std::vector<std::string>& args) {
     caller.stop_signals = signals;
     if (const char* term = std::getenv("TERM")) caller.origin.term = term;
     std::optional<Supervisor> supervisor;
-    // Every verb that starts a system waits for it here.
-    if (verb != "gc" && verb != "clean") {
+    // The system that run starts is waited for here, serving what runs inside it.
+    if (verb == "run") {
         supervisor.emplace();
-        if (verb == "run") caller.socket_path = supervisor->socket_path();
-        caller.wait = [&](ChildProcess& program) { return supervisor->serve_until(program); };
+        caller.socket_path = supervisor->socket_path();
+        caller.wait = [&](ChildProcess& system) { return supervisor->serve_until(system); };
     }
     return run_host_verb(verb, args, caller);
 }

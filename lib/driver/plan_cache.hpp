@@ -3,8 +3,10 @@
 // Plans of evaluated definitions, cached in <store>/definitions/plans/<key>.json, so
 // that a warm run evaluates nothing. The key covers what an evaluation can depend on:
 // the compiled program (its cache entry and fingerprint), its arguments, its working
-// directory and its whole environment. Overrides of sources do not reach the program
-// (the driver applies them to the plan), so they are not part of it.
+// directory and its environment (a fixed one). Overrides of sources do not reach the
+// program (the driver applies them to the plan), so they are not part of it. Files of
+// the repository that the program reads while it evaluates are not either: edited,
+// they are seen at the next compile.
 
 #include "driver/driver_command.hpp"
 
