@@ -64,13 +64,10 @@ struct Dependency {
     std::optional<std::string> mount_dir;  // bound here instead of merged into the overlay
 };
 
-// What a Layer holds. Built only through Layer's options; read by the graph.
-class LayerData {
-public:
-    std::string name;
-    std::optional<SourceSpec> source;
+// A layer's options besides its name, source and dependencies: what the DSL's
+// LayerData and the plan's PlanLayer both hold.
+struct LayerRecipe {
     bool overridable = false;  // LocalOverride: BINCASTLE_OVERRIDE_<name> replaces the source
-    std::vector<Dependency> deps;
     std::vector<std::pair<std::string, std::string>> env;
     std::vector<std::string> build_script;
     std::vector<std::string> build_scratch;
@@ -78,6 +75,15 @@ public:
     std::vector<std::string> run_args;
     std::optional<std::string> run_working_dir;
     bool always_run = false;
+    bool operator==(const LayerRecipe&) const = default;
+};
+
+// What a Layer holds. Built only through Layer's options; read by the graph.
+class LayerData : public LayerRecipe {
+public:
+    std::string name;
+    std::optional<SourceSpec> source;
+    std::vector<Dependency> deps;
 };
 
 // ---- options ---------------------------------------------------------------------

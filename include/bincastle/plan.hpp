@@ -53,18 +53,10 @@ struct PlanDependency {
     bool operator==(const PlanDependency&) const = default;
 };
 
-struct PlanLayer {
+struct PlanLayer : LayerRecipe {
     std::string name;
     std::optional<SourceSpec> source;
-    bool overridable = false;
     std::vector<PlanDependency> deps;
-    std::vector<std::pair<std::string, std::string>> env;
-    std::vector<std::string> build_script;
-    std::vector<std::string> build_scratch;
-    std::optional<std::string> output_dir;
-    std::vector<std::string> run_args;
-    std::optional<std::string> run_working_dir;
-    bool always_run = false;
     bool operator==(const PlanLayer&) const = default;
 };
 

@@ -14,10 +14,10 @@ Plan make_plan(const Layer& system) {
     plan.system = graph.name(graph.root());
     for (std::size_t node : graph.topological_order()) {
         const LayerData& data = *graph.node(node).layer;
-        PlanLayer layer{data.name,          data.source,       data.overridable, {},
-                        data.env,           data.build_script, data.build_scratch,
-                        data.output_dir,    data.run_args,     data.run_working_dir,
-                        data.always_run};
+        PlanLayer layer;
+        static_cast<LayerRecipe&>(layer) = data;
+        layer.name = data.name;
+        layer.source = data.source;
         for (const auto& edge : graph.node(node).deps)
             layer.deps.push_back({graph.name(edge.to), edge.build, edge.run, edge.mount_dir});
         plan.layers.push_back(std::move(layer));
@@ -33,16 +33,9 @@ Graph graph_of(const Plan& plan) {
         if (layer.name.empty()) throw Error("plan: a layer without a name");
         if (index.count(layer.name)) throw Error(where + " is given twice");
         auto data = std::make_shared<LayerData>();
+        static_cast<LayerRecipe&>(*data) = layer;
         data->name = layer.name;
         data->source = layer.source;
-        data->overridable = layer.overridable;
-        data->env = layer.env;
-        data->build_script = layer.build_script;
-        data->build_scratch = layer.build_scratch;
-        data->output_dir = layer.output_dir;
-        data->run_args = layer.run_args;
-        data->run_working_dir = layer.run_working_dir;
-        data->always_run = layer.always_run;
         GraphNode node;
         for (const PlanDependency& dep : layer.deps) {
             auto found = index.find(dep.layer);
