@@ -1,8 +1,8 @@
 // A pulled layer: whatever tarball (plain, gzip or zstd) a cache's pushers put there.
 // Input: the blob. Each is extracted, as a pull does, into an empty directory beside a
-// canary directory; besides crashes, it checks that nothing was written beside the
-// destination or into the canary (a `..`, an absolute path or a write through a
-// symlink would).
+// canary directory holding one file; besides crashes, it checks that nothing was
+// written beside the destination or into the canary (a `..`, an absolute path or a
+// write through a symlink would) and that the canary file gained no hard link.
 
 #include "export/layer_tar.hpp"
 
@@ -39,7 +39,10 @@ struct Workspace {
         root = fs::path(dir) / "root";
         blob = fs::path(dir) / "blob";
         fs::create_directories(root / "canary");
+        std::ofstream(canary_file()) << canary_text;
     }
+    fs::path canary_file() const { return root / "canary" / "file"; }
+    static constexpr const char* canary_text = "canary";
     ~Workspace() { remove_tree(root.parent_path()); }
 };
 
@@ -54,9 +57,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         bincastle::exporting::extract_layer_tar(work.blob, destination, bincastle::exporting::max_unpacked_size(size));
     } catch (const bincastle::Error&) {
     }
+    if (fs::hard_link_count(work.canary_file()) != 1) __builtin_trap();
     remove_tree(destination);
-    if (!fs::is_empty(work.root / "canary")) __builtin_trap();
     for (const auto& entry : fs::directory_iterator(work.root))
         if (entry.path().filename() != "canary") __builtin_trap();
+    for (const auto& entry : fs::directory_iterator(work.root / "canary"))
+        if (entry.path() != work.canary_file()) __builtin_trap();
+    std::string text;
+    std::ifstream(work.canary_file()) >> text;
+    if (text != Workspace::canary_text) __builtin_trap();
     return 0;
 }

@@ -41,8 +41,10 @@ build() {
 # Configures (once) the sanitizer tree ./build-asan (gcc, AddressSanitizer and
 # UndefinedBehaviorSanitizer in every object) and builds what the unit, sandbox and
 # core suites run: bincastle-inside is linked dynamically there (tools/meson.build).
+# Not -Dwerror: with the sanitizers, gcc 12 sees Beast's parser use an optional
+# "maybe uninitialized" (a false positive); ./build is the one held warning-free.
 build_asan() {
-    [ -f build-asan/build.ninja ] || meson setup build-asan -Dwerror=true -Db_sanitize=address,undefined >/dev/null
+    [ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined >/dev/null
     ninja -C build-asan tests/unit/unit-tests tools/bincastle-inside tests/core/core-definition
 }
 
