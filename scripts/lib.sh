@@ -52,9 +52,12 @@ build_asan() {
 # UBSan, and only the fuzz targets (fuzz/meson.build). Not -Dwerror: gcc's build is the
 # one held warning-free, and clang warns about libgit2's own initializer macros.
 build_fuzz() {
+    # Meson puts ccache in front of the compiler it finds, not of one named in CXX.
+    local ccache=
+    command -v ccache >/dev/null && ccache="ccache "
     [ -f build-fuzz/build.ninja ] ||
-        CC=clang-16 CXX=clang++-16 meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined \
-            -Db_lundef=false >/dev/null
+        CC="${ccache}clang-16" CXX="${ccache}clang++-16" meson setup build-fuzz -Dfuzz=true \
+            -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
     ninja -C build-fuzz fuzz-targets
 }
 
