@@ -72,9 +72,9 @@ fuzz_targets() {
 # without one); libFuzzer's log is build-fuzz/fuzz-NAME.log. Returns non-zero on a
 # finding (libFuzzer stops at the first).
 run_fuzz_target() {
-    local name=$1 seconds=$2 log=build-fuzz/fuzz-$1.log start=build-fuzz/fuzz-$1.start status=0
+    local name=$1 seconds=$2 log=build-fuzz/fuzz-$1.log status=0 earlier
     mkdir -p "build-fuzz/corpus/$name" "build-fuzz/findings/$name"
-    : >"$start"
+    earlier=$(find "build-fuzz/findings/$name" -type f | wc -l)
     ASAN_SYMBOLIZER_PATH=$(command -v llvm-symbolizer || true) \
         "build-fuzz/fuzz/fuzz-$name" -max_total_time="$seconds" -timeout=10 -print_final_stats=1 \
         -artifact_prefix="build-fuzz/findings/$name/" "build-fuzz/corpus/$name" "fuzz/corpus/$name" \
@@ -82,7 +82,7 @@ run_fuzz_target() {
     local executions corpus findings
     executions=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
     corpus=$(grep -o 'corp: [0-9]*' "$log" | tail -n 1 | cut -d' ' -f2)
-    findings=$(find "build-fuzz/findings/$name" -type f -newer "$start" | wc -l)
+    findings=$(($(find "build-fuzz/findings/$name" -type f | wc -l) - earlier))
     [ "$status" -eq 0 ] || [ "$findings" -gt 0 ] || findings=error
     echo "$name ${executions:-0} ${corpus:-0} $findings"
     return "$status"
