@@ -159,15 +159,8 @@ void export_image(const ImageSpec& image, const ExportOptions& options) {
     });
 }
 
-std::string push_oci_layout(const fs::path& layout, const std::string& ref, bool insecure, const std::string& tag,
-                            std::FILE* notices) {
-    const remote::Reference reference = remote::Reference::parse(ref, insecure);
-    remote::RegistryClient client(reference, true);
-    auto blob_path = [&](const std::string& digest) {
-        if (!is_sha256_digest(digest)) throw Error(layout.string() + ": a blob named " + digest);
-        return layout / "blobs" / "sha256" / digest.substr(7);
-    };
-    json::value index = json::parse(read_file((layout / "index.json").string()));
+LayoutImage find_layout_image(const std::string& index_json, const std::string& tag, const std::string& layout) {
+    json::value index = json::parse(index_json);
     const json::array& manifests = index.at("manifests").as_array();
     const json::object* chosen = nullptr;
     for (const auto& entry : manifests) {
@@ -176,18 +169,35 @@ std::string push_oci_layout(const fs::path& layout, const std::string& ref, bool
         const json::value* name = annotations ? annotations->as_object().if_contains("org.opencontainers.image.ref.name") : nullptr;
         if (manifests.size() == 1 || (name && name->as_string() == tag)) chosen = &object;
     }
-    if (!chosen) throw Error(layout.string() + " has no image tagged " + tag);
-    const std::string manifest_digest(chosen->at("digest").as_string());
-    const std::string manifest_body = read_file(blob_path(manifest_digest).string());
+    if (!chosen) throw Error(layout + " has no image tagged " + tag);
+    return {std::string(chosen->at("digest").as_string()), std::string(chosen->at("mediaType").as_string())};
+}
+
+std::vector<std::string> manifest_blobs(const std::string& manifest_body) {
     json::value manifest = json::parse(manifest_body);
     std::vector<std::string> blobs;
     blobs.emplace_back(manifest.at("config").at("digest").as_string());
     for (const auto& layer : manifest.at("layers").as_array()) blobs.emplace_back(layer.at("digest").as_string());
+    return blobs;
+}
+
+std::string push_oci_layout(const fs::path& layout, const std::string& ref, bool insecure, const std::string& tag,
+                            std::FILE* notices) {
+    const remote::Reference reference = remote::Reference::parse(ref, insecure);
+    remote::RegistryClient client(reference, true);
+    auto blob_path = [&](const std::string& digest) {
+        if (!is_sha256_digest(digest)) throw Error(layout.string() + ": a blob named " + digest);
+        return layout / "blobs" / "sha256" / digest.substr(7);
+    };
+    const LayoutImage image = find_layout_image(read_file((layout / "index.json").string()), tag, layout.string());
+    const std::string& manifest_digest = image.manifest_digest;
+    const std::string manifest_body = read_file(blob_path(manifest_digest).string());
+    const std::vector<std::string> blobs = manifest_blobs(manifest_body);
     try {
         client.ping();
         remote::parallel_for(blobs.size(), 4, [&](std::size_t i) { client.put_blob(blobs[i], blob_path(blobs[i])); });
         const std::string target = reference.tag.empty() ? tag : reference.tag;
-        client.put_manifest(target, std::string(chosen->at("mediaType").as_string()), manifest_body);
+        client.put_manifest(target, image.media_type, manifest_body);
     } catch (const Error& error) {
         throw error.with_context("pushing " + layout.string() + " to " + ref);
     }

@@ -1,6 +1,7 @@
 #include "remote/registry_client.hpp"
 
 #include "remote/credentials.hpp"
+#include "remote/registry_auth.hpp"
 #include "util/sha256.hpp"
 #include "util/unique_fd.hpp"
 
@@ -49,46 +50,6 @@ std::string url_encode(std::string_view text) {
 
 std::string with_query(const std::string& url, const std::string& query) {
     return url + (url.find('?') == std::string::npos ? "?" : "&") + query;
-}
-
-// Bearer realm="https://auth/token",service="registry",scope="repository:x:pull"
-struct Challenge {
-    std::string scheme;
-    std::vector<std::pair<std::string, std::string>> params;
-    std::string param(const std::string& name) const {
-        for (const auto& [key, value] : params)
-            if (key == name) return value;
-        return {};
-    }
-};
-
-Challenge parse_challenge(const std::string& header) {
-    Challenge challenge;
-    std::size_t i = header.find(' ');
-    challenge.scheme = header.substr(0, i);
-    for (char& c : challenge.scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    while (i != std::string::npos && i < header.size()) {
-        while (i < header.size() && (header[i] == ' ' || header[i] == ',')) ++i;
-        std::size_t equals = header.find('=', i);
-        if (equals == std::string::npos) break;
-        std::string key = header.substr(i, equals - i);
-        std::string value;
-        i = equals + 1;
-        if (i < header.size() && header[i] == '"') {
-            ++i;
-            while (i < header.size() && header[i] != '"') {
-                if (header[i] == '\\' && i + 1 < header.size()) ++i;
-                value += header[i++];
-            }
-            ++i;
-        } else {
-            std::size_t end = header.find(',', i);
-            value = header.substr(i, end == std::string::npos ? std::string::npos : end - i);
-            i = end;
-        }
-        challenge.params.emplace_back(key, value);
-    }
-    return challenge;
 }
 
 }  // namespace
@@ -188,17 +149,7 @@ void RegistryClient::authenticate(const std::string& header) {
                         (credentials ? "the credentials of " + credentials->user : std::string("an anonymous request")),
                     login_hint);
     if (response.status != 200) fail(request, response);
-    std::string token;
-    try {
-        json::value document = json::parse(response.body);
-        for (const char* name : {"token", "access_token"}) {
-            if (const auto* value = document.as_object().if_contains(name); value && value->is_string()) {
-                token = value->as_string();
-                break;
-            }
-        }
-    } catch (const std::exception&) {
-    }
+    const std::string token = parse_token_answer(response.body);
     if (token.empty()) throw Error("the token service of " + reference_.registry + " answered without a token");
     std::lock_guard lock(mutex_);
     authorization_ = "Bearer " + token;

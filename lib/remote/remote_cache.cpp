@@ -39,20 +39,22 @@ const char* const key_annotation = "dev.bincastle.key";
 const char* const name_annotation = "dev.bincastle.layer";
 const char* const deps_annotation = "dev.bincastle.build-deps";
 
-// Where a layer was found: its blob.
+// Where a layer was found: its blob in one of the registries.
 struct Found {
     std::size_t registry;
-    std::string digest;
-    std::uint64_t size = 0;
+    CacheBlob blob;
 };
 
-Found parse_cache_manifest(const Manifest& manifest, const CacheLayer& layer, std::size_t registry,
-                           const std::string& ref) {
+}  // namespace
+
+std::string cache_tag(const Key& key) { return "key-" + key.hex(); }
+
+CacheBlob parse_cache_manifest(const std::string& body, const CacheLayer& layer, const std::string& ref) {
     auto bad = [&](const std::string& why) {
         return Error("layer " + layer.name + ": the manifest " + cache_tag(layer.key) + " in " + ref + " " + why);
     };
     try {
-        json::value document = json::parse(manifest.body);
+        json::value document = json::parse(body);
         const json::object& root = document.as_object();
         const json::value* annotations = root.if_contains("annotations");
         const json::value* key = annotations && annotations->is_object() ? annotations->as_object().if_contains(key_annotation) : nullptr;
@@ -60,7 +62,7 @@ Found parse_cache_manifest(const Manifest& manifest, const CacheLayer& layer, st
         const json::array& layers = root.at("layers").as_array();
         if (layers.size() != 1) throw bad("does not name exactly one layer");
         const json::object& blob = layers[0].as_object();
-        Found found{registry, std::string(blob.at("digest").as_string()), 0};
+        CacheBlob found{std::string(blob.at("digest").as_string()), 0};
         const std::int64_t size = blob.at("size").to_number<std::int64_t>();
         // The size bounds the download and what it may unpack to: it must be given.
         if (size <= 0) throw bad("gives the layer's blob no size");
@@ -73,10 +75,6 @@ Found parse_cache_manifest(const Manifest& manifest, const CacheLayer& layer, st
         throw bad(std::string("is malformed: ") + error.what());
     }
 }
-
-}  // namespace
-
-std::string cache_tag(const Key& key) { return "key-" + key.hex(); }
 
 std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insecure,
                                 const std::vector<CacheLayer>& wanted, const Store& store, ProgressSink& progress,
@@ -105,7 +103,7 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
             try {
                 auto manifest = clients[r]->get_manifest(cache_tag(wanted[i].key));
                 if (!manifest) continue;
-                found[i] = parse_cache_manifest(*manifest, wanted[i], r, clients[r]->reference().str());
+                found[i] = Found{r, parse_cache_manifest(manifest->body, wanted[i], clients[r]->reference().str())};
                 return;
             } catch (const Error& error) {
                 std::lock_guard lock(notice_mutex);
@@ -140,8 +138,8 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
             progress.event({ProgressEvent::Kind::started, layer.name, layer.key, 0, ""});
             auto build = store.begin(layer.key);
             const fs::path blob = build.scratch() / "blob";
-            client.get_blob(found[i]->digest, found[i]->size, blob);
-            exporting::extract_layer_tar(blob, build.fs(), exporting::max_unpacked_size(found[i]->size));
+            client.get_blob(found[i]->blob.digest, found[i]->blob.size, blob);
+            exporting::extract_layer_tar(blob, build.fs(), exporting::max_unpacked_size(found[i]->blob.size));
             fs::remove(blob);
             build.commit("name=" + layer.name + "\npulled-from=" + client.reference().str() + "\n");
             present[i] = true;

@@ -13,6 +13,7 @@
 #include <bincastle/key.hpp>
 #include <bincastle/progress.hpp>
 
+#include <cstdint>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -27,6 +28,17 @@ struct CacheLayer {
 
 // The tag of a key's manifest.
 std::string cache_tag(const Key& key);
+
+// The one layer blob a cache manifest names.
+struct CacheBlob {
+    std::string digest;  // sha256:...
+    std::uint64_t size = 0;
+};
+
+// Reads the manifest `body` that `ref` holds under `layer`'s tag. Throws an Error naming
+// the layer, the tag and `ref` unless it is JSON whose key annotation is `layer`'s key
+// and which names exactly one layer blob, by sha256, with a size.
+CacheBlob parse_cache_manifest(const std::string& body, const CacheLayer& layer, const std::string& ref);
 
 // Pulls every layer of `wanted` that one of `refs` has (the first that has it wins)
 // into `store`, with a `pulled` event each; lookups and transfers run in parallel.

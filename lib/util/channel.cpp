@@ -48,10 +48,9 @@ std::optional<Message> Channel::receive() const {
     while ((n = ::recvmsg(socket_.get(), &msg, MSG_CMSG_CLOEXEC)) < 0) {
         if (errno != EINTR) throw SysError("recvmsg", "container setup channel");
     }
-    if (n == 0) return std::nullopt;
-    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) throw Error("a message over " + std::to_string(sizeof buffer) + " bytes");
+    // The descriptor is ours as soon as recvmsg returns: take it first, so that a
+    // message refused below (empty, too long) does not leave it open in this process.
     Message message;
-    message.text.assign(buffer, static_cast<size_t>(n));
     for (cmsghdr* cmsg = CMSG_FIRSTHDR(&msg); cmsg; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
         if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
             int fd;
@@ -59,6 +58,9 @@ std::optional<Message> Channel::receive() const {
             message.fd.reset(fd);
         }
     }
+    if (n == 0) return std::nullopt;
+    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) throw Error("a message over " + std::to_string(sizeof buffer) + " bytes");
+    message.text.assign(buffer, static_cast<size_t>(n));
     return message;
 }
 

@@ -1,9 +1,9 @@
 #!/bin/sh
 # run-as.sh MODE SCRIPT: runs an integration SCRIPT (TAP on stdout) as root or as the
-# unprivileged user bincastle-test, with BINCASTLE and BUSYBOX_ROOTFS from the
-# environment. With INSTALL_FROM (a meson build directory) and INSTALL_PREFIX, the
-# build is first installed into a staging directory (meson install --destdir) and
-# PREFIX names the installed tree.
+# unprivileged user bincastle-test, with BINCASTLE and BUSYBOX_ROOTFS (and
+# BINCASTLE_NESTED, when given) from the environment. With INSTALL_FROM (a meson
+# build directory) and INSTALL_PREFIX, the build is first installed into a staging
+# directory (meson install --destdir) and PREFIX names the installed tree.
 #
 #   root   run the script as is (the caller must be root).
 #   user   (started as root) stage copies of the binary, busybox-rootfs and the test
@@ -68,6 +68,11 @@ chmod 755 "$stage"
 mkdir "$stage/bin" "$stage/tests" "$stage/home" || bail "cannot populate $stage"
 cp "$BINCASTLE" "$stage/bin/bincastle" || bail "cannot copy $BINCASTLE"
 cp "$BUSYBOX_ROOTFS" "$stage/bin/busybox-rootfs" || bail "cannot copy $BUSYBOX_ROOTFS"
+# The static driver for nested runs, when BINCASTLE is not one (a sanitizer build).
+if [ -n "${BINCASTLE_NESTED:-}" ]; then
+    cp "$BINCASTLE_NESTED" "$stage/bin/bincastle-nested" || bail "cannot copy $BINCASTLE_NESTED"
+    chmod 755 "$stage/bin/bincastle-nested"
+fi
 # The core's test definition program, for the scripts that drive one.
 if [ -n "${DEFINITION:-}" ]; then
     cp "$DEFINITION" "$stage/bin/definition" || bail "cannot copy $DEFINITION"
@@ -89,6 +94,7 @@ set -- PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     LANG=C.UTF-8 SHELL=/bin/sh \
     BINCASTLE="$stage/bin/bincastle" BUSYBOX_ROOTFS="$stage/bin/busybox-rootfs"
 [ -z "${DEFINITION:-}" ] || set -- "$@" DEFINITION="$stage/bin/definition"
+[ -z "${BINCASTLE_NESTED:-}" ] || set -- "$@" BINCASTLE_NESTED="$stage/bin/bincastle-nested"
 [ -z "${PREFIX:-}" ] || set -- "$@" PREFIX="$PREFIX"
 [ -z "${TAP_VERBOSE:-}" ] || set -- "$@" TAP_VERBOSE="$TAP_VERBOSE"
 [ -z "${TAP_ONLY:-}" ] || set -- "$@" TAP_ONLY="$TAP_ONLY"

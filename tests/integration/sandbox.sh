@@ -14,6 +14,9 @@ if [ -z "${BINCASTLE:-}" ] || [ -z "${BUSYBOX_ROOTFS:-}" ]; then
     exit 1
 fi
 B=$BINCASTLE
+# The driver nested runs bind at /bincastle: the busybox system has no libc, so it must
+# be static, which a sanitizer build's own is not (it passes a static one here).
+NESTED=${BINCASTLE_NESTED:-$B}
 DEFAULT_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ME_UID=$(id -u)
 ME_GID=$(id -g)
@@ -1270,7 +1273,7 @@ t_root_mounts_locked() {
 
 t_nested_refused_as_root() {
     nested_root
-    run sb --ro-bind "$B:/bincastle" "$T/root" -- /bincastle sandbox / -- true
+    run sb --ro-bind "$NESTED:/bincastle" "$T/root" -- /bincastle sandbox / -- true
     expect_rc 125
     [ "$(wc -l <"$T/err")" -eq 1 ] || failshow "expected one line on stderr"
     grep -q "started by root" "$T/err" || failshow "the message does not say why"
@@ -1316,7 +1319,7 @@ nested_root() {
 
 t_nested_pid1() {
     nested_root
-    run sb --ro-bind "$B:/bincastle" "$T/root" -- /bincastle sandbox / -- sh -c 'echo $$; id -u'
+    run sb --ro-bind "$NESTED:/bincastle" "$T/root" -- /bincastle sandbox / -- sh -c 'echo $$; id -u'
     expect_rc 0
     expect_out "1
 0"
@@ -1324,7 +1327,7 @@ t_nested_pid1() {
 
 t_nested_hostname() {
     nested_root
-    run sb --hostname outer --ro-bind "$B:/bincastle" "$T/root" -- sh -c '
+    run sb --hostname outer --ro-bind "$NESTED:/bincastle" "$T/root" -- sh -c '
         /bincastle sandbox --hostname inner / -- hostname
         hostname
         /bincastle sandbox / -- hostname'
@@ -1336,9 +1339,9 @@ bincastle"
 
 t_nested_status() {
     nested_root
-    run sb --ro-bind "$B:/bincastle" "$T/root" -- /bincastle sandbox / -- sh -c 'exit 3'
+    run sb --ro-bind "$NESTED:/bincastle" "$T/root" -- /bincastle sandbox / -- sh -c 'exit 3'
     expect_rc 3
-    run sb --ro-bind "$B:/bincastle" "$T/root" -- /bincastle sandbox / -- no-such-command-bc
+    run sb --ro-bind "$NESTED:/bincastle" "$T/root" -- /bincastle sandbox / -- no-such-command-bc
     expect_rc 127
 }
 
@@ -1348,7 +1351,7 @@ t_nested_overlay() {
     mv "$T/layer" "$T/root/layer"
     echo layer >"$T/root/layer/etc/hostname"
     # Inside, an overlay of a directory of the outer root, writes kept in the outer /tmp.
-    run sb --ro-bind "$B:/bincastle" "$T/root" -- sh -c '
+    run sb --ro-bind "$NESTED:/bincastle" "$T/root" -- sh -c '
         /bincastle sandbox --layer /layer --upper /tmp/up -- sh -c "echo nested >/new && cat /etc/hostname" || exit
         cat /tmp/up/new'
     expect_rc 0
@@ -1359,7 +1362,7 @@ nested"
 
 t_nested_in_overlay() {
     nested_root
-    run sb --layer "$T/root" --upper "$T/up" --ro-bind "$B:/bincastle" -- \
+    run sb --layer "$T/root" --upper "$T/up" --ro-bind "$NESTED:/bincastle" -- \
         /bincastle sandbox / -- sh -c 'echo $$; echo nested >/new'
     expect_rc 0
     expect_out 1
