@@ -1,5 +1,7 @@
 #include "graph/key_encoder.hpp"
 
+#include "util/hex.hpp"
+
 #include <bincastle/error.hpp>
 
 #define XXH_INLINE_ALL
@@ -7,15 +9,7 @@
 
 namespace bincastle {
 
-std::string Key::hex() const {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string text;
-    for (auto byte : bytes) {
-        text += digits[byte >> 4];
-        text += digits[byte & 15];
-    }
-    return text;
-}
+std::string Key::hex() const { return hex_encode(bytes.data(), bytes.size()); }
 
 Key Key::from_hex(std::string_view hex) {
     auto value = [&](char c) -> int {

@@ -1,5 +1,7 @@
 #include "util/sha256.hpp"
 
+#include "util/hex.hpp"
+
 #include <bincastle/error.hpp>
 
 #include <openssl/evp.h>
@@ -24,13 +26,7 @@ std::string Sha256::digest() {
     unsigned int length = 0;
     if (EVP_DigestFinal_ex(context_, bytes, &length) != 1 || EVP_DigestInit_ex(context_, EVP_sha256(), nullptr) != 1)
         throw Error("sha256: digest final failed");
-    static const char hex[] = "0123456789abcdef";
-    std::string text = "sha256:";
-    for (unsigned int i = 0; i < length; ++i) {
-        text += hex[bytes[i] >> 4];
-        text += hex[bytes[i] & 15];
-    }
-    return text;
+    return "sha256:" + hex_encode(bytes, length);
 }
 
 std::string sha256_digest(std::string_view data) {
