@@ -158,6 +158,36 @@ t_concurrent_builds() {
     [ "$built" -eq 7 ] || fail "$built builds for 7 layers: $(cat "$T/one" "$T/two")"
 }
 
+t_four_builds_and_gc() {
+    setup
+    # Four systems with overlapping graphs (they share base, src, tool and app; slow-a
+    # and slow-b differ), built at once on one store while gc runs again and again.
+    set -- "BC_SLOW=0.3" "BC_SLOW=0.4 BC_WHITEOUT=1" "BC_SLOW=0.3 BC_HOSTILE=1" "BC_SLOW=0.5"
+    i=0
+    for settings in "$@"; do
+        i=$((i + 1))
+        env $settings BINCASTLE_SYSTEM="s$i" "$DEFINITION" build -j2 --progress=json 2>"$T/$i" &
+        eval "p$i=\$!"
+    done
+    while kill -0 $p1 2>/dev/null || kill -0 $p2 2>/dev/null || kill -0 $p3 2>/dev/null || kill -0 $p4 2>/dev/null; do
+        def gc 2>>"$T/gc" || fail "gc failed: $(cat "$T/gc")"
+    done
+    for i in 1 2 3 4; do
+        eval "wait \$p$i" || fail "build $i failed: $(cat "$T/$i")"
+    done
+    # Every key was built once, whichever process built it.
+    dup=$(cat "$T/1" "$T/2" "$T/3" "$T/4" | grep '"event": "built"' | sed 's/.*"key": "\([0-9a-f]*\)".*/\1/' | sort | uniq -d)
+    [ -z "$dup" ] || fail "keys built twice: $dup"
+    # gc took nothing that a system needs.
+    def gc 2>>"$T/gc" || fail "gc failed: $(cat "$T/gc")"
+    i=0
+    for settings in "$@"; do
+        i=$((i + 1))
+        env $settings BINCASTLE_SYSTEM="s$i" "$DEFINITION" build --progress=json 2>"$T/again" || fail "$settings failed again"
+        ! grep -q '"event": "built"' "$T/again" || fail "gc removed a layer of s$i: $(grep built "$T/again")"
+    done
+}
+
 t_run_status_env_cwd() {
     setup
     out=$(def run 2>/dev/null) || fail "run failed"
@@ -410,6 +440,7 @@ tap_case t_failure "a failing script names the layer, its log and last lines, an
 tap_case t_kill_and_rerun "kill -9 during a build, then a rerun completes with the same keys"
 tap_case t_builds_die_with_builder "the builds of a builder killed with -9 die with it"
 tap_case t_concurrent_builds "two processes building one store build each layer once"
+tap_case t_four_builds_and_gc "four overlapping builds on one store with gc alongside: each key built once, nothing used removed"
 tap_case t_run_status_env_cwd "run passes the exit status through, with the system's env and cwd"
 tap_case t_system_keeps_its_files "a system keeps its files between runs"
 tap_case t_overrides "wrapped sources are mounted and announced; BINCASTLE_OVERRIDE_* replaces a source"
