@@ -133,6 +133,16 @@ int calls(const fs::path& dir) {
     return static_cast<int>(std::count(log.begin(), log.end(), '\n'));
 }
 
+// The stand-in compiler of write_fake_compiler, and a library for the cache key.
+Toolchain fake_toolchain(const fs::path& dir) {
+    write(dir / "lib" / "libbincastle.a", "archive");
+    Toolchain toolchain;
+    toolchain.compiler = {(dir / "fake-cxx").string()};
+    toolchain.compiler_path = dir / "fake-cxx";
+    toolchain.library_dir = dir / "lib";
+    return toolchain;
+}
+
 }  // namespace
 
 TEST_CASE("compile cache: unchanged sources and headers do not start the compiler") {
@@ -140,11 +150,7 @@ TEST_CASE("compile cache: unchanged sources and headers do not start the compile
     write_fake_compiler(dir.path());
     write_old(dir.path() / "repo" / "demo" / "main.cpp", "int main() {}\n");
     write_old(dir.path() / "repo" / "demo" / "layers.hpp", "// v1\n");
-    write(dir.path() / "lib" / "libbincastle.a", "archive");
-    Toolchain toolchain;
-    toolchain.compiler = {(dir.path() / "fake-cxx").string()};
-    toolchain.compiler_path = dir.path() / "fake-cxx";
-    toolchain.library_dir = dir.path() / "lib";
+    Toolchain toolchain = fake_toolchain(dir.path());
     fs::path cache = dir.path() / "cache";
     UniqueFd devnull(::open("/dev/null", O_WRONLY | O_CLOEXEC));
 
@@ -191,11 +197,7 @@ TEST_CASE("compile cache: a damaged program is compiled again, with a notice") {
     TempDir dir("driver-test");
     write_fake_compiler(dir.path());
     write_old(dir.path() / "repo" / "demo" / "main.cpp", "int main() {}\n");
-    write(dir.path() / "lib" / "libbincastle.a", "archive");
-    Toolchain toolchain;
-    toolchain.compiler = {(dir.path() / "fake-cxx").string()};
-    toolchain.compiler_path = dir.path() / "fake-cxx";
-    toolchain.library_dir = dir.path() / "lib";
+    Toolchain toolchain = fake_toolchain(dir.path());
     fs::path cache = dir.path() / "cache";
     const fs::path notices = dir.path() / "notices";
     UniqueFd output(::open(notices.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
