@@ -293,7 +293,6 @@ UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
     }
     if (plan.lock_mounts) lock_mounts();
 
-    if (plan.apply_rlimits) apply_rlimits(spec.limits);
     // A new session: the container cannot reach the caller's terminal (TIOCSTI).
     if (::setsid() < 0) throw SysError("setsid", "");
     if (!spec.tty) redirect_stdio(spec);
@@ -304,9 +303,12 @@ UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
         ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     }
     close_inherited_fds(false);
-    // Last, so that nothing of the set-up runs under it; after no_new_privs, which
-    // lets an unprivileged process install it.
+    // After the rest of the set-up, so that nothing of it runs under it; after
+    // no_new_privs, which lets an unprivileged process install it.
     if (spec.seccomp == Seccomp::default_filter) install_default_filter();
+    // Last: the limits are the command's, and the set-up above allocates (libseccomp,
+    // and an address-space-hungry sanitizer runtime in a sanitized build).
+    if (plan.apply_rlimits) apply_rlimits(spec.limits);
     return tty_slave;
 }
 
