@@ -1,17 +1,15 @@
-// The system of bench/warm-run, copied there to a main.cpp: a busybox rootfs
-// ($BENCH_ROOTFS) and 49 small layers on it, all in the system's run closure, so that
-// entering it mounts 50 layers.
+// The system of bench/warm-run, copied there to a main.cpp: a busybox rootfs beside it
+// and 49 small layers on it, all in the system's run closure, so that entering it
+// mounts 50 layers.
 #include <bincastle/main.hpp>
 
-#include <cstdlib>
 #include <string>
 #include <vector>
 
 using namespace bincastle;
 
 int main(int argc, char** argv) {
-    const char* rootfs = std::getenv("BENCH_ROOTFS");
-    Layer base(Name("base"), LocalDir(rootfs ? rootfs : "rootfs"));
+    Layer base(Name("base"), LocalDir("rootfs"));
     std::vector<Layer> layers;
     for (int i = 1; i < 50; ++i) {
         std::string n = std::to_string(i);

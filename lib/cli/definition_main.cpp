@@ -138,8 +138,8 @@ Environment read_environment(const std::source_location& caller, const std::stri
     Environment environment;
     environment.definition_dir = variable(names::definition_dir_variable);
     if (environment.definition_dir.empty()) environment.definition_dir = fs::absolute(caller.file_name()).parent_path();
-    // The driver names systems after their source; a program started by hand, after
-    // its root layer.
+    // BINCASTLE_SYSTEM names the system (inside a system, the one it runs in);
+    // otherwise it is named after its root layer.
     environment.system_name = variable(names::system_variable);
     if (environment.system_name.empty()) environment.system_name = root_name;
     environment.inside_driver = variable(names::inside_driver_variable);
@@ -197,9 +197,9 @@ int main_verbs(int argc, char** argv, const Layer& system, const std::source_loc
     build_options.definition_dir = environment.definition_dir;
     build_options.overrides = read_overrides(plan);
     build_options.jobs = options.build.jobs;
-    // Each build runs `sandbox`: from the static driver when the driver started this
-    // program (it starts in a millisecond), else from this program (which first
-    // builds its whole graph again).
+    // Each build runs `sandbox`: from the static driver when BINCASTLE_INSIDE_DRIVER
+    // names it (it starts in a millisecond; bench/graph does so), else from this
+    // program (which first builds its whole graph again).
     build_options.sandbox_program = !environment.inside_driver.empty() ? environment.inside_driver : "/proc/self/exe";
     build_options.import_caches = options.build.import_caches;
     build_options.export_cache = options.build.export_cache;

@@ -112,7 +112,6 @@ int store_verb(const std::string& verb, const std::vector<std::string>& args, co
 
 }  // namespace
 
-
 int run_host_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller) {
     if (verb == "gc" || verb == "clean") return store_verb(verb, args, caller);
     DefinitionCommand command = parse_definition_command(verb, args);
