@@ -38,6 +38,8 @@ bool run_jobs(Scheduler& scheduler, unsigned jobs, const BuildJob& build) {
             changed.notify_all();
         }
     };
+    // A warm build, all cached, starts no thread.
+    if (scheduler.finished()) return scheduler.all_succeeded();
     std::vector<std::thread> workers;
     for (unsigned i = 0; i < jobs; ++i) workers.emplace_back(worker);
     for (auto& thread : workers) thread.join();
