@@ -21,9 +21,10 @@ namespace bincastle {
 namespace {
 
 // The file: this header, then per entry the path (length-prefixed), the six stat
-// fields and the content hash, all integers as 8 bytes little-endian; then the
-// xxh3-128 of everything before it, so that a torn or damaged file is not believed.
-constexpr std::string_view file_header = "bincastle-stat-cache-v1\n";
+// fields and the content hash (a symlink's target, length-prefixed, for a symlink;
+// nothing for a directory), all integers as 8 bytes little-endian; then the xxh3-128 of everything before it,
+// so that a torn or damaged file is not believed.
+constexpr std::string_view file_header = "bincastle-stat-cache-v2\n";
 
 std::int64_t nanoseconds(const struct timespec& time) {
     return static_cast<std::int64_t>(time.tv_sec) * 1'000'000'000 + time.tv_nsec;
@@ -80,19 +81,56 @@ StatCache::StatCache(std::chrono::nanoseconds racy_window) : racy_window_(racy_w
 
 std::optional<Key> StatCache::find(const std::string& path, const Stat& stat) const {
     auto it = entries_.find(path);
-    if (it == entries_.end() || it->second.stat != stat) return std::nullopt;
+    if (it == entries_.end() || it->second.stat != stat || !S_ISREG(stat.mode)) return std::nullopt;
     return it->second.content;
 }
 
-void StatCache::store(const std::string& path, const Stat& stat, const Key& content, std::int64_t hashed_at) {
-    // A write after hashed_at gets a timestamp no earlier than hashed_at minus the
-    // granularity, so it cannot leave the stat of an entry older than that unchanged.
-    const std::int64_t settled = hashed_at - racy_window_.count();
-    if (stat.mtime_ns >= settled || stat.ctime_ns >= settled) {
+std::optional<StatCache::Link> StatCache::find_link(const std::string& path) const {
+    auto it = entries_.find(path);
+    if (it == entries_.end() || !S_ISLNK(it->second.stat.mode)) return std::nullopt;
+    return Link{it->second.stat, it->second.target};
+}
+
+bool StatCache::has_dir(const std::string& path, const Stat& stat) const {
+    auto it = entries_.find(path);
+    return it != entries_.end() && it->second.stat == stat && S_ISDIR(stat.mode);
+}
+
+void StatCache::store_dir(const std::string& path, const Stat& stat, std::int64_t seen_at) {
+    if (!settled(stat, seen_at) || !S_ISDIR(stat.mode)) {
         entries_.erase(path);
         return;
     }
-    entries_.insert_or_assign(path, Entry{stat, content});
+    entries_.insert_or_assign(path, Entry{stat, {}, {}});
+}
+
+std::optional<std::string> StatCache::find_target(const std::string& path, const Stat& stat) const {
+    auto it = entries_.find(path);
+    if (it == entries_.end() || it->second.stat != stat || !S_ISLNK(stat.mode)) return std::nullopt;
+    return it->second.target;
+}
+
+// A write after seen_at gets a timestamp no earlier than seen_at minus the
+// granularity, so it cannot leave the stat of an entry older than that unchanged.
+bool StatCache::settled(const Stat& stat, std::int64_t seen_at) const {
+    const std::int64_t settled_before = seen_at - racy_window_.count();
+    return stat.mtime_ns < settled_before && stat.ctime_ns < settled_before;
+}
+
+void StatCache::store(const std::string& path, const Stat& stat, const Key& content, std::int64_t hashed_at) {
+    if (!settled(stat, hashed_at) || !S_ISREG(stat.mode)) {
+        entries_.erase(path);
+        return;
+    }
+    entries_.insert_or_assign(path, Entry{stat, content, {}});
+}
+
+void StatCache::store_target(const std::string& path, const Stat& stat, std::string target, std::int64_t read_at) {
+    if (!settled(stat, read_at) || !S_ISLNK(stat.mode)) {
+        entries_.erase(path);
+        return;
+    }
+    entries_.insert_or_assign(path, Entry{stat, {}, std::move(target)});
 }
 
 void StatCache::load(const fs::path& file) {
@@ -112,10 +150,15 @@ void StatCache::load(const fs::path& file) {
         // Braced initializers evaluate in order, as the fields were written.
         Entry entry{{in.number(), in.number(), in.number(), static_cast<std::int64_t>(in.number()),
                      static_cast<std::int64_t>(in.number()), static_cast<std::uint32_t>(in.number())},
+                    {},
                     {}};
-        auto content = in.bytes(sizeof(Key::bytes));
+        if (S_ISLNK(entry.stat.mode)) {
+            entry.target = in.bytes(in.number());
+        } else if (!S_ISDIR(entry.stat.mode)) {
+            auto content = in.bytes(sizeof(Key::bytes));
+            std::copy(content.begin(), content.end(), entry.content.bytes.begin());
+        }
         if (!in.ok()) return;
-        std::copy(content.begin(), content.end(), entry.content.bytes.begin());
         loaded.insert_or_assign(std::move(path), entry);
     }
     entries_ = std::move(loaded);
@@ -141,7 +184,12 @@ void StatCache::save(const fs::path& file) const {
                                     static_cast<std::uint64_t>(entry.stat.ctime_ns),
                                     std::uint64_t{entry.stat.mode}})
             put(data, field);
-        data += bytes_of(entry.content);
+        if (S_ISLNK(entry.stat.mode)) {
+            put(data, entry.target.size());
+            data += entry.target;
+        } else if (!S_ISDIR(entry.stat.mode)) {
+            data += bytes_of(entry.content);
+        }
     }
     Key digest = hash_bytes(data);
     if (loaded_digest_ && *loaded_digest_ == digest && loaded_from_ == file) return;
@@ -153,12 +201,7 @@ void StatCache::save(const fs::path& file) const {
     try {
         // No fsync: a file torn by a power loss fails its checksum and is ignored,
         // which costs one rehash of the tree, not a wrong key.
-        for (std::string_view rest = data; !rest.empty();) {
-            ssize_t n = ::write(fd.get(), rest.data(), rest.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) throw SysError("write", temp);
-            rest.remove_prefix(static_cast<size_t>(n));
-        }
+        write_all(fd.get(), data, temp);
         if (::rename(temp.c_str(), file.c_str()) != 0) throw SysError("rename", file.string());
     } catch (...) {
         ::unlink(temp.c_str());

@@ -8,22 +8,25 @@
 #include <bincastle/error.hpp>
 
 #include <algorithm>
-#include <dirent.h>
-#include <fcntl.h>
-#include <memory>
-#include <string_view>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <dirent.h>
 #include <exception>
 #include <fcntl.h>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
+
+#ifdef BINCASTLE_XXH3_AVX2
+#include <cpuid.h>
+#endif
 
 #define XXH_INLINE_ALL
 // xxHash asks GCC for -O3: at the project's -O2 its SSE2 stripe loop stays rolled,
@@ -73,6 +76,7 @@ struct Entry {
     StatCache::Stat stat;
     std::string target;  // a symlink's
     Key content;         // a file's
+    bool link_read = false;
 };
 
 // A file whose content has to be read.
@@ -88,13 +92,20 @@ std::int64_t now_ns() {
     return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-// By directory fd: each entry is one fstatat (and a symlink one readlinkat) of its
-// name, not a walk of its whole path.
-std::vector<Entry> walk(const std::string& root, const std::vector<std::string>& exclude) {
+struct Walk {
+    std::vector<Entry> entries;
+    std::vector<std::pair<std::string, StatCache::Stat>> dirs;  // each directory's, the root's as ""
+    std::size_t links_checked = 0;                              // symlinks stat'ed
+};
+
+// By directory fd: each entry is one fstatat (and a symlink one readlinkat, unless
+// `cache` knows its target) of its name, not a walk of its whole path. In a directory
+// that `cache` knows unchanged, a symlink it knows is not even stat'ed.
+Walk walk(const std::string& root, const std::vector<std::string>& exclude, const StatCache* cache) {
     auto excluded = [&](const std::string& path) {
         return std::find(exclude.begin(), exclude.end(), path) != exclude.end();
     };
-    std::vector<Entry> entries;
+    Walk result;
     std::vector<std::string> pending{""};
     std::string target;
     while (!pending.empty()) {
@@ -109,12 +120,28 @@ std::vector<Entry> walk(const std::string& root, const std::vector<std::string>&
             ::close(fd);
             throw SysError("opendir", dir_path);
         }
+        // Before the listing: a change during it is a change to the next walk.
+        struct stat dir_st;
+        if (::fstat(fd, &dir_st) != 0) throw SysError("stat", dir_path);
+        const auto dir_stat = StatCache::Stat::of(dir_st);
+        const bool dir_unchanged = cache && cache->has_dir(dir, dir_stat);
+        result.dirs.emplace_back(dir, dir_stat);
         errno = 0;
         while (dirent* found = ::readdir(stream.get())) {
             std::string_view name = found->d_name;
             if (name == "." || name == "..") continue;
             Entry entry{dir.empty() ? std::string(name) : dir + "/" + std::string(name), Type::file, {}, {}, {}};
             if (!exclude.empty() && excluded(entry.path)) continue;
+            if (dir_unchanged && found->d_type == DT_LNK) {
+                if (auto link = cache->find_link(entry.path)) {
+                    entry.type = Type::symlink;
+                    entry.stat = link->stat;
+                    entry.target = std::move(link->target);
+                    result.entries.push_back(std::move(entry));
+                    errno = 0;
+                    continue;
+                }
+            }
             struct stat st;
             if (::fstatat(fd, found->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", root + "/" + entry.path);
             entry.stat = StatCache::Stat::of(st);
@@ -123,20 +150,26 @@ std::vector<Entry> walk(const std::string& root, const std::vector<std::string>&
                 pending.push_back(entry.path);
             } else if (S_ISLNK(st.st_mode)) {
                 entry.type = Type::symlink;
-                target.resize(static_cast<std::size_t>(st.st_size) + 1);
-                ssize_t n = ::readlinkat(fd, found->d_name, target.data(), target.size());
-                if (n < 0) throw SysError("readlink", root + "/" + entry.path);
-                entry.target.assign(target.data(), static_cast<std::size_t>(n));
+                ++result.links_checked;
+                if (auto known = cache ? cache->find_target(entry.path, entry.stat) : std::nullopt) {
+                    entry.target = std::move(*known);
+                } else {
+                    target.resize(static_cast<std::size_t>(st.st_size) + 1);
+                    ssize_t n = ::readlinkat(fd, found->d_name, target.data(), target.size());
+                    if (n < 0) throw SysError("readlink", root + "/" + entry.path);
+                    entry.target.assign(target.data(), static_cast<std::size_t>(n));
+                    entry.link_read = true;
+                }
             } else if (!S_ISREG(st.st_mode)) {
                 throw Error(root + "/" + entry.path + " is " + std::string(unsupported_kind(st.st_mode)) +
                             "; a source tree may hold only files, directories and symlinks");
             }
-            entries.push_back(std::move(entry));
+            result.entries.push_back(std::move(entry));
             errno = 0;
         }
         if (errno != 0) throw SysError("readdir", dir_path);
     }
-    return entries;
+    return result;
 }
 
 Key key_of(XXH128_hash_t hash) {
@@ -148,7 +181,19 @@ Key key_of(XXH128_hash_t hash) {
 }
 
 #ifdef BINCASTLE_XXH3_AVX2
-const bool cpu_has_avx2 = __builtin_cpu_supports("avx2");
+// Asked on the first hash, not at start-up: __builtin_cpu_supports would link libgcc's
+// CPU-model constructor, about 25 CPUIDs that cost 7 us each in a VM, into every run.
+bool cpu_has_avx2() {
+    static const bool has = [] {
+        unsigned a, b, c, d;
+        if (__get_cpuid(1, &a, &b, &c, &d) == 0 || (c & bit_OSXSAVE) == 0) return false;
+        unsigned xcr0_low, xcr0_high;
+        __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
+        if ((xcr0_low & 0x6) != 0x6) return false;  // the OS saves SSE and AVX state
+        return __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 && (b & bit_AVX2) != 0;
+    }();
+    return has;
+}
 #endif
 
 void hash_content(const std::string& path, Read& read, std::vector<char>& buffer) {
@@ -170,7 +215,7 @@ void hash_content(const std::string& path, Read& read, std::vector<char>& buffer
         if (n < 0) throw SysError("read", path);
         if (n == 0) break;
 #ifdef BINCASTLE_XXH3_AVX2
-        if (cpu_has_avx2) xxh3_128_update_avx2(&state, buffer.data(), static_cast<size_t>(n));
+        if (cpu_has_avx2()) xxh3_128_update_avx2(&state, buffer.data(), static_cast<size_t>(n));
         else
 #endif
             XXH3_128bits_update(&state, buffer.data(), static_cast<size_t>(n));
@@ -212,7 +257,9 @@ void hash_contents(const std::string& root, std::vector<Read>& reads, unsigned t
 Key hash_tree(const fs::path& root, StatCache* cache, unsigned threads, TreeHashStats* stats,
               const std::vector<std::string>& exclude) {
     const std::string root_path = root.string();
-    std::vector<Entry> entries = walk(root_path, exclude);
+    const std::int64_t walked_at = now_ns();
+    Walk walked = walk(root_path, exclude, cache);
+    std::vector<Entry>& entries = walked.entries;
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.path < b.path; });
 
     std::vector<const Entry*> hits;
@@ -249,12 +296,18 @@ Key hash_tree(const fs::path& root, StatCache* cache, unsigned threads, TreeHash
         for (const Entry* hit : hits) cache->store(hit->path, hit->stat, hit->content, now);
         for (const auto& read : reads)
             cache->store(read.entry->path, read.opened, read.entry->content, read.hashed_at);
+        for (const auto& entry : entries)
+            if (entry.type == Type::symlink) cache->store_target(entry.path, entry.stat, entry.target, walked_at);
+        for (const auto& [dir, stat] : walked.dirs) cache->store_dir(dir, stat, walked_at);
     }
     if (stats) {
         stats->files = hits.size() + reads.size();
         stats->files_read = reads.size();
         stats->bytes_read = 0;
         for (const auto& read : reads) stats->bytes_read += read.bytes;
+        stats->links_checked = walked.links_checked;
+        stats->links_read = static_cast<std::size_t>(
+            std::count_if(entries.begin(), entries.end(), [](const Entry& entry) { return entry.link_read; }));
     }
     return encoder.finish();
 }

@@ -19,6 +19,8 @@ struct TreeHashStats {
     std::size_t files = 0;       // regular files in the tree
     std::size_t files_read = 0;  // of them, the ones whose content was read (cache misses)
     std::uint64_t bytes_read = 0;
+    std::size_t links_checked = 0;  // symlinks stat'ed (not known from an unchanged directory)
+    std::size_t links_read = 0;     // of them, the ones whose target was read (cache misses)
 };
 
 // The key of everything under `root` (not of `root` itself): per entry, in byte order

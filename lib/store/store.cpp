@@ -204,9 +204,12 @@ Store::LiveRoot Store::register_live_root(const std::vector<Key>& keys) const {
     // (close-on-exec: no helper program keeps it), released by the kernel when the
     // process dies, crash or not.
     const int locked = ::flock(fd.get(), LOCK_EX | LOCK_NB) == 0 ? 0 : errno;
+    const int claim = fd.get();
     LiveRoot root(file, std::move(fd));  // removes the file if anything below throws
     if (locked != 0) throw SysError(locked, "flock", file);
-    write_new_file(file, key_lines(keys));
+    // Through this fd: reopened with O_TRUNC, ext4 would allocate its blocks on close
+    // and free them (a synchronous discard where so mounted) when the claim is dropped.
+    write_all(claim, key_lines(keys), file);
     return root;
 }
 

@@ -52,10 +52,14 @@ void write_file(const std::string& path, std::string_view content) {
 void write_new_file(const std::string& path, std::string_view content) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd) throw SysError("open", path);
+    write_all(fd.get(), content, path);
+}
+
+void write_all(int fd, std::string_view content, const std::string& what) {
     while (!content.empty()) {
-        ssize_t n = ::write(fd.get(), content.data(), content.size());
+        ssize_t n = ::write(fd, content.data(), content.size());
         if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw SysError("write", path);
+        if (n < 0) throw SysError("write", what);
         content.remove_prefix(static_cast<size_t>(n));
     }
 }

@@ -13,5 +13,7 @@ std::optional<std::string> read_file_if_exists(const std::string& path);
 void write_file(const std::string& path, std::string_view content);
 // Creates (or truncates) `path` and writes all of `content`.
 void write_new_file(const std::string& path, std::string_view content);
+// Writes all of `content` to `fd`, retrying short writes; `what` names it in errors.
+void write_all(int fd, std::string_view content, const std::string& what);
 
 }  // namespace bincastle

@@ -171,11 +171,15 @@ TEST_CASE("with a stat cache, an unchanged tree is not read again") {
     CHECK(stats.files == 4);
     CHECK(stats.files_read == 4);
     CHECK(stats.bytes_read == (3 << 20) + 4 + 6 + 7 + 7);
-    CHECK(cache.size() == 4);
+    CHECK(stats.links_checked == 1);
+    CHECK(stats.links_read == 1);
+    CHECK(cache.size() == 10);  // and the symlink's target, and the 5 directories' stats
 
     CHECK(hash_tree(root, &cache, 2, &stats) == key);
     CHECK(stats.files_read == 0);
     CHECK(stats.bytes_read == 0);
+    CHECK(stats.links_checked == 0);  // its directory is unchanged
+    CHECK(stats.links_read == 0);
 
     SUBCASE("also after a save and a load") {
         cache.save(dir.path() / "cache");
@@ -183,9 +187,31 @@ TEST_CASE("with a stat cache, an unchanged tree is not read again") {
             CHECK((entry.path().filename() == "t" || entry.path().filename() == "cache"));
         StatCache loaded(0ns);
         loaded.load(dir.path() / "cache");
-        CHECK(loaded.size() == 4);
+        CHECK(loaded.size() == 10);
         CHECK(hash_tree(root, &loaded, 1, &stats) == key);
         CHECK(stats.files_read == 0);
+        CHECK(stats.links_checked == 0);
+    }
+    SUBCASE("a symlink replaced by one of another target of the same length is read again") {
+        fs::remove(root / "src/readme-link");
+        fs::create_symlink("../READMX", root / "src/readme-link");
+        const Key changed = hash_tree(root, &cache, 2, &stats);
+        CHECK(stats.links_checked == 1);
+        CHECK(stats.links_read == 1);
+        CHECK(changed != key);
+        CHECK(changed == key_of(root));
+    }
+    SUBCASE("a symlink renamed over another is read again, though its directory's mtime is put back") {
+        struct stat before;
+        REQUIRE(::lstat((root / "src").c_str(), &before) == 0);
+        fs::create_symlink("../READMX", root / "src/new-link");
+        fs::rename(root / "src/new-link", root / "src/readme-link");
+        struct timespec times[2] = {before.st_atim, before.st_mtim};
+        REQUIRE(::utimensat(AT_FDCWD, (root / "src").c_str(), times, AT_SYMLINK_NOFOLLOW) == 0);
+        const Key changed = hash_tree(root, &cache, 2, &stats);
+        CHECK(stats.links_read == 1);  // the directory's ctime moved
+        CHECK(changed == key_of(root));
+        CHECK(changed != key);
     }
     SUBCASE("a file changed to the same size and mtime is read again") {
         struct stat before;
@@ -202,7 +228,7 @@ TEST_CASE("with a stat cache, an unchanged tree is not read again") {
         fs::remove(root / "README");
         hash_tree(root, &cache, 2, &stats);
         CHECK(stats.files_read == 0);
-        CHECK(cache.size() == 3);
+        CHECK(cache.size() == 9);
     }
 }
 
@@ -241,7 +267,7 @@ TEST_CASE("a cache file that is missing, garbage, torn or of another version is 
     const std::string good = read(file);
     StatCache loaded(0ns);
     loaded.load(file);
-    REQUIRE(loaded.size() == 4);
+    REQUIRE(loaded.size() == 10);
 
     std::string bad;
     SUBCASE("missing") { fs::remove(file); }
@@ -253,7 +279,7 @@ TEST_CASE("a cache file that is missing, garbage, torn or of another version is 
     }
     SUBCASE("another version") {
         std::string body = good.substr(0, good.size() - 16);
-        body.replace(body.find("-v1\n"), 4, "-v9\n");
+        body.replace(body.find("-v2\n"), 4, "-v9\n");
         Key checksum = hash_bytes(body);
         bad = body + std::string(reinterpret_cast<const char*>(checksum.bytes.data()), 16);
     }
@@ -266,4 +292,6 @@ TEST_CASE("a cache file that is missing, garbage, torn or of another version is 
     TreeHashStats stats;
     CHECK(hash_tree(root, &loaded, 2, &stats) == key);
     CHECK(stats.files_read == 4);
+    CHECK(stats.links_checked == 1);
+    CHECK(stats.links_read == 1);
 }
