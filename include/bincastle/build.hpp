@@ -18,6 +18,7 @@
 #include <bincastle/key.hpp>
 #include <bincastle/plan.hpp>
 #include <bincastle/progress.hpp>
+#include <bincastle/source_settings.hpp>
 
 #include <filesystem>
 #include <functional>
@@ -46,6 +47,7 @@ struct BuildOptions {
     bool insecure_registry = false;           // plain http beyond loopback
     // The name under which gc keeps what this system needs.
     std::string system_name;
+    SourceSettings sources;
     // When set, called for every layer about to be built with what changed since it was
     // last built in this store (its script, an env value, a file of its source, which
     // dependency moved), or why it is built at all.

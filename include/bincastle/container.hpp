@@ -82,6 +82,13 @@ struct Spec {
     // A minimal init as pid 1 that reaps orphans and forwards signals to the command;
     // otherwise the command itself is pid 1.
     bool init = false;
+    // With init: a command that exits with status 0 while processes it started still
+    // run (a daemon) fails, 125 and one line, and they are killed with the container.
+    // For a command that must leave nothing behind: a definition being evaluated.
+    bool no_leftovers = false;
+    // Merge --layer directories with fuse-overlayfs even where the kernel's overlay
+    // works (without it, fuse-overlayfs is only the fallback where the kernel refuses).
+    bool fuse_overlay = false;
     // Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 that the calling
     // process receives to the container; a second SIGINT or SIGTERM kills it.
     // Only for a single-threaded caller that owns its signals (a CLI).

@@ -22,6 +22,10 @@ namespace {
 
 // Every layer the system needs built: its run closure, and what each of those, and
 // their build closures in turn, is built on.
+SourceContentKey source_key_of(const BuildOptions& options, const Store& store) {
+    return make_source_key(options.definition_dir, options.overrides, store, options.sources.dpkg_admin_dir);
+}
+
 std::vector<bool> needed_layers(const Graph& graph, const std::vector<std::vector<Placement>>& closures) {
     std::vector<bool> needed(graph.size(), false);
     std::vector<std::size_t> pending;
@@ -116,7 +120,7 @@ void explain(const Plan& plan, const Graph& graph, const std::vector<Key>& keys,
 bool build_missing(const Plan& plan, const Graph& graph, const std::vector<Key>& keys,
                    const std::vector<std::vector<Placement>>& closures, const std::map<std::string, Key>& source_keys,
                    const std::vector<bool>& needed, const Store& store, const BuildOptions& options,
-                   ProgressSink& progress) {
+                   ProgressSink& progress, std::vector<std::optional<fs::path>>& cached) {
     // Scheduled in topological order, so that ties start in declaration order.
     std::vector<std::size_t> order = graph.topological_order();
     std::vector<std::size_t> position(graph.size());
@@ -130,7 +134,8 @@ bool build_missing(const Plan& plan, const Graph& graph, const std::vector<Key>&
         for (const auto& placement : closures[node]) prerequisites[i].push_back(position[placement.node]);
         if (!needed[node] || pulled[node]) continue;
         const LayerData& layer = *graph.node(node).layer;
-        if (layer.always_run || !store.find(keys[node])) {
+        if (!layer.always_run) cached[node] = store.find(keys[node]);
+        if (!cached[node]) {
             to_build[i] = true;
             progress.event({ProgressEvent::Kind::queued, layer.name, keys[node], 0, ""});
             if (options.explain) explain(plan, graph, keys, closures, source_keys, store, options, node);
@@ -139,8 +144,8 @@ bool build_missing(const Plan& plan, const Graph& graph, const std::vector<Key>&
         }
     }
     progress.flush();  // the queued and cached lines, before a build may wait on a lock
-    BuildSetup setup{&graph,           &keys,        &store, options.sandbox_program, options.jobs,
-                     options.definition_dir, &options.overrides, &progress};
+    BuildSetup setup{&graph,           &keys,        &store,   options.sandbox_program, options.jobs,
+                     options.definition_dir, &options.overrides, &progress, options.sources};
     std::vector<bool> made = to_build;
     Scheduler scheduler(std::move(prerequisites), std::move(to_build));
     bool ok = run_jobs(scheduler, options.jobs, [&](std::size_t i) { return build_layer(setup, order[i]); });
@@ -165,7 +170,7 @@ fs::path default_store_root() { return Store::default_root(); }
 
 std::vector<Key> plan_keys(const Plan& plan, const BuildOptions& options) {
     Store store(options.store_root);
-    return compute_keys(graph_of(plan), make_source_key(options.definition_dir, options.overrides, store));
+    return compute_keys(graph_of(plan), source_key_of(options, store));
 }
 
 std::optional<BuiltSystem> build(const Plan& plan, const BuildOptions& options, ProgressSink& progress) {
@@ -173,7 +178,7 @@ std::optional<BuiltSystem> build(const Plan& plan, const BuildOptions& options, 
     Store store(options.store_root);
     // Each source's content key, kept for the build records.
     std::map<std::string, Key> source_keys;
-    SourceContentKey source_key = make_source_key(options.definition_dir, options.overrides, store);
+    SourceContentKey source_key = source_key_of(options, store);
     std::vector<Key> keys = compute_keys(graph, [&](const LayerData& layer) {
         return source_keys[layer.name] = source_key(layer);
     });
@@ -183,15 +188,18 @@ std::optional<BuiltSystem> build(const Plan& plan, const BuildOptions& options, 
     std::vector<Key> kept = needed_keys(keys, needed);
     auto live_root = std::make_shared<Store::LiveRoot>(store.register_live_root(kept));
     store.record_root(options.system_name, kept);
-    if (!build_missing(plan, graph, keys, closures, source_keys, needed, store, options, progress)) return std::nullopt;
+    // The layers found built, by node: what was not is looked up once built.
+    std::vector<std::optional<fs::path>> files(keys.size());
+    if (!build_missing(plan, graph, keys, closures, source_keys, needed, store, options, progress, files))
+        return std::nullopt;
     if (options.export_cache) push_to_cache(graph, keys, closures, needed, store, options, progress);
     BuiltSystem built{plan, keys, {}, options.store_root, options.system_name, std::move(live_root)};
     built.files.resize(keys.size());
     for (std::size_t node = 0; node < keys.size(); ++node) {
         if (!needed[node]) continue;
-        auto files = store.find(keys[node]);
-        if (!files) throw Error("layer " + graph.name(node) + " is not in the store after its build");
-        built.files[node] = *files;
+        if (!files[node]) files[node] = store.find(keys[node]);
+        if (!files[node]) throw Error("layer " + graph.name(node) + " is not in the store after its build");
+        built.files[node] = *files[node];
     }
     return built;
 }
@@ -200,7 +208,7 @@ std::size_t collect_garbage(const BuildOptions& options, const Plan* keep) {
     Store store(options.store_root);
     if (keep) {
         Graph graph = graph_of(*keep);
-        std::vector<Key> keys = compute_keys(graph, make_source_key(options.definition_dir, options.overrides, store));
+        std::vector<Key> keys = compute_keys(graph, source_key_of(options, store));
         store.record_root(options.system_name, needed_keys(keys, needed_layers(graph, build_closures(graph))));
     }
     return store.gc();

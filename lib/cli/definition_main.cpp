@@ -127,6 +127,8 @@ struct Environment {
     std::string inside_driver;
     std::string supervisor_socket;
     std::optional<std::string> term;
+    SourceSettings sources;
+    bool fuse_overlay = false;
 };
 
 std::string variable(const char* name) {
@@ -145,6 +147,8 @@ Environment read_environment(const std::source_location& caller, const std::stri
     environment.inside_driver = variable(names::inside_driver_variable);
     environment.supervisor_socket = variable(names::socket_variable);
     if (const char* term = std::getenv("TERM")) environment.term = term;
+    environment.sources = source_settings_from_environment();
+    environment.fuse_overlay = variable(names::overlay_variable) == "fuse";
     return environment;
 }
 
@@ -205,6 +209,7 @@ int main_verbs(int argc, char** argv, const Layer& system, const std::source_loc
     build_options.export_cache = options.build.export_cache;
     build_options.insecure_registry = options.build.insecure_registry;
     build_options.system_name = environment.system_name;
+    build_options.sources = environment.sources;
     build_options.explain = options.build.explainer(STDERR_FILENO);
 
     if (options.verb == "keys") {
@@ -235,6 +240,7 @@ int main_verbs(int argc, char** argv, const Layer& system, const std::source_loc
                                environment.term, ::isatty(STDIN_FILENO) == 1};
     SystemEntry entry = prepare_entry(*built, entry_options);
     entry.spec.forward_signals = true;
+    entry.spec.fuse_overlay = environment.fuse_overlay;
     return container::run(entry.spec);
 }
 

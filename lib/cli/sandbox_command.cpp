@@ -1,10 +1,16 @@
 #include <bincastle/sandbox_command.hpp>
 
+#include "util/shared_names.hpp"
+#include "util/unique_fd.hpp"
+
 #include <bincastle/error.hpp>
 
+#include <cerrno>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <string_view>
 #include <optional>
 #include <csignal>
 #include <sys/prctl.h>
@@ -20,6 +26,8 @@ network namespaces, over ROOTFS or an overlay of --layer directories.
   ROOTFS               a directory used as / (or give --layer instead)
   --layer DIR          an overlay lower layer, lowest first; repeatable
   --upper DIR          keep writes here (with --layer); default: writes are discarded
+  --fuse-overlay       merge the layers with fuse-overlayfs, not only where the
+                       kernel refuses its overlay (also BINCASTLE_OVERLAY=fuse)
   --bind SRC:DST       read-write bind mount; --ro-bind SRC:DST read-only
   --tmpfs DST          a fresh tmpfs
   --hostname NAME      default: bincastle
@@ -31,6 +39,8 @@ network namespaces, over ROOTFS or an overlay of --layer directories.
   --pids-max N  --memory-max BYTES[K|M|G]  --cpus N
   --tty / --no-tty     default: a pty when stdin is a terminal
   --init               a minimal init as pid 1 that reaps orphans and forwards signals
+  --no-leftovers       (with --init) CMD exiting with 0 while processes it started
+                       still run (a daemon) is an error: 125, and they are killed
   --seccomp default|off  default: a seccomp filter refuses (EPERM) the kernel
                        keyrings, bpf, perf_event_open, userfaultfd, modules, kexec,
                        open_by_handle_at, swap, setting the clock, and every call
@@ -38,6 +48,9 @@ network namespaces, over ROOTFS or an overlay of --layer directories.
   --die-with-parent[=PID]  end (and the container with it) when the calling process
                        dies; with PID, also when the caller is not PID (already gone)
   --quiet              no notices (such as which limit mechanism was used)
+  --args-fd FD         (alone) read the arguments from FD instead, each ended by a
+                       NUL, up to its end; none: exit 0. How the driver starts a
+                       sandbox before it knows them.
   -h, --help           this text
 
 Signals bincastle receives (INT TERM HUP QUIT USR1 USR2) go to the container; a
@@ -85,6 +98,28 @@ container::Mount parse_bind(const std::string& option, const std::string& value,
     if (separator == std::string::npos || separator == 0)
         usage_error(option + " " + value + ": expected SRC:DST with an absolute DST");
     return {kind, value.substr(0, separator), value.substr(separator + 1)};
+}
+
+// The arguments --args-fd names: each ended by a NUL, read to the end of `fd`.
+std::vector<std::string> arguments_from(const std::string& fd_text) {
+    const UniqueFd fd(parse_number<int>("--args-fd", fd_text));
+    std::string text;
+    char buffer[16384];
+    for (;;) {
+        ssize_t n = ::read(fd.get(), buffer, sizeof buffer);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) throw SysError("read", "--args-fd " + fd_text);
+        if (n == 0) break;
+        text.append(buffer, static_cast<std::size_t>(n));
+    }
+    if (!text.empty() && text.back() != '\0') usage_error("--args-fd " + fd_text + ": the last argument has no NUL");
+    std::vector<std::string> args;
+    for (std::size_t start = 0; start < text.size();) {
+        std::size_t end = text.find('\0', start);
+        args.push_back(text.substr(start, end - start));
+        start = end + 1;
+    }
+    return args;
 }
 
 }  // namespace
@@ -163,6 +198,8 @@ SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool std
         } else if (arg == "--tty") { flag(); tty = true; }
         else if (arg == "--no-tty") { flag(); tty = false; }
         else if (arg == "--init") { flag(); spec.init = true; }
+        else if (arg == "--no-leftovers") { flag(); spec.no_leftovers = true; }
+        else if (arg == "--fuse-overlay") { flag(); spec.fuse_overlay = true; }
         else if (arg == "--quiet") { flag(); command.quiet = true; }
         else if (arg == "--seccomp") {
             std::string mode = value();
@@ -181,6 +218,7 @@ SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool std
     if (spec.rootfs.empty() && spec.layers.empty()) usage_error("give a ROOTFS directory or --layer");
     if (!spec.rootfs.empty() && !spec.layers.empty()) usage_error("give a ROOTFS directory or --layer, not both");
     if (!spec.upper.empty() && spec.layers.empty()) usage_error("--upper needs --layer");
+    if (spec.no_leftovers && !spec.init) usage_error("--no-leftovers needs --init");
     spec.tty = tty.value_or(stdin_is_tty);
     spec.forward_signals = true;
     return command;
@@ -216,6 +254,8 @@ std::vector<std::string> sandbox_args(const SandboxCommand& command) {
     }
     args.push_back(spec.tty ? "--tty" : "--no-tty");
     if (spec.init) args.push_back("--init");
+    if (spec.no_leftovers) args.push_back("--no-leftovers");
+    if (spec.fuse_overlay) args.push_back("--fuse-overlay");
     args.push_back(spec.seccomp == container::Seccomp::off ? "--seccomp=off" : "--seccomp=default");
     if (command.quiet) args.push_back("--quiet");
     if (!spec.rootfs.empty()) args.push_back(spec.rootfs);
@@ -224,9 +264,17 @@ std::vector<std::string> sandbox_args(const SandboxCommand& command) {
     return args;
 }
 
-int sandbox_main(const std::vector<std::string>& args) {
+int sandbox_main(const std::vector<std::string>& given) {
     pid_t parent = ::getppid();
+    std::vector<std::string> args = given;
+    if (given.size() == 2 && given[0] == "--args-fd") {
+        args = arguments_from(given[1]);
+        if (args.empty()) return 0;
+    }
     SandboxCommand command = parse_sandbox_args(args, ::isatty(STDIN_FILENO) == 1);
+    // Also for every build a definition or the driver starts through this verb.
+    if (const char* overlay = std::getenv(names::overlay_variable); overlay && std::string_view(overlay) == "fuse")
+        command.spec.fuse_overlay = true;
     if (command.help) {
         std::fputs(sandbox_usage, stdout);
         return 0;

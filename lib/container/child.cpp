@@ -75,7 +75,7 @@ RootSource open_root_source(const Spec& spec) {
     return source;
 }
 
-UniqueFd mount_root(RootSource& source, Channel& channel) {
+UniqueFd mount_root(RootSource& source, OverlayBackend backend, Channel& channel) {
     FsContext tmpfs("tmpfs");
     tmpfs.set_string("mode", "0700");
     UniqueFd stage = tmpfs.mount(MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
@@ -99,7 +99,7 @@ UniqueFd mount_root(RootSource& source, Channel& channel) {
         auto reply = channel.receive();
         if (!reply || reply->text != "go") ::_exit(exit_setup_failed);
     };
-    mount_overlay(source.overlay, mount_point.get(), root, overlay_backend_from_environment(), serve_fuse);
+    mount_overlay(source.overlay, mount_point.get(), root, backend, serve_fuse);
     return open_dir(root);
 }
 
@@ -210,14 +210,21 @@ void close_inherited_fds(bool now) {
 
 // The init holds nothing of the caller's: no fd (a host directory's fd would be a
 // way out), no terminal, and it cannot be ptraced or read through /proc/1.
-void become_bare_init() {
+// Returns a copy of stderr when asked to keep one (for a line of its own).
+UniqueFd become_bare_init(bool keep_stderr) {
     close_inherited_fds(true);
+    UniqueFd kept;
+    if (keep_stderr) {
+        kept = UniqueFd(::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3));
+        if (!kept) throw SysError("fcntl(F_DUPFD_CLOEXEC)", "stderr");
+    }
     UniqueFd null(::open("/dev/null", O_RDWR | O_CLOEXEC));
     if (!null) throw SysError("open", "/dev/null");
     for (int fd = 0; fd <= 2; ++fd) {
         if (::dup2(null.get(), fd) < 0) throw SysError("dup2", "/dev/null");
     }
     if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) throw SysError("prctl(PR_SET_DUMPABLE)", "");
+    return kept;
 }
 
 [[noreturn]] void fail_after_setup(const Error& error) {
@@ -249,14 +256,15 @@ void become_bare_init() {
         reset_signals();
         exec_command(spec.args, plan.env);
     }
+    UniqueFd report;
     try {
         tty_slave.reset();
-        become_bare_init();
+        report = become_bare_init(spec.no_leftovers);
     } catch (const Error& error) {
         ::kill(command, SIGKILL);
         fail_after_setup(error);
     }
-    run_init(command);
+    run_init(command, report.get(), spec.args[0]);
 }
 
 // Everything up to "ready"; returns the pty's slave side for an --init command.
@@ -274,7 +282,8 @@ UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
     RootSource source = open_root_source(spec);
     {
         PreparedMounts mounts = prepare_mounts(plan.mounts);
-        UniqueFd root = mount_root(source, channel);
+        UniqueFd root =
+            mount_root(source, spec.fuse_overlay ? OverlayBackend::fuse : OverlayBackend::kernel, channel);
         apply_mounts(root.get(), mounts);
 
         if (::sethostname(spec.hostname.data(), spec.hostname.size()) != 0)

@@ -2,14 +2,30 @@
 
 #include "util/process.hpp"
 
+#include <bincastle/container.hpp>
+
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <sys/wait.h>
 #include <unistd.h>
 
 namespace bincastle::container {
 
-void run_init(pid_t command) {
+namespace {
+
+// After the command was reaped: every process it left is init's child now (orphans
+// are handed to pid 1), and the ones that had exited are reaped here.
+bool processes_left() {
+    while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+    }
+    siginfo_t info{};
+    return ::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+}  // namespace
+
+void run_init(pid_t command, int leftovers_report, const std::string& name) {
     sigset_t all;
     sigfillset(&all);
     for (;;) {
@@ -25,6 +41,13 @@ void run_init(pid_t command) {
             pid_t pid = ::waitpid(-1, &status, WNOHANG);
             if (pid <= 0) break;
             if (pid == command) {
+                if (leftovers_report >= 0 && shell_status(status) == 0 && processes_left()) {
+                    ::dprintf(leftovers_report,
+                              "bincastle: %s exited but left processes running (a daemon?), which it may not; they "
+                              "were killed\n",
+                              name.c_str());
+                    ::_exit(exit_setup_failed);
+                }
                 // Leaving as pid 1 makes the kernel kill whatever is left.
                 ::_exit(shell_status(status));
             }

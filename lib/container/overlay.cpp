@@ -1,5 +1,4 @@
 #include "container/overlay.hpp"
-#include "util/shared_names.hpp"
 
 #include "container/mount_api.hpp"
 
@@ -7,7 +6,6 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <cstring>
 #include <fcntl.h>
 #include <sys/mount.h>
 #include <optional>
@@ -110,12 +108,6 @@ UniqueFd fuse_mount(const FuseServer& serve_fuse) {
 }
 
 }  // namespace
-
-OverlayBackend overlay_backend_from_environment() {
-    const char* choice = std::getenv(names::overlay_variable);
-    return choice && std::strcmp(choice, "fuse") == 0 ? OverlayBackend::fuse
-                                                      : OverlayBackend::kernel;
-}
 
 std::string work_dir_for(const std::string& upper) {
     std::string trimmed = upper;

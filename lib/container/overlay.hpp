@@ -25,9 +25,6 @@ struct OverlayDirs {
 
 enum class OverlayBackend { kernel, fuse };
 
-// Which backend to use: the kernel's, unless BINCASTLE_OVERLAY=fuse asks otherwise.
-OverlayBackend overlay_backend_from_environment();
-
 // With fuse, the container mounts /dev/fuse itself and this serves it from outside
 // (the daemon must not live where the container can see or ptrace it); it returns
 // once the daemon is up.

@@ -34,6 +34,8 @@ std::optional<Plan> evaluate_definition(const ProgramLaunch& launch, const std::
     run.stdio = stdio;
     run.memory = limits.memory;
     run.timeout = limits.time;
+    // Evaluation only describes the system: nothing it starts may outlive it.
+    run.no_leftovers = true;
     auto [status, timed_out] = run_host_tool(run, sandbox_program);
     if (timed_out)
         throw Error("the definition did not finish evaluating within " + std::to_string(limits.time.count()) + " s",

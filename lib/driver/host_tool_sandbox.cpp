@@ -76,6 +76,7 @@ HostToolResult run_host_tool(const HostToolRun& run, const fs::path& sandbox_pro
     spec.tty = false;
     // Not pid 1: a tool's own signals (abort) then act as they do anywhere.
     spec.init = true;
+    spec.no_leftovers = run.no_leftovers;
 
     std::vector<std::string> argv = {sandbox_program.string(), "sandbox"};
     for (auto& arg : cli::sandbox_args(command)) argv.push_back(std::move(arg));

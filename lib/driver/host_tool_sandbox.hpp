@@ -27,6 +27,7 @@ struct HostToolRun {
     std::array<int, 3> stdio = {0, 1, 2};
     std::optional<std::uint64_t> memory;         // bytes
     std::optional<std::chrono::seconds> timeout;  // then it is killed
+    bool no_leftovers = false;                    // a daemon it leaves fails it (125, one line)
 };
 
 struct HostToolResult {

@@ -202,7 +202,7 @@ bool build_layer_locked(const BuildSetup& setup, std::size_t node) {
             } else if (source.kind == SourceSpec::Kind::host_packages) {
                 // The key named a closure as it was then; what is copied must be that
                 // closure, so an upgrade of the host before or during the copy fails.
-                const fs::path admin_dir = dpkg_admin_dir();
+                const fs::path& admin_dir = setup.sources.dpkg_admin_dir;
                 auto closure = host_package_closure(source.packages, admin_dir);
                 if (!matches_content(setup, node, host_packages_key(closure)))
                     throw Error("the host's packages changed since " + layer.name + "'s key was computed", "build again");
@@ -213,7 +213,8 @@ bool build_layer_locked(const BuildSetup& setup, std::size_t node) {
             } else if (source.kind == SourceSpec::Kind::git) {
                 export_git_tree(store_root, source.location, git_commit_of(store_root, source), build.fs());
             } else {
-                fetch_archive(store_root, source.location, source.revision, source.strip_components, build.fs());
+                fetch_archive(store_root, source.location, source.revision, source.strip_components, build.fs(),
+                              setup.sources.archive_mirror);
             }
         } else if (!layer.build_script.empty()) {
             fs::create_directories(build.scratch() / "empty");

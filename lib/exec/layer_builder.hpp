@@ -9,6 +9,7 @@
 #include "store/store.hpp"
 
 #include <bincastle/progress.hpp>
+#include <bincastle/source_settings.hpp>
 
 #include <filesystem>
 #include <optional>
@@ -26,6 +27,7 @@ struct BuildSetup {
     std::filesystem::path definition_dir;  // what LocalDir paths are relative to
     const SourceOverrides* overrides;
     ProgressSink* progress;
+    SourceSettings sources;
 };
 
 // The `sandbox` arguments that build `node` (everything after the verb).

@@ -2,7 +2,6 @@
 
 #include "source/archive_extract.hpp"
 #include "source/http_client.hpp"
-#include "util/shared_names.hpp"
 #include "util/sha256.hpp"
 #include "util/unique_fd.hpp"
 
@@ -109,7 +108,8 @@ void read_local(const fs::path& path, const HttpBodySink& sink) {
 }
 
 // Fills the downloads cache's entry for `digest` from the mirror or from `url`.
-void download(const std::string& url, const std::string& digest, const fs::path& downloads) {
+void download(const std::string& url, const std::string& digest, const fs::path& downloads,
+              const std::string& mirror) {
     std::error_code error;
     fs::create_directories(downloads, error);
     if (error) throw SysError(error.value(), "mkdir", downloads.string());
@@ -117,7 +117,7 @@ void download(const std::string& url, const std::string& digest, const fs::path&
     const std::string name = file_name(url);
     // Each is a place the archive may come from, and a way to read it.
     std::vector<std::pair<std::string, std::function<void(const HttpBodySink&)>>> sources;
-    if (const char* mirror = std::getenv(names::mirror_variable); mirror && *mirror) {
+    if (!mirror.empty()) {
         std::string prefix = mirror;
         if (is_http_url(prefix)) {
             if (!prefix.ends_with('/')) prefix += '/';
@@ -173,13 +173,13 @@ void download(const std::string& url, const std::string& digest, const fs::path&
 }  // namespace
 
 void fetch_archive(const fs::path& store_root, const std::string& url, const std::string& sha256,
-                   int strip_components, const fs::path& destination) {
+                   int strip_components, const fs::path& destination, const std::string& mirror) {
     if (!is_http_url(url)) throw Error("archive " + url + ": not an http:// or https:// URL");
     const std::string digest = checked_digest(url, sha256);
     const fs::path downloads = store_root / "downloads";
     // Only verified archives are ever renamed into the cache, so a hit needs no rehash.
     std::error_code error;
-    if (!fs::exists(downloads / digest, error)) download(url, digest, downloads);
+    if (!fs::exists(downloads / digest, error)) download(url, digest, downloads, mirror);
     try {
         extract_archive(downloads / digest, destination, strip_components);
     } catch (const Error& failure) {

@@ -253,11 +253,6 @@ private:
 
 }  // namespace
 
-fs::path dpkg_admin_dir() {
-    const char* dir = std::getenv(names::dpkg_admin_variable);
-    return dir && *dir ? fs::path(dir) : fs::path("/var/lib/dpkg");
-}
-
 std::vector<HostPackage> host_package_closure(const std::vector<std::string>& names, const fs::path& admin_dir) {
     Resolver resolver(read_status(admin_dir));
     std::vector<HostPackage> closure;

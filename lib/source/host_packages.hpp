@@ -18,9 +18,6 @@ struct HostPackage {
     bool operator==(const HostPackage&) const = default;
 };
 
-// Where dpkg keeps its database: /var/lib/dpkg, or BINCASTLE_DPKG_ADMINDIR (for tests).
-std::filesystem::path dpkg_admin_dir();
-
 // The installed packages named in `names` and everything they depend on (Depends and
 // Pre-Depends; of alternatives, the first one installed; a virtual package, by the
 // first installed package that provides it), sorted by name and architecture. A name

@@ -48,8 +48,9 @@ Key local_content_key(const fs::path& dir, const std::vector<std::string>& exclu
     return KeyEncoder("local-dir").field('t', tree).field('x', normal).finish();
 }
 
-SourceContentKey make_source_key(const fs::path& definition_dir, const SourceOverrides& overrides, const Store& store) {
-    return [definition_dir, &overrides, &store](const LayerData& layer) -> Key {
+SourceContentKey make_source_key(const fs::path& definition_dir, const SourceOverrides& overrides, const Store& store,
+                                 const fs::path& dpkg_admin_dir) {
+    return [definition_dir, &overrides, &store, dpkg_admin_dir](const LayerData& layer) -> Key {
         const SourceSpec& source = *layer.source;
         // An overridden source is whatever is in its override directory now.
         SourceSpec::Kind kind = overridden(layer, overrides) ? SourceSpec::Kind::local_dir : source.kind;
@@ -75,7 +76,7 @@ SourceContentKey make_source_key(const fs::path& definition_dir, const SourceOve
                 .finish();
         case SourceSpec::Kind::host_packages:
             // What is installed, not where: the closure's names, architectures, versions.
-            return host_packages_key(host_package_closure(source.packages, dpkg_admin_dir()));
+            return host_packages_key(host_package_closure(source.packages, dpkg_admin_dir));
         case SourceSpec::Kind::git:
             break;
         }

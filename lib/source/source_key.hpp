@@ -14,9 +14,9 @@
 
 namespace bincastle {
 
-// `overrides` must outlive the function returned.
+// `overrides` must outlive the function returned; `dpkg_admin_dir` is HostPackages'.
 SourceContentKey make_source_key(const std::filesystem::path& definition_dir, const SourceOverrides& overrides,
-                                 const Store& store);
+                                 const Store& store, const std::filesystem::path& dpkg_admin_dir = "/var/lib/dpkg");
 
 // The content key of a local directory source: its tree hash, or, when it excludes
 // paths, the tree hash without them and the exclusions. `cache` may be null.

@@ -1132,6 +1132,22 @@ t_init_reaps() {
     expect_rc 42
 }
 
+t_no_leftovers() {
+    rootfs "$T/root"
+    run sb --init --no-leftovers "$T/root" -- sh -c 'sleep 30 & exit 0'
+    expect_rc 125 "a command that left a daemon"
+    [ "$(grep -c . "$T/err")" -eq 1 ] || failshow "not one line on stderr"
+    grep -q "^bincastle: sh exited but left processes running" "$T/err" || failshow "no line naming sh"
+    run sb --init --no-leftovers "$T/root" -- sh -c 'sleep 30 & exit 3'
+    expect_rc 3 "a failure is the command's own"
+    run sb --init --no-leftovers "$T/root" -- sh -c 'sleep 0.1 & wait; exit 0'
+    expect_rc 0 "a command that waited for what it started"
+    run sb --init "$T/root" -- sh -c 'sleep 30 & exit 0'
+    expect_rc 0 "without --no-leftovers"
+    run sb --no-leftovers "$T/root" -- true
+    expect_rc 125 "--no-leftovers without --init"
+}
+
 t_kill9_kills_container() {
     rootfs "$T/root"
     start_sleeper "kill -KILL bincastle"
@@ -1442,6 +1458,7 @@ tap_case t_overlay_fuse "BINCASTLE_OVERLAY=fuse merges layers with fuse-overlayf
 tap_case t_sigterm_forwarded "SIGTERM to bincastle reaches the command"
 tap_case t_sigterm_forwarded_init "SIGTERM to bincastle reaches the command under --init"
 tap_case t_init_reaps "--init reaps orphans"
+tap_case t_no_leftovers "--init --no-leftovers: a command that leaves a daemon fails, one that waits does not"
 tap_case t_kill9_kills_container "killing bincastle with SIGKILL kills the container"
 tap_case t_kill9_kills_container_init "killing bincastle with SIGKILL kills the container (--init)"
 tap_case t_second_term_kills "a second SIGTERM to bincastle ends a command that ignores it"

@@ -279,33 +279,33 @@ TEST_CASE("archive: a mirror is tried before the URL and its file must match the
     const std::string dead_url = "http://127.0.0.1:" + std::to_string(closed_port()) + "/dist/pkg.tar.bz2";
 
     SUBCASE("a local directory") {
-        ScopedEnv mirror("BINCASTLE_MIRROR", (dir.path() / "served").string());
+        const std::string mirror = (dir.path() / "served").string();
         fs::create_directories(dir.path() / "out");
-        fetch_archive(dir.path() / "store", dead_url, digest, 1, dir.path() / "out");
+        fetch_archive(dir.path() / "store", dead_url, digest, 1, dir.path() / "out", mirror);
         check_extracted(dir.path() / "out");
     }
     SUBCASE("a URL prefix") {
         TestServer server(dir.path());
-        ScopedEnv mirror("BINCASTLE_MIRROR", server.url("served"));
+        const std::string mirror = server.url("served");
         fs::create_directories(dir.path() / "out");
-        fetch_archive(dir.path() / "store", dead_url, digest, 1, dir.path() / "out");
+        fetch_archive(dir.path() / "store", dead_url, digest, 1, dir.path() / "out", mirror);
         check_extracted(dir.path() / "out");
     }
     SUBCASE("a mirror without the file falls back to the URL") {
         TestServer server(dir.path() / "served");
         fs::create_directories(dir.path() / "empty-mirror");
-        ScopedEnv mirror("BINCASTLE_MIRROR", (dir.path() / "empty-mirror").string());
+        const std::string mirror = (dir.path() / "empty-mirror").string();
         fs::create_directories(dir.path() / "out");
-        fetch_archive(dir.path() / "store", server.url("pkg.tar.bz2"), digest, 1, dir.path() / "out");
+        fetch_archive(dir.path() / "store", server.url("pkg.tar.bz2"), digest, 1, dir.path() / "out", mirror);
         check_extracted(dir.path() / "out");
     }
     SUBCASE("a mirror file with another digest is refused") {
         TestServer server(dir.path() / "served");
         write(dir.path() / "bad-mirror/pkg.tar.bz2", "not the archive");
-        ScopedEnv mirror("BINCASTLE_MIRROR", (dir.path() / "bad-mirror").string());
+        const std::string mirror = (dir.path() / "bad-mirror").string();
         fs::create_directories(dir.path() / "out");
         const std::string message = error_of(
-            [&] { fetch_archive(dir.path() / "store", server.url("pkg.tar.bz2"), digest, 1, dir.path() / "out"); });
+            [&] { fetch_archive(dir.path() / "store", server.url("pkg.tar.bz2"), digest, 1, dir.path() / "out", mirror); });
         CHECK(message.find((dir.path() / "bad-mirror/pkg.tar.bz2").string()) != std::string::npos);
         CHECK(message.find(digest) != std::string::npos);
         CHECK(message.find(sha256_of(dir.path() / "bad-mirror/pkg.tar.bz2")) != std::string::npos);

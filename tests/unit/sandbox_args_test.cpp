@@ -95,6 +95,7 @@ TEST_CASE("usage errors") {
     bad({"/r", "--bind", "/a:rel", "--", "x"});
     bad({"/r", "--setenv", "NOVALUE", "--", "x"});
     bad({"/r", "--init=yes", "--", "x"});
+    bad({"/r", "--no-leftovers", "--", "x"});
     bad({"/r", "--die-with-parent=me", "--", "x"});
     bad({"/r", "--layer"});
     bad({"/r", "/s", "--", "x"});
@@ -107,7 +108,7 @@ std::string describe(const bincastle::cli::SandboxCommand& command) {
     const Spec& spec = command.spec;
     std::string text = spec.rootfs + "|" + spec.upper + "|" + spec.cwd + "|" + spec.hostname + "|" +
                        std::to_string(spec.uid) + ":" + std::to_string(spec.gid) + "|" +
-                       std::to_string(spec.subids) + std::to_string(spec.tty) + std::to_string(spec.init) +
+                       std::to_string(spec.subids) + std::to_string(spec.tty) + std::to_string(spec.init) + std::to_string(spec.no_leftovers) + std::to_string(spec.fuse_overlay) +
                        std::to_string(static_cast<int>(spec.seccomp)) + "|" +
                        std::to_string(static_cast<int>(spec.network)) + "|" +
                        std::to_string(spec.limits.pids_max.value_or(0)) + "," +
@@ -141,6 +142,8 @@ TEST_CASE("a spec turned into sandbox arguments parses back into itself") {
     spec.limits = {50, 64u << 20, 0.25};
     spec.tty = true;
     spec.init = true;
+    spec.no_leftovers = true;
+    spec.fuse_overlay = true;
     spec.seccomp = Seccomp::off;
     command.die_with_parent = true;
     command.expected_parent = 42;

@@ -371,7 +371,7 @@ TEST_CASE("a builder that fails while its build runs kills and reaps the build")
         }
     } sink;
     SourceOverrides none;
-    BuildSetup setup{&graph, &keys, &store, self.string(), 1, dir.path(), &none, &sink};
+    BuildSetup setup{&graph, &keys, &store, self.string(), 1, dir.path(), &none, &sink, {}};
     CHECK_FALSE(build_layer(setup, graph.root()));
     REQUIRE(sink.failed.size() == 1);
     CHECK(sink.failed[0].text.find("the sink broke") != std::string::npos);
@@ -399,7 +399,7 @@ TEST_CASE("a local source edited after its key was computed fails its build and 
     SourceOverrides none;
     auto keys = compute_keys(graph, make_source_key(dir.path(), none, store));
     write(dir.path() / "src/a.txt", "second version");
-    BuildSetup setup{&graph, &keys, &store, "/nonexistent", 1, dir.path(), &none, &sink};
+    BuildSetup setup{&graph, &keys, &store, "/nonexistent", 1, dir.path(), &none, &sink, {}};
     CHECK_FALSE(build_layer(setup, graph.root()));
     REQUIRE(sink.failed.size() == 1);
     CHECK(sink.failed[0].text.find("source " + (dir.path() / "src").string() +
