@@ -2,13 +2,14 @@
 
 #include "driver/definition_evaluator.hpp"
 #include "driver/plan_cache.hpp"
+#include "driver/prestarted_sandbox.hpp"
 #include "driver/source_confinement.hpp"
 #include "driver/toolchain.hpp"
 #include "store/store.hpp"
+#include "util/file_io.hpp"
 #include "util/file_tree.hpp"
 #include "util/shared_names.hpp"
 #include "util/signal_scope.hpp"
-#include "util/spawn.hpp"
 
 #include <bincastle/build.hpp>
 #include <bincastle/error.hpp>
@@ -24,16 +25,6 @@ namespace fs = std::filesystem;
 namespace bincastle::driver {
 
 namespace {
-
-int write_all(int fd, const std::string& text) {
-    for (std::size_t done = 0; done < text.size();) {
-        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw SysError("write", "standard output");
-        done += static_cast<std::size_t>(n);
-    }
-    return 0;
-}
 
 // A stdio stream on a duplicate of `fd`, closed when dropped (fd stays open).
 class OutputFile {
@@ -120,6 +111,8 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
         return 0;
     }
     Toolchain toolchain = find_toolchain();
+    std::optional<PrestartedSandbox> sandbox_process;
+    if (verb == "run") sandbox_process.emplace(toolchain.inside_driver, caller.stdio);
     fs::path store_root = default_store_root();
     std::optional<UnblockedSignals> interruptible;
     if (caller.stop_signals) interruptible.emplace(*caller.stop_signals);
@@ -135,8 +128,11 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     launch.program_lock.reset();
     if (!evaluated) return container::exit_setup_failed;
     const Plan& plan = *evaluated;
-    if (verb == "plan") return write_all(caller.stdio[1], plan_to_json(plan, PlanStyle::indented));
-    if (verb == "graph") return write_all(caller.stdio[1], plan_to_dot(plan));
+    if (verb == "plan" || verb == "graph") {
+        write_all(caller.stdio[1], verb == "plan" ? plan_to_json(plan, PlanStyle::indented) : plan_to_dot(plan),
+                  "standard output");
+        return 0;
+    }
 
     BuildOptions options;
     options.store_root = store_root;
@@ -151,6 +147,7 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     options.import_caches = command.build.import_caches;
     options.export_cache = command.build.export_cache;
     options.insecure_registry = command.build.insecure_registry;
+    options.sources = source_settings_from_environment();
     options.system_name = launch.system;
     options.explain = command.build.explainer(caller.stdio[2]);
     std::optional<BuiltSystem> built;
@@ -180,11 +177,8 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     // Nothing outlives the driver, even one killed with SIGKILL.
     sandbox.die_with_parent = true;
     sandbox.expected_parent = static_cast<int>(::getpid());
-    std::vector<std::string> argv = {toolchain.inside_driver.string(), "sandbox"};
-    for (auto& arg : cli::sandbox_args(sandbox)) argv.push_back(std::move(arg));
     interruptible.reset();
-    auto system = spawn({argv, std::nullopt, {}, caller.stdio[0], caller.stdio[1], caller.stdio[2]});
-    return caller.wait(system);
+    return caller.wait(sandbox_process->start(cli::sandbox_args(sandbox)));
 }
 
 }  // namespace bincastle::driver

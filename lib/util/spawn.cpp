@@ -54,6 +54,7 @@ ChildProcess spawn(const SpawnSpec& spec) {
         ::posix_spawn_file_actions_adddup2(&actions, fd, target);
         ++target;
     }
+    if (spec.fd3 >= 0) ::posix_spawn_file_actions_adddup2(&actions, spec.fd3, 3);
     if (!spec.cwd.empty()) ::posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str());
     std::vector<char*> argv = c_strings(spec.argv);
     std::vector<char*> env = spec.env ? c_strings(*spec.env) : std::vector<char*>{};

@@ -19,6 +19,7 @@ struct SpawnSpec {
     int stdin_fd = 0;
     int stdout_fd = 1;
     int stderr_fd = 2;
+    int fd3 = -1;  // when set, passed on as the child's fd 3
 };
 
 // Starts it; the returned process is killed and reaped if dropped before wait().
