@@ -7,7 +7,6 @@
 // starts the new system on the caller's terminal. The caller's system keeps running.
 
 #include "util/child_process.hpp"
-#include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
 
 #include <filesystem>
@@ -27,7 +26,7 @@ public:
     Supervisor& operator=(const Supervisor&) = delete;
     ~Supervisor();
 
-    std::string socket_path() const { return (directory_.path() / "supervisor.sock").string(); }
+    const std::string& socket_path() const { return socket_path_; }
 
     // Serves until `program` (the outermost system) exits, forwarding SIGTERM and
     // SIGHUP to it; returns its exit status once every nested run has ended. The
@@ -37,7 +36,7 @@ public:
 private:
     void serve_client(UniqueFd connection);
 
-    TempDir directory_;
+    std::string socket_path_;  // removed when dropped
     UniqueFd listener_;
     // One per client; a finished one is joined when the next client comes.
     struct ClientThread {

@@ -49,9 +49,13 @@ void copy_tree(const fs::path& from, const fs::path& to) {
     if (error) throw SysError(error.value(), "copy", from.string() + " -> " + to.string());
 }
 
-TempDir::TempDir(const std::string& prefix) {
+fs::path temp_base() {
     const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/" + prefix + ".XXXXXX";
+    return base && *base ? base : "/tmp";
+}
+
+TempDir::TempDir(const std::string& prefix) {
+    std::string pattern = (temp_base() / (prefix + ".XXXXXX")).string();
     if (!::mkdtemp(pattern.data())) throw SysError("mkdtemp", pattern);
     path_ = pattern;
 }

@@ -16,6 +16,9 @@ void remove_tree(const std::filesystem::path& path);
 void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to);
 
 // A new private directory under $TMPDIR (or /tmp), removed with its contents when dropped.
+// $TMPDIR, or /tmp.
+std::filesystem::path temp_base();
+
 class TempDir {
 public:
     explicit TempDir(const std::string& prefix);
