@@ -80,6 +80,8 @@ struct EntryOptions {
     std::string supervisor_socket;     // bound at /run/bincastle.sock when not empty
     std::optional<std::string> term;   // the caller's TERM
     bool tty = false;
+    // Where the definition came from, as `bincastle systems` shows it; kept when empty.
+    std::string origin;
 };
 
 // The container that runs a built system, and what holds it: the system's own upper

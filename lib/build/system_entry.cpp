@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -65,6 +66,13 @@ SystemEntry prepare_entry(const BuiltSystem& system, const EntryOptions& options
     if (::flock(running->get(), LOCK_EX | LOCK_NB) != 0)
         throw Error("system '" + system.system_name + "' is already running from " + system.store_root.string(),
                     "leave it first, or enter another system (bincastle run --system NAME)");
+    // Its mtime is when the system was last entered (bincastle systems).
+    if (::futimens(running->get(), nullptr) != 0) throw SysError("futimens", (system_dir / "running").string());
+    if (!options.origin.empty() && read_file_if_exists((system_dir / "origin").string()) != options.origin + "\n") {
+        const fs::path partial = system_dir / ("origin.partial." + std::to_string(::getpid()));
+        write_new_file(partial.string(), options.origin + "\n");
+        fs::rename(partial, system_dir / "origin");
+    }
     SystemEntry entry;
     entry.running = running;
     container::Spec& spec = entry.spec;

@@ -237,7 +237,8 @@ int main_verbs(int argc, char** argv, const Layer& system, const std::source_loc
         return 0;
     }
     EntryOptions entry_options{options.command, environment.inside_driver, environment.supervisor_socket,
-                               environment.term, ::isatty(STDIN_FILENO) == 1};
+                               environment.term, ::isatty(STDIN_FILENO) == 1,
+                               environment.definition_dir.string() + " (its program run directly)"};
     SystemEntry entry = prepare_entry(*built, entry_options);
     entry.spec.forward_signals = true;
     entry.spec.fuse_overlay = environment.fuse_overlay;

@@ -11,6 +11,7 @@
 #include <csignal>
 #include <cstdio>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <sched.h>
 #include <string>
 #include <sys/prctl.h>
@@ -22,6 +23,21 @@ namespace bincastle::container {
 
 namespace {
 
+// What reading, copying and removing the caller's files takes.
+constexpr int owner_capabilities[] = {CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER};
+
+// A program `work` starts (cp, say) keeps them: the caller's uid is not 0 in the
+// namespace, so exec would drop them unless they are ambient.
+void keep_capabilities_across_exec() {
+    __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
+    __user_cap_data_struct data[2]{};
+    if (::syscall(SYS_capget, &header, data) != 0) throw SysError("capget", "owner access");
+    for (int cap : owner_capabilities) data[cap / 32].inheritable |= 1U << (cap % 32);
+    if (::syscall(SYS_capset, &header, data) != 0) throw SysError("capset", "owner access");
+    for (int cap : owner_capabilities)
+        if (::prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) throw SysError("prctl(PR_CAP_AMBIENT)", "owner access");
+}
+
 // Unshares the user namespace and maps the caller's ids to themselves; nothing when
 // the kernel refuses (user namespaces disabled).
 void enter_own_namespace(std::uint32_t uid, std::uint32_t gid) {
@@ -29,6 +45,7 @@ void enter_own_namespace(std::uint32_t uid, std::uint32_t gid) {
     write_file("/proc/self/setgroups", "deny");
     write_file("/proc/self/uid_map", format_id_map({{uid, uid, 1}}));
     write_file("/proc/self/gid_map", format_id_map({{gid, gid, 1}}));
+    keep_capabilities_across_exec();
 }
 
 void write_all(int fd, const std::string& text) {

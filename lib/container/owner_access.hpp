@@ -9,7 +9,8 @@
 // namespace of its own, with the caller's ids mapped to themselves, reads them as
 // they are: there it holds CAP_DAC_READ_SEARCH and CAP_DAC_OVERRIDE, which the kernel
 // honours only for files whose owner and group are mapped in that namespace, that is
-// the caller's own; and what it creates belongs to the caller.
+// the caller's own; and what it creates belongs to the caller. Programs it starts keep
+// that access (as ambient capabilities).
 
 #include <functional>
 

@@ -190,6 +190,10 @@ ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& or
 
     ProgramLaunch launch;
     launch.system = command.system.value_or(source.default_system_name(origin.parent_system));
+    launch.origin = source.origin;
+    if (source.ref) launch.origin += " " + *source.ref;
+    if (!source.subdir.empty()) launch.origin += " " + source.subdir;
+    if (!origin.parent_system.empty()) launch.origin += " (from inside " + origin.parent_system + ")";
     launch.program_lock = std::move(compiled.lock);
     launch.source_root = source.root;
     launch.definition_dir = source.definition_dir();

@@ -53,6 +53,7 @@ struct ProgramLaunch {
     std::filesystem::path source_root;     // the repository or DIR the definition is in
     std::filesystem::path definition_dir;  // the program's cwd, and what LocalDir paths start from
     std::string system;
+    std::string origin;  // where the definition came from, as `bincastle systems` shows it
     UniqueFd program_lock;  // see CompiledDefinition::lock
     // BINCASTLE_OVERRIDE_<name> -> the directory on the host, from the caller.
     std::map<std::string, std::filesystem::path> overrides;

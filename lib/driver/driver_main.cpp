@@ -30,6 +30,9 @@ Commands:
               directory, or push it to a registry
   plan        print a definition's plan: every layer's recipe, as JSON
   graph       print a definition's layer graph in Graphviz dot
+  systems     list the systems in the store: running or not, last used, size, origin
+  rm          remove a system's own files (refused while it runs)
+  fork        copy a system's own files to a new system, to try something there
   gc          remove the layers no system needs any more
   clean       remove the whole store
   sandbox     run a command in a rootless container
@@ -38,7 +41,7 @@ Commands:
   --version   the version
 
 The store is ${BINCASTLE_HOME:-$HOME/.bincastle}. Inside a system, /bincastle sends
-run, build, export, plan, graph, gc and clean to the bincastle that started the system.
+every command but sandbox to the bincastle that started the system.
 )";
 
 

@@ -4,6 +4,7 @@
 #include "driver/plan_cache.hpp"
 #include "driver/prestarted_sandbox.hpp"
 #include "driver/source_confinement.hpp"
+#include "driver/system_verbs.hpp"
 #include "driver/toolchain.hpp"
 #include "store/store.hpp"
 #include "util/file_io.hpp"
@@ -105,6 +106,7 @@ int store_verb(const std::string& verb, const std::vector<std::string>& args, co
 
 int run_host_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller) {
     if (verb == "gc" || verb == "clean") return store_verb(verb, args, caller);
+    if (is_system_verb(verb)) return run_system_verb(verb, args, caller);
     DefinitionCommand command = parse_definition_command(verb, args);
     if (command.help) {
         ::dprintf(caller.stdio[1], "%s", definition_command_usage(verb));
@@ -171,6 +173,7 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     if (trusted) entry_options.supervisor_socket = caller.socket_path;
     entry_options.term = caller.origin.term;
     entry_options.tty = ::isatty(caller.stdio[0]) == 1;
+    entry_options.origin = launch.origin;
     SystemEntry entry = prepare_entry(*built, entry_options);
     cli::SandboxCommand sandbox;
     sandbox.spec = std::move(entry.spec);

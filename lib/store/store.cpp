@@ -285,6 +285,11 @@ void Store::record_root(const std::string& system, const std::vector<Key>& keys)
     if (::rename(partial.c_str(), file.c_str()) != 0) throw SysError("rename", partial.string());
 }
 
+void Store::forget_root(const std::string& system) const {
+    const fs::path file = root_ / "roots" / hash_bytes(system).hex();
+    if (::unlink(file.c_str()) != 0 && errno != ENOENT) throw SysError("unlink", file.string());
+}
+
 std::vector<Key> Store::rooted_keys() const {
     std::vector<Key> keys;
     for (const auto& entry : fs::directory_iterator(root_ / "roots")) {

@@ -92,6 +92,8 @@ public:
     // Records the keys `system` needs (replacing what it needed before): a persistent
     // root, kept by gc until the system's next record.
     void record_root(const std::string& system, const std::vector<Key>& keys) const;
+    // Drops `system`'s record (a removed system): gc no longer keeps what it needed.
+    void forget_root(const std::string& system) const;
     // Every key that some recorded system needs (persistent roots only).
     std::vector<Key> rooted_keys() const;
 

@@ -15,10 +15,10 @@ void remove_tree(const std::filesystem::path& path);
 // umask's), so that the copy hashes like the original.
 void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to);
 
-// A new private directory under $TMPDIR (or /tmp), removed with its contents when dropped.
 // $TMPDIR, or /tmp.
 std::filesystem::path temp_base();
 
+// A new private directory under $TMPDIR (or /tmp), removed with its contents when dropped.
 class TempDir {
 public:
     explicit TempDir(const std::string& prefix);

@@ -245,6 +245,63 @@ t_home_survives() {
     bc run --system other "$R" sys -- test ! -e /root/note 2>"$T/err" || fail "--system other sees the note"
 }
 
+t_systems_rm_fork() {
+    setup
+    # A note, a deleted file (a whiteout in its upper) and a directory without permissions.
+    bc run "$R" sys -- sh -c 'mkdir -p /root/locked && echo mine >/root/note && rm /opt/shout &&
+        echo secret >/root/locked/f && chmod 000 /root/locked' 2>"$T/err" || fail "first run: $(cat "$T/err")"
+    bc systems >"$T/list" 2>"$T/err" || fail "systems: $(cat "$T/err")"
+    name=$(awk 'NR == 2 { print $1 }' "$T/list")
+    [ -n "$name" ] && [ "$(grep -c . "$T/list")" -eq 2 ] || fail "not one system listed: $(cat "$T/list")"
+    grep -q "^$name  *no  *20[0-9-]* [0-9:]*  *>*[0-9.]* [KMG]*i*B  *$R sys\$" "$T/list" ||
+        fail "name, not running, last used, size, origin: $(cat "$T/list")"
+
+    # While it runs: listed as running, neither removed nor forked.
+    # pid 1 of the system: it ends on TERM only through its own trap.
+    "$B" run "$R" sys -- sh -c 'trap "exit 0" TERM; touch /root/up; sleep 60 & wait' >/dev/null 2>"$T/run-err" &
+    runner=$!
+    on_exit "kill $runner 2>/dev/null"
+    n=0
+    until [ -e "$T/store/systems/$name/upper/root/up" ]; do
+        n=$((n + 1))
+        [ $n -lt 300 ] || fail "the system never started: $(cat "$T/run-err")"
+        sleep 0.1
+    done
+    bc systems | grep -q "^$name  *yes " || fail "not listed as running: $(bc systems 2>&1)"
+    bc rm "$name" >"$T/out" 2>"$T/err"
+    rc=$?
+    [ "$rc" -eq 125 ] && [ "$(grep -c . "$T/err")" -eq 1 ] && grep -q "is running" "$T/err" ||
+        fail "rm of a running system: status $rc, $(cat "$T/err")"
+    bc fork "$name" copy 2>"$T/err" && fail "fork of a running system succeeded"
+    grep -q "is running" "$T/err" || fail "fork of a running system: $(cat "$T/err")"
+    kill "$runner"
+    wait "$runner"
+
+    # A fork has the system's files, deletions included, and goes its own way.
+    bc fork "$name" copy 2>"$T/err" || fail "fork: $(cat "$T/err")"
+    out=$(bc run --system copy "$R" sys -- sh -c 'cat /root/note; test -e /opt/shout || echo gone;
+        cat /root/locked/f; echo fork >/root/note' 2>"$T/err") || fail "run of the fork: $(cat "$T/err")"
+    [ "$out" = "mine
+gone
+secret" ] || fail "the fork sees '$out'"
+    out=$(bc run "$R" sys -- cat /root/note 2>"$T/err") || fail "rerun: $(cat "$T/err")"
+    [ "$out" = "mine" ] || fail "the fork's write reached the original: '$out'"
+    bc fork "$name" copy 2>"$T/err" && fail "fork over an existing system succeeded"
+    grep -q "exists already" "$T/err" || fail "fork over copy: $(cat "$T/err")"
+
+    # rm removes the files and the record; gc may then remove what only it needed.
+    bc rm copy 2>"$T/err" || fail "rm: $(cat "$T/err")"
+    [ ! -e "$T/store/systems/copy" ] || fail "systems/copy is still there"
+    bc systems | grep -q "^copy " && fail "copy is still listed"
+    bc rm copy 2>"$T/err" && fail "rm of a missing system succeeded"
+    grep -q "no system 'copy'" "$T/err" || fail "rm of a missing system: $(cat "$T/err")"
+    bc rm ../x 2>"$T/err" && fail "rm ../x succeeded"
+    layers=$(ls "$T/store/layers" | wc -l)
+    bc rm "$name" 2>"$T/err" || fail "rm $name: $(cat "$T/err")"
+    bc gc 2>"$T/err" || fail "gc: $(cat "$T/err")"
+    [ "$(ls "$T/store/layers" | wc -l)" -lt "$layers" ] || fail "gc kept the layers of the removed system"
+}
+
 # tmux_session COMMAND: a detached tmux session (its own server, 100x30) running the
 # shell COMMAND with this case's store and compiler; `screen` prints it, `keys` types,
 # `wait_for TEXT` and `wait_prompt PROMPT` wait (30 s at most) until it shows TEXT, or
@@ -400,6 +457,7 @@ tap_case t_root_needs_trust "a system started by root reaches the host only with
 tap_case t_nested_override_rebuilds_downstream "an overridable source edited inside rebuilds exactly what is downstream"
 tap_case t_nested_leaves_outer_running "leaving a nested system returns to the outer one, which kept running"
 tap_case t_home_survives "files written in a system survive leaving and re-entering it"
+tap_case t_systems_rm_fork "systems lists a system (running or not), rm and fork refuse while it runs, a fork has its files"
 tap_case t_interactive "an interactive session in a real terminal: type, see, exit with a status"
 tap_case t_interactive_hangup "a closed terminal ends the run, its nested run, and every process of them"
 tap_case t_bad_input "bad sources, refs, options and definitions give one line (or the compiler's) and 125"

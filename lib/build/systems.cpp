@@ -1,0 +1,147 @@
+// bincastle::list_systems, remove_system, fork_system: the systems a store keeps.
+
+#include "container/owner_access.hpp"
+#include "store/store.hpp"
+#include "util/file_io.hpp"
+#include "util/file_tree.hpp"
+#include "util/process.hpp"
+#include "util/unique_fd.hpp"
+
+#include <bincastle/error.hpp>
+#include <bincastle/systems.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+
+namespace bincastle {
+
+namespace {
+
+fs::path system_dir(const fs::path& store_root, const std::string& name) {
+    if (name.empty() || name.find('/') != std::string::npos || name.starts_with('.'))
+        throw Error("'" + name + "' is not a system name", "see 'bincastle systems'");
+    return store_root / "systems" / name;
+}
+
+// The system's `running` lock, taken exclusively (so that it does not start while it is
+// removed or copied), or nullopt while it runs.
+std::optional<UniqueFd> lock_stopped(const fs::path& dir) {
+    const fs::path path = dir / "running";
+    UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+    if (!fd) throw SysError("open", path.string());
+    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return fd;
+    if (errno != EWOULDBLOCK) throw SysError("flock", path.string());
+    return std::nullopt;
+}
+
+fs::path existing_stopped(const fs::path& store_root, const std::string& name, const std::string& doing,
+                          std::optional<UniqueFd>& lock) {
+    const fs::path dir = system_dir(store_root, name);
+    std::error_code error;
+    if (!fs::is_directory(dir, error)) throw Error("no system '" + name + "' in " + store_root.string(), "see 'bincastle systems'");
+    lock = lock_stopped(dir);
+    if (!lock) throw Error("system '" + name + "' is running: leave it before you " + doing);
+    return dir;
+}
+
+// Bytes allocated under `dir`, not following symlinks; what cannot be read is skipped.
+void add_disk_usage(const fs::path& dir, SystemInfo& info) {
+    std::error_code error;
+    fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, error);
+    if (error) {
+        info.bytes_partial = info.bytes_partial || error != std::errc::no_such_file_or_directory;
+        return;
+    }
+    for (; it != fs::recursive_directory_iterator(); it.increment(error)) {
+        if (error) {
+            info.bytes_partial = true;
+            break;
+        }
+        struct stat st {};
+        if (::lstat(it->path().c_str(), &st) == 0) info.bytes += static_cast<std::uint64_t>(st.st_blocks) * 512;
+        if (st.st_mode != 0 && S_ISDIR(st.st_mode) && ::access(it->path().c_str(), R_OK | X_OK) != 0)
+            info.bytes_partial = true;
+    }
+}
+
+}  // namespace
+
+std::vector<SystemInfo> list_systems(const fs::path& store_root) {
+    std::vector<SystemInfo> systems;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(store_root / "systems", error)) {
+        if (!entry.is_directory(error) || entry.path().filename().string().starts_with('.')) continue;
+        SystemInfo info;
+        info.name = entry.path().filename().string();
+        if (auto origin = read_file_if_exists((entry.path() / "origin").string())) {
+            info.origin = *origin;
+            while (!info.origin.empty() && info.origin.back() == '\n') info.origin.pop_back();
+        }
+        struct stat st {};
+        if (::stat((entry.path() / "running").c_str(), &st) == 0) info.last_used = st.st_mtim.tv_sec;
+        UniqueFd running(::open((entry.path() / "running").c_str(), O_RDONLY | O_CLOEXEC));
+        info.running = running && ::flock(running.get(), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+        add_disk_usage(entry.path() / "upper", info);
+        add_disk_usage(entry.path() / "mounts", info);
+        systems.push_back(std::move(info));
+    }
+    std::sort(systems.begin(), systems.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
+    return systems;
+}
+
+void remove_system(const fs::path& store_root, const std::string& name) {
+    std::optional<UniqueFd> lock;
+    const fs::path dir = existing_stopped(store_root, name, "remove it", lock);
+    // Out of systems/ by one rename, so that a crash leaves no half system behind.
+    fs::create_directories(store_root / "trash");
+    std::string trash = (store_root / "trash" / ("system-" + name + ".XXXXXX")).string();
+    if (!::mkdtemp(trash.data())) throw SysError("mkdtemp", trash);
+    if (::rename(dir.c_str(), trash.c_str()) != 0) {
+        int saved = errno;
+        ::rmdir(trash.c_str());
+        throw SysError(saved, "rename", dir.string() + " -> " + trash);
+    }
+    Store(store_root).forget_root(name);
+    // Its files are its root's: a directory it left without permissions needs the
+    // owner's access to be removed by an ordinary user.
+    container::with_owner_access([&] { remove_tree(trash); });
+}
+
+void fork_system(const fs::path& store_root, const std::string& from, const std::string& to) {
+    const fs::path target = system_dir(store_root, to);
+    std::error_code error;
+    if (fs::exists(fs::symlink_status(target, error))) throw Error("system '" + to + "' exists already", "remove it first (bincastle rm " + to + ")");
+    std::optional<UniqueFd> lock;
+    const fs::path source = existing_stopped(store_root, from, "fork it", lock);
+    const fs::path partial = store_root / "systems" / ("." + to + ".partial." + std::to_string(::getpid()));
+    remove_tree(partial);
+    fs::create_directories(partial);
+    try {
+        // cp -a keeps what overlay's upper holds: whiteouts (0/0 character devices),
+        // user.overlay xattrs, modes, hard links; with the owner's access, unreadable
+        // directories too.
+        container::with_owner_access([&] {
+            for (const char* part : {"upper", "mounts"}) {
+                if (!fs::exists(source / part)) continue;
+                int status = run_program({"cp", "-a", "--", (source / part).string(), (partial / part).string()});
+                if (status != 0)
+                    throw Error("copying " + (source / part).string() + " failed (cp exited with " +
+                                std::to_string(status) + ")");
+            }
+        });
+        if (auto origin = read_file_if_exists((source / "origin").string()))
+            write_new_file((partial / "origin").string(), *origin);
+        if (::rename(partial.c_str(), target.c_str()) != 0) throw SysError("rename", partial.string() + " -> " + target.string());
+    } catch (...) {
+        container::with_owner_access([&] { remove_tree(partial); });
+        throw;
+    }
+}
+
+}  // namespace bincastle

@@ -1,0 +1,108 @@
+#include "driver/system_verbs.hpp"
+
+#include "store/store.hpp"
+
+#include <bincastle/error.hpp>
+#include <bincastle/systems.hpp>
+
+#include <cstdio>
+#include <ctime>
+
+namespace bincastle::driver {
+
+namespace {
+
+const char* const systems_usage = R"(usage: bincastle systems
+
+Lists every system in the store (${BINCASTLE_HOME:-$HOME/.bincastle}): its name
+(what 'run --system NAME' enters), whether it runs, when it was last entered, the
+size of its own files (what it wrote, and its copies of wrapped layers; '>' when
+some could not be read), and where its definition came from.
+)";
+
+const char* const rm_usage = R"(usage: bincastle rm NAME...
+
+Removes each system NAME: its own files (what it wrote, its copies of wrapped
+layers) and its record, so that 'bincastle gc' may remove the layers only it
+needed. Refused while the system runs. Its definition and layers stay.
+)";
+
+const char* const fork_usage = R"(usage: bincastle fork NAME NEW
+
+Copies the system NAME's own files (what it wrote, its copies of wrapped layers) to
+a new system NEW, which 'bincastle run --system NEW DIR' enters with the same
+definition: try something there, and 'bincastle rm NEW' throws it away. Refused
+while NAME runs, or when NEW exists.
+)";
+
+std::string human_size(std::uint64_t bytes) {
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double value = static_cast<double>(bytes);
+    int unit = 0;
+    while (value >= 1024 && unit < 4) {
+        value /= 1024;
+        ++unit;
+    }
+    char text[32];
+    std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, units[unit]);
+    return text;
+}
+
+std::string local_time(const std::optional<std::time_t>& when) {
+    if (!when) return "-";
+    std::tm parts{};
+    ::localtime_r(&*when, &parts);
+    char text[32];
+    std::strftime(text, sizeof text, "%Y-%m-%d %H:%M", &parts);
+    return text;
+}
+
+int list(const Caller& caller) {
+    const auto systems = list_systems(Store::default_root());
+    std::size_t width = 4;
+    for (const auto& system : systems) width = std::max(width, system.name.size());
+    const int name_width = static_cast<int>(width);
+    ::dprintf(caller.stdio[1], "%-*s  %-7s  %-16s  %10s  %s\n", name_width, "NAME", "RUNNING", "LAST USED", "SIZE",
+              "ORIGIN");
+    for (const auto& system : systems) {
+        const std::string size = (system.bytes_partial ? ">" : "") + human_size(system.bytes);
+        ::dprintf(caller.stdio[1], "%-*s  %-7s  %-16s  %10s  %s\n", name_width, system.name.c_str(),
+                  system.running ? "yes" : "no", local_time(system.last_used).c_str(), size.c_str(),
+                  system.origin.empty() ? "-" : system.origin.c_str());
+    }
+    return 0;
+}
+
+}  // namespace
+
+bool is_system_verb(const std::string& verb) { return verb == "systems" || verb == "rm" || verb == "fork"; }
+
+int run_system_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller) {
+    for (const auto& arg : args) {
+        if (arg == "-h" || arg == "--help") {
+            ::dprintf(caller.stdio[1], "%s", verb == "systems" ? systems_usage : verb == "rm" ? rm_usage : fork_usage);
+            return 0;
+        }
+        if (arg.starts_with('-')) throw Error("unknown option " + arg + " to " + verb, "see 'bincastle " + verb + " --help'");
+    }
+    const auto store_root = Store::default_root();
+    if (verb == "systems") {
+        if (!args.empty()) throw Error("unexpected argument " + args[0] + " to systems", "see 'bincastle systems --help'");
+        return list(caller);
+    }
+    if (verb == "rm") {
+        if (args.empty()) throw Error("rm: which system? (bincastle rm NAME...)", "see 'bincastle systems'");
+        for (const auto& name : args) {
+            remove_system(store_root, name);
+            ::dprintf(caller.stdio[2], "bincastle: removed system %s\n", name.c_str());
+        }
+        return 0;
+    }
+    if (args.size() != 2) throw Error("fork takes two names: the system, and the new one", "see 'bincastle fork --help'");
+    fork_system(store_root, args[0], args[1]);
+    ::dprintf(caller.stdio[2], "bincastle: system %s is a copy of %s; enter it with 'bincastle run --system %s DIR'\n",
+              args[1].c_str(), args[0].c_str(), args[1].c_str());
+    return 0;
+}
+
+}  // namespace bincastle::driver
