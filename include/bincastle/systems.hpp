@@ -2,10 +2,11 @@
 
 // The systems a store keeps: each one's own files (its upper directory and its copies
 // of wrapped layers, under systems/<name>/), where its definition came from, and
-// whether it runs. `bincastle systems`, `rm` and `fork` are these calls.
+// whether it runs. `bincastle systems`, `rm`, `fork`, `ps` and `stop` are these calls.
 
 #include <bincastle/export.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
@@ -22,6 +23,10 @@ struct SystemInfo {
     bool bytes_partial = false;   // some of them could not be read (counted as 0)
     std::optional<std::time_t> last_used;  // last entered
     bool running = false;
+    // While it runs: the process that started it and waits for it (a `bincastle run`),
+    // and the command the system runs.
+    std::optional<int> pid;
+    std::string command;
 };
 
 // Every system in the store at `store_root`, by name.
@@ -30,6 +35,13 @@ BINCASTLE_API std::vector<SystemInfo> list_systems(const std::filesystem::path& 
 // Removes the system `name`: its own files and its record, so that gc may remove the
 // layers only it needed. Throws Error if it does not exist or while it runs.
 BINCASTLE_API void remove_system(const std::filesystem::path& store_root, const std::string& name);
+
+// Ends the running system `name`: SIGTERM to the process that started it, which passes
+// it on to the system; SIGKILL to that process when the system has not ended after
+// `grace` (everything it started dies with it). Returns false if it took the SIGKILL.
+// Throws Error if there is no such system or it does not run.
+BINCASTLE_API bool stop_system(const std::filesystem::path& store_root, const std::string& name,
+                               std::chrono::milliseconds grace);
 
 // Copies the system `from`'s own files to a new system `to` (whiteouts, xattrs, modes
 // and links as they are), which `bincastle run --system TO` then enters with the same

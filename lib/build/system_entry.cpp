@@ -13,7 +13,6 @@
 #include <cstdio>
 #include <fcntl.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -53,6 +52,19 @@ fs::path wrapped_copy(const fs::path& system_dir, const std::string& mount_dir, 
     return copy;
 }
 
+// Who holds the lock (this process, which waits for the system) and what the system
+// runs, for `bincastle ps` and `stop`; the file's mtime is when the system was last
+// entered. Rewritten in place: truncating it to nothing would free its block on every
+// run.
+void record_running(int fd, const fs::path& path, const std::vector<std::string>& command) {
+    std::string record = "pid " + std::to_string(::getpid()) + "\ncommand";
+    for (const auto& arg : command) record += " " + arg;
+    record += "\n";
+    if (::pwrite(fd, record.data(), record.size(), 0) != static_cast<ssize_t>(record.size()) ||
+        ::ftruncate(fd, static_cast<off_t>(record.size())) != 0)
+        throw SysError("write", path.string());
+}
+
 }  // namespace
 
 SystemEntry prepare_entry(const BuiltSystem& system, const EntryOptions& options) {
@@ -66,8 +78,6 @@ SystemEntry prepare_entry(const BuiltSystem& system, const EntryOptions& options
     if (::flock(running->get(), LOCK_EX | LOCK_NB) != 0)
         throw Error("system '" + system.system_name + "' is already running from " + system.store_root.string(),
                     "leave it first, or enter another system (bincastle run --system NAME)");
-    // Its mtime is when the system was last entered (bincastle systems).
-    if (::futimens(running->get(), nullptr) != 0) throw SysError("futimens", (system_dir / "running").string());
     if (!options.origin.empty() && read_file_if_exists((system_dir / "origin").string()) != options.origin + "\n") {
         const fs::path partial = system_dir / ("origin.partial." + std::to_string(::getpid()));
         write_new_file(partial.string(), options.origin + "\n");
@@ -105,6 +115,7 @@ SystemEntry prepare_entry(const BuiltSystem& system, const EntryOptions& options
                 : !root.run_args.empty()  ? root.run_args
                                           : std::vector<std::string>{"/bin/sh"};
     spec.tty = options.tty;
+    record_running(running->get(), system_dir / "running", spec.args);
     return entry;
 }
 

@@ -11,6 +11,10 @@
 #include <bincastle/systems.hpp>
 
 #include <algorithm>
+#include <charconv>
+#include <csignal>
+#include <string_view>
+#include <sys/syscall.h>
 #include <cerrno>
 #include <fcntl.h>
 #include <sys/file.h>
@@ -70,6 +74,40 @@ void add_disk_usage(const fs::path& dir, SystemInfo& info) {
     }
 }
 
+// The holder's record (system_entry.cpp): "pid N" and "command ARGS...".
+void read_running_record(const fs::path& file, SystemInfo& info) {
+    auto record = read_file_if_exists(file.string());
+    if (!record) return;
+    std::string_view rest = *record;
+    while (!rest.empty()) {
+        const std::size_t end = rest.find('\n');
+        std::string_view line = rest.substr(0, end);
+        rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
+        if (line.starts_with("pid ")) {
+            int pid = 0;
+            auto [next, error] = std::from_chars(line.data() + 4, line.data() + line.size(), pid);
+            if (error == std::errc() && next == line.data() + line.size() && pid > 0) info.pid = pid;
+        } else if (line.starts_with("command")) {
+            info.command = std::string(line.substr(line.size() > 7 ? 8 : 7));
+        }
+    }
+}
+
+bool held(const fs::path& running) {
+    UniqueFd fd(::open(running.c_str(), O_RDONLY | O_CLOEXEC));
+    return fd && ::flock(fd.get(), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+}
+
+// Waits up to `limit` for the system's lock to be released.
+bool released_within(const fs::path& running, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (held(running)) {
+        if (std::chrono::steady_clock::now() >= deadline) return false;
+        ::usleep(20'000);
+    }
+    return true;
+}
+
 }  // namespace
 
 std::vector<SystemInfo> list_systems(const fs::path& store_root) {
@@ -85,8 +123,8 @@ std::vector<SystemInfo> list_systems(const fs::path& store_root) {
         }
         struct stat st {};
         if (::stat((entry.path() / "running").c_str(), &st) == 0) info.last_used = st.st_mtim.tv_sec;
-        UniqueFd running(::open((entry.path() / "running").c_str(), O_RDONLY | O_CLOEXEC));
-        info.running = running && ::flock(running.get(), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+        info.running = held(entry.path() / "running");
+        if (info.running) read_running_record(entry.path() / "running", info);
         add_disk_usage(entry.path() / "upper", info);
         add_disk_usage(entry.path() / "mounts", info);
         systems.push_back(std::move(info));
@@ -111,6 +149,25 @@ void remove_system(const fs::path& store_root, const std::string& name) {
     // Its files are its root's: a directory it left without permissions needs the
     // owner's access to be removed by an ordinary user.
     container::with_owner_access([&] { remove_tree(trash); });
+}
+
+bool stop_system(const fs::path& store_root, const std::string& name, std::chrono::milliseconds grace) {
+    const fs::path running = system_dir(store_root, name) / "running";
+    SystemInfo info;
+    if (held(running)) read_running_record(running, info);
+    if (!info.pid) throw Error("system '" + name + "' is not running", "see 'bincastle ps'");
+    // Through a pidfd, taken while the lock shows the pid is still its holder's.
+    UniqueFd process(static_cast<int>(::syscall(SYS_pidfd_open, *info.pid, 0)));
+    if (!process || !held(running)) return true;  // it ended meanwhile
+    if (::syscall(SYS_pidfd_send_signal, process.get(), SIGTERM, nullptr, 0) != 0 && errno != ESRCH)
+        throw SysError("kill", "process " + std::to_string(*info.pid) + " (system " + name + ")");
+    if (released_within(running, grace)) return true;
+    if (::syscall(SYS_pidfd_send_signal, process.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH)
+        throw SysError("kill", "process " + std::to_string(*info.pid) + " (system " + name + ")");
+    if (!released_within(running, std::chrono::seconds(10)))
+        throw Error("system '" + name + "' still runs 10 s after its process " + std::to_string(*info.pid) +
+                    " was killed");
+    return false;
 }
 
 void fork_system(const fs::path& store_root, const std::string& from, const std::string& to) {

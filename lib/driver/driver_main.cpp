@@ -33,6 +33,8 @@ Commands:
   systems     list the systems in the store: running or not, last used, size, origin
   rm          remove a system's own files (refused while it runs)
   fork        copy a system's own files to a new system, to try something there
+  ps          list the systems that run
+  stop        end a running system (TERM, then KILL after a timeout)
   gc          remove the layers no system needs any more
   clean       remove the whole store
   sandbox     run a command in a rootless container

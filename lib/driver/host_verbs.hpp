@@ -27,7 +27,7 @@ struct Caller {
     std::optional<sigset_t> stop_signals;
 };
 
-// `verb` is run, build, export, plan, graph, gc, clean, systems, rm or fork; `args` follow it. Returns the exit status;
+// `verb` is run, build, export, plan, graph, gc, clean, systems, rm, fork, ps or stop; `args` follow it. Returns the exit status;
 // throws an Error for bincastle's own failures.
 int run_host_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller);
 

@@ -5,6 +5,9 @@
 #include <bincastle/error.hpp>
 #include <bincastle/systems.hpp>
 
+#include <algorithm>
+#include <charconv>
+#include <chrono>
 #include <cstdio>
 #include <ctime>
 
@@ -33,6 +36,19 @@ Copies the system NAME's own files (what it wrote, its copies of wrapped layers)
 a new system NEW, which 'bincastle run --system NEW DIR' enters with the same
 definition: try something there, and 'bincastle rm NEW' throws it away. Refused
 while NAME runs, or when NEW exists.
+)";
+
+const char* const ps_usage = R"(usage: bincastle ps
+
+Lists the systems that run: name, the pid of the bincastle that started and waits
+for each, when it was entered, and the command it runs.
+)";
+
+const char* const stop_usage = R"(usage: bincastle stop [--timeout SECONDS] NAME...
+
+Ends each running system NAME: SIGTERM to the bincastle that started it, which
+passes it on to the system's command; SIGKILL after SECONDS (default 10) if the
+system has not ended, which ends everything in it.
 )";
 
 std::string human_size(std::uint64_t bytes) {
@@ -73,17 +89,71 @@ int list(const Caller& caller) {
     return 0;
 }
 
+int list_running(const Caller& caller) {
+    std::vector<SystemInfo> running;
+    for (auto& system : list_systems(Store::default_root()))
+        if (system.running) running.push_back(std::move(system));
+    std::size_t width = 4;
+    for (const auto& system : running) width = std::max(width, system.name.size());
+    const int name_width = static_cast<int>(width);
+    ::dprintf(caller.stdio[1], "%-*s  %8s  %-16s  %s\n", name_width, "NAME", "PID", "SINCE", "COMMAND");
+    for (const auto& system : running)
+        ::dprintf(caller.stdio[1], "%-*s  %8s  %-16s  %s\n", name_width, system.name.c_str(),
+                  system.pid ? std::to_string(*system.pid).c_str() : "-", local_time(system.last_used).c_str(),
+                  system.command.c_str());
+    return 0;
+}
+
+int stop(const std::vector<std::string>& args, const Caller& caller) {
+    std::chrono::milliseconds grace = std::chrono::seconds(10);
+    std::vector<std::string> names;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        if (args[i] == "--timeout" || args[i].starts_with("--timeout=")) {
+            std::string value = args[i] == "--timeout" ? (i + 1 < args.size() ? args[++i] : "") : args[i].substr(10);
+            double seconds = -1;
+            auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), seconds);
+            if (error != std::errc() || end != value.data() + value.size() || seconds < 0 || seconds > 86400)
+                throw Error("--timeout " + value + ": expected seconds", "see 'bincastle stop --help'");
+            grace = std::chrono::milliseconds(static_cast<long>(seconds * 1000));
+        } else if (args[i].starts_with('-')) {
+            throw Error("unknown option " + args[i] + " to stop", "see 'bincastle stop --help'");
+        } else {
+            names.push_back(args[i]);
+        }
+    }
+    if (names.empty()) throw Error("stop: which system? (bincastle stop NAME...)", "see 'bincastle ps'");
+    for (const auto& name : names) {
+        bool graceful = stop_system(Store::default_root(), name, grace);
+        ::dprintf(caller.stdio[2], graceful ? "bincastle: stopped %s\n" : "bincastle: killed %s (it outlived --timeout)\n",
+                  name.c_str());
+    }
+    return 0;
+}
+
 }  // namespace
 
-bool is_system_verb(const std::string& verb) { return verb == "systems" || verb == "rm" || verb == "fork"; }
+bool is_system_verb(const std::string& verb) {
+    return verb == "systems" || verb == "rm" || verb == "fork" || verb == "ps" || verb == "stop";
+}
 
 int run_system_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller) {
     for (const auto& arg : args) {
         if (arg == "-h" || arg == "--help") {
-            ::dprintf(caller.stdio[1], "%s", verb == "systems" ? systems_usage : verb == "rm" ? rm_usage : fork_usage);
+            const char* usage = verb == "systems" ? systems_usage
+                                : verb == "rm"    ? rm_usage
+                                : verb == "fork"  ? fork_usage
+                                : verb == "ps"    ? ps_usage
+                                                  : stop_usage;
+            ::dprintf(caller.stdio[1], "%s", usage);
             return 0;
         }
+    }
+    if (verb == "stop") return stop(args, caller);
+    for (const auto& arg : args)
         if (arg.starts_with('-')) throw Error("unknown option " + arg + " to " + verb, "see 'bincastle " + verb + " --help'");
+    if (verb == "ps") {
+        if (!args.empty()) throw Error("unexpected argument " + args[0] + " to ps", "see 'bincastle ps --help'");
+        return list_running(caller);
     }
     const auto store_root = Store::default_root();
     if (verb == "systems") {

@@ -1,6 +1,6 @@
 #pragma once
 
-// `bincastle systems`, `rm` and `fork`: the systems the store keeps.
+// `bincastle systems`, `rm`, `fork`, `ps` and `stop`: the systems the store keeps.
 
 #include "driver/host_verbs.hpp"
 

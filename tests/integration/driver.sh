@@ -302,6 +302,54 @@ secret" ] || fail "the fork sees '$out'"
     [ "$(ls "$T/store/layers" | wc -l)" -lt "$layers" ] || fail "gc kept the layers of the removed system"
 }
 
+# wait_file FILE WHAT: until FILE exists (30 s at most).
+wait_file() {
+    n=0
+    until [ -e "$1" ]; do
+        n=$((n + 1))
+        [ $n -lt 300 ] || fail "$2 never happened"
+        sleep 0.1
+    done
+}
+
+t_ps_stop() {
+    setup
+    bc run "$R" sys -- true 2>"$T/err" || fail "first run: $(cat "$T/err")"
+    name=$(ls "$T/store/systems")
+    [ "$(bc ps | grep -c .)" -eq 1 ] || fail "ps lists a system that does not run: $(bc ps 2>&1)"
+    bc stop "$name" 2>"$T/err" && fail "stop of a system that does not run succeeded"
+    grep -q "is not running" "$T/err" || fail "stop of a stopped system: $(cat "$T/err")"
+
+    # A system whose command ends on TERM: stop passes TERM on, and it ends by itself.
+    "$B" run "$R" sys -- sh -c 'trap "echo term >/root/term; exit 7" TERM; mkdir -p /root; touch /root/up; sleep 60 & wait' \
+        >/dev/null 2>"$T/run-err" &
+    runner=$!
+    on_exit "kill -KILL $runner 2>/dev/null"
+    wait_file "$T/store/systems/$name/upper/root/up" "the system's start ($(cat "$T/run-err"))"
+    bc ps >"$T/ps" 2>"$T/err" || fail "ps: $(cat "$T/err")"
+    grep -q "^$name  *$runner  *20[0-9-]* [0-9:]*  *sh -c trap" "$T/ps" || fail "ps: $(cat "$T/ps")"
+    bc stop "$name" 2>"$T/err" || fail "stop: $(cat "$T/err")"
+    grep -q "stopped $name" "$T/err" || fail "stop said: $(cat "$T/err")"
+    wait "$runner"
+    rc=$?
+    [ "$rc" -eq 7 ] || fail "the run ended with $rc, not its command's 7"
+    [ -e "$T/store/systems/$name/upper/root/term" ] || fail "the command never saw TERM"
+
+    # One that ignores TERM (pid 1 without a handler) is killed after --timeout, and
+    # nothing of it is left.
+    rm -f "$T/store/systems/$name/upper/root/up"
+    m=$(unique_number)
+    on_exit "kill_with_arg 'sleep $m'"
+    "$B" run "$R" sys -- sh -c 'touch /root/up; exec sleep "$1"' _ "$m" >/dev/null 2>"$T/run-err" &
+    runner=$!
+    wait_file "$T/store/systems/$name/upper/root/up" "the second start ($(cat "$T/run-err"))"
+    bc stop --timeout 0.5 "$name" 2>"$T/err" || fail "stop --timeout: $(cat "$T/err")"
+    grep -q "killed $name" "$T/err" || fail "stop --timeout said: $(cat "$T/err")"
+    wait "$runner"
+    [ "$(bc ps | grep -c .)" -eq 1 ] || fail "ps still lists it: $(bc ps 2>&1)"
+    wait_gone 5 "$m" || fail "the system's command outlived stop"
+}
+
 # tmux_session COMMAND: a detached tmux session (its own server, 100x30) running the
 # shell COMMAND with this case's store and compiler; `screen` prints it, `keys` types,
 # `wait_for TEXT` and `wait_prompt PROMPT` wait (30 s at most) until it shows TEXT, or
@@ -457,6 +505,7 @@ tap_case t_root_needs_trust "a system started by root reaches the host only with
 tap_case t_nested_override_rebuilds_downstream "an overridable source edited inside rebuilds exactly what is downstream"
 tap_case t_nested_leaves_outer_running "leaving a nested system returns to the outer one, which kept running"
 tap_case t_home_survives "files written in a system survive leaving and re-entering it"
+tap_case t_ps_stop "ps lists a running system; stop ends it by TERM, or by KILL after --timeout, leaving nothing"
 tap_case t_systems_rm_fork "systems lists a system (running or not), rm and fork refuse while it runs, a fork has its files"
 tap_case t_interactive "an interactive session in a real terminal: type, see, exit with a status"
 tap_case t_interactive_hangup "a closed terminal ends the run, its nested run, and every process of them"
