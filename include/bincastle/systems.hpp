@@ -43,6 +43,13 @@ BINCASTLE_API void remove_system(const std::filesystem::path& store_root, const 
 BINCASTLE_API bool stop_system(const std::filesystem::path& store_root, const std::string& name,
                                std::chrono::milliseconds grace);
 
+// Runs `command` in the running system `name` (its namespaces, root, working
+// directory, environment and seccomp filter), with a pty from the system when `tty`;
+// returns its exit status. Throws Error if there is no such system or it does not run.
+// Call it from a process with no other thread.
+BINCASTLE_API int exec_in_system(const std::filesystem::path& store_root, const std::string& name,
+                                 const std::vector<std::string>& command, bool tty);
+
 // Copies the system `from`'s own files to a new system `to` (whiteouts, xattrs, modes
 // and links as they are), which `bincastle run --system TO` then enters with the same
 // definition. Throws Error if `from` does not exist or runs, or `to` exists.

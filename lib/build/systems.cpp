@@ -1,5 +1,6 @@
 // bincastle::list_systems, remove_system, fork_system: the systems a store keeps.
 
+#include "container/join.hpp"
 #include "container/owner_access.hpp"
 #include "store/store.hpp"
 #include "util/file_io.hpp"
@@ -12,6 +13,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstdio>
+#include <map>
 #include <csignal>
 #include <string_view>
 #include <sys/syscall.h>
@@ -108,6 +111,42 @@ bool released_within(const fs::path& running, std::chrono::milliseconds limit) {
     return true;
 }
 
+std::string pid_namespace_of(pid_t pid) {
+    char target[64];
+    const std::string link = "/proc/" + std::to_string(pid) + "/ns/pid";
+    const ssize_t n = ::readlink(link.c_str(), target, sizeof target);
+    return n > 0 ? std::string(target, static_cast<std::size_t>(n)) : std::string();
+}
+
+// The container's pid 1: the first process below `holder` (the process that waits for
+// the system) in a pid namespace of its own.
+std::optional<pid_t> container_init_below(pid_t holder) {
+    std::map<pid_t, std::vector<pid_t>> children;
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator("/proc", error)) {
+        const std::string name = entry.path().filename().string();
+        if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
+        auto stat = read_file_if_exists((entry.path() / "stat").string());
+        if (!stat) continue;
+        // "pid (comm) state ppid ...": the comm may hold spaces and parentheses.
+        const std::size_t close = stat->rfind(')');
+        if (close == std::string::npos) continue;
+        int ppid = 0;
+        if (std::sscanf(stat->c_str() + close + 1, " %*c %d", &ppid) != 1) continue;
+        children[ppid].push_back(std::stoi(name));
+    }
+    const std::string own = pid_namespace_of(holder);
+    std::vector<pid_t> pending{holder};
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+        for (pid_t child : children[pending[i]]) {
+            const std::string ns = pid_namespace_of(child);
+            if (!ns.empty() && ns != own) return child;
+            pending.push_back(child);
+        }
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
 std::vector<SystemInfo> list_systems(const fs::path& store_root) {
@@ -168,6 +207,18 @@ bool stop_system(const fs::path& store_root, const std::string& name, std::chron
         throw Error("system '" + name + "' still runs 10 s after its process " + std::to_string(*info.pid) +
                     " was killed");
     return false;
+}
+
+int exec_in_system(const fs::path& store_root, const std::string& name, const std::vector<std::string>& command,
+                   bool tty) {
+    const fs::path running = system_dir(store_root, name) / "running";
+    SystemInfo info;
+    if (held(running)) read_running_record(running, info);
+    if (!info.pid) throw Error("system '" + name + "' is not running", "see 'bincastle ps'");
+    const auto init = container_init_below(*info.pid);
+    if (!init) throw Error("system '" + name + "' is starting or ending (no container below process " +
+                           std::to_string(*info.pid) + ")", "try again");
+    return container::join({*init, command, tty});
 }
 
 void fork_system(const fs::path& store_root, const std::string& from, const std::string& to) {

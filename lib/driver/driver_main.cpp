@@ -34,6 +34,7 @@ Commands:
   rm          remove a system's own files (refused while it runs)
   fork        copy a system's own files to a new system, to try something there
   ps          list the systems that run
+  exec        run a command in a running system (on the host only)
   stop        end a running system (TERM, then KILL after a timeout)
   gc          remove the layers no system needs any more
   clean       remove the whole store
@@ -43,7 +44,7 @@ Commands:
   --version   the version
 
 The store is ${BINCASTLE_HOME:-$HOME/.bincastle}. Inside a system, /bincastle sends
-every command but sandbox to the bincastle that started the system.
+every command but sandbox and exec to the bincastle that started the system.
 )";
 
 
@@ -67,8 +68,10 @@ int driver_main(int argc, char** argv, HostMain host) {
     std::string verb = args[0];
     try {
         if (verb == "sandbox") return cli::sandbox_main({args.begin() + 1, args.end()});
+        const char* socket = std::getenv(names::socket_variable);
+        if (verb == "exec" && host && !(socket && *socket)) return host(verb, {args.begin() + 1, args.end()});
         if (!names::is_forwarded_verb(verb)) throw Error("unknown command '" + verb + "'", "see 'bincastle --help'");
-        if (const char* socket = std::getenv(names::socket_variable); socket && *socket)
+        if (socket && *socket)
             return forward_to_supervisor(socket, args);
         if (!host)
             throw Error(verb + " needs the bincastle that started this system, and " + names::socket_variable + " is not set",

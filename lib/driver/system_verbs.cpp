@@ -9,6 +9,8 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <optional>
+#include <unistd.h>
 #include <ctime>
 
 namespace bincastle::driver {
@@ -49,6 +51,14 @@ const char* const stop_usage = R"(usage: bincastle stop [--timeout SECONDS] NAME
 Ends each running system NAME: SIGTERM to the bincastle that started it, which
 passes it on to the system's command; SIGKILL after SECONDS (default 10) if the
 system has not ended, which ends everything in it.
+)";
+
+const char* const exec_usage = R"(usage: bincastle exec [--system NAME] [--tty|--no-tty] -- CMD [ARG...]
+
+Runs CMD in a running system: in its namespaces, root, working directory and
+environment, under its seccomp filter, as its root; with a pty from the system when
+stdin is a terminal (or --tty). Without --system, the one system that runs. The exit
+status is CMD's; bincastle's own failures are one line and 125. On the host only.
 )";
 
 std::string human_size(std::uint64_t bytes) {
@@ -130,10 +140,47 @@ int stop(const std::vector<std::string>& args, const Caller& caller) {
     return 0;
 }
 
+int exec(const std::vector<std::string>& args, const Caller& caller) {
+    std::optional<std::string> name;
+    std::optional<bool> tty;
+    std::vector<std::string> command;
+    for (std::size_t i = 0; i < args.size(); ++i) {
+        const std::string& arg = args[i];
+        if (arg == "--") {
+            command.assign(args.begin() + static_cast<std::ptrdiff_t>(i) + 1, args.end());
+            break;
+        }
+        if (arg == "--system" && i + 1 < args.size()) name = args[++i];
+        else if (arg.starts_with("--system=")) name = arg.substr(9);
+        else if (arg == "--tty") tty = true;
+        else if (arg == "--no-tty") tty = false;
+        else if (arg.starts_with('-')) throw Error("unknown option " + arg + " to exec", "see 'bincastle exec --help'");
+        else {
+            command.assign(args.begin() + static_cast<std::ptrdiff_t>(i), args.end());
+            break;
+        }
+    }
+    if (command.empty()) throw Error("exec: no command (bincastle exec [--system NAME] -- CMD...)", "see 'bincastle exec --help'");
+    const auto store_root = Store::default_root();
+    if (!name) {
+        std::vector<std::string> running;
+        for (const auto& system : list_systems(store_root))
+            if (system.running) running.push_back(system.name);
+        if (running.size() != 1)
+            throw Error(running.empty() ? "no system is running" : "more than one system runs: which one?",
+                        "bincastle exec --system NAME (see 'bincastle ps')");
+        name = running.front();
+    }
+    if (caller.stdio != std::array<int, 3>{0, 1, 2}) throw Error("exec runs on the host only");
+    const bool on_terminal = ::isatty(STDIN_FILENO) == 1;
+    if (tty.value_or(false) && !on_terminal) throw Error("--tty: standard input is not a terminal");
+    return exec_in_system(store_root, *name, command, tty.value_or(on_terminal));
+}
+
 }  // namespace
 
 bool is_system_verb(const std::string& verb) {
-    return verb == "systems" || verb == "rm" || verb == "fork" || verb == "ps" || verb == "stop";
+    return verb == "systems" || verb == "rm" || verb == "fork" || verb == "ps" || verb == "stop" || verb == "exec";
 }
 
 int run_system_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller) {
@@ -143,11 +190,14 @@ int run_system_verb(const std::string& verb, const std::vector<std::string>& arg
                                 : verb == "rm"    ? rm_usage
                                 : verb == "fork"  ? fork_usage
                                 : verb == "ps"    ? ps_usage
+                                : verb == "exec"  ? exec_usage
                                                   : stop_usage;
             ::dprintf(caller.stdio[1], "%s", usage);
             return 0;
         }
+        if (arg == "--") break;
     }
+    if (verb == "exec") return exec(args, caller);
     if (verb == "stop") return stop(args, caller);
     for (const auto& arg : args)
         if (arg.starts_with('-')) throw Error("unknown option " + arg + " to " + verb, "see 'bincastle " + verb + " --help'");

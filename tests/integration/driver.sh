@@ -405,6 +405,42 @@ t_interactive() {
     screen | grep -q 'icanon' || fail "no stty output: $(screen)"
 }
 
+t_exec() {
+    setup
+    bc run "$R" sys -- true 2>"$T/err" || fail "first run: $(cat "$T/err")"
+    name=$(ls "$T/store/systems")
+    bc exec -- true 2>"$T/err"
+    rc=$?
+    [ "$rc" -eq 125 ] && grep -q "no system is running" "$T/err" || fail "exec with none running: $rc, $(cat "$T/err")"
+    : >"$T/run-err"
+    "$B" run "$R" sys -- env MARK=outer sh -c 'trap "exit 0" TERM; mkdir -p /root/w; cd /root/w; touch /root/up;
+        sleep 60 & wait' >/dev/null 2>"$T/run-err" &
+    runner=$!
+    on_exit "kill -KILL $runner 2>/dev/null"
+    wait_file "$T/store/systems/$name/upper/root/up" "the system's start ($(cat "$T/run-err"))"
+
+    # Its working directory, environment, pid namespace, hostname, filter and files.
+    out=$(bc exec -- sh -c 'echo "$(pwd) $MARK $HOME $(hostname) $(id -u)"; [ $$ -ne 1 ] && [ $PPID -eq 0 ] && echo own-pid;
+        grep Seccomp: /proc/self/status;
+        cat /opt/shout; echo joined >/root/joined; exit 6' </dev/null 2>"$T/err")
+    rc=$?
+    [ "$rc" -eq 6 ] || fail "exec: status $rc, not 6: $(cat "$T/err")"
+    [ "$(echo "$out" | head -1)" = "/root/w outer /root bincastle 0" ] || fail "exec saw: $out"
+    echo "$out" | grep -q "^own-pid$" || fail "exec is not in the system's pid namespace: $out"
+    echo "$out" | grep -q "Seccomp:.2" || fail "exec ran without the seccomp filter: $out"
+    echo "$out" | grep -q "^FIRST MESSAGE$" || fail "exec did not see the system's files: $out"
+    [ -e "$T/store/systems/$name/upper/root/joined" ] || fail "what exec wrote is not in the system's upper"
+    bc exec --system nosuch -- true 2>"$T/err" && fail "exec into a missing system succeeded"
+    grep -q "is not running" "$T/err" || fail "exec --system nosuch: $(cat "$T/err")"
+
+    # On a terminal: a pty of the system's own.
+    tmux_session "'$B' exec --system '$name' -- sh -c 'tty; exit 4'; echo \"exec left with \$?\"; sleep 30"
+    wait_for 'exec left with 4'
+    screen | grep -q '^/dev/pts/[0-9]' || fail "no pty from the system: $(screen)"
+    bc stop "$name" 2>"$T/err" || fail "stop: $(cat "$T/err")"
+    wait "$runner"
+}
+
 # A closed terminal ends the run: the systems (outer and nested, each with a command
 # that neither reads its terminal nor handles SIGHUP), their programs and the driver.
 t_interactive_hangup() {
@@ -505,6 +541,7 @@ tap_case t_root_needs_trust "a system started by root reaches the host only with
 tap_case t_nested_override_rebuilds_downstream "an overridable source edited inside rebuilds exactly what is downstream"
 tap_case t_nested_leaves_outer_running "leaving a nested system returns to the outer one, which kept running"
 tap_case t_home_survives "files written in a system survive leaving and re-entering it"
+tap_case t_exec "exec joins a running system: its cwd, env, pid namespace, filter and files; a pty on a terminal"
 tap_case t_ps_stop "ps lists a running system; stop ends it by TERM, or by KILL after --timeout, leaving nothing"
 tap_case t_systems_rm_fork "systems lists a system (running or not), rm and fork refuse while it runs, a fork has its files"
 tap_case t_interactive "an interactive session in a real terminal: type, see, exit with a status"
