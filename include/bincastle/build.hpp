@@ -82,6 +82,9 @@ struct EntryOptions {
     bool tty = false;
     // Where the definition came from, as `bincastle systems` shows it; kept when empty.
     std::string origin;
+    container::Network network = container::Network::none;
+    std::vector<container::PortForward> ports = {};  // Network::user
+    bool host_loopback = false;                 // Network::user
 };
 
 // The container that runs a built system, and what holds it: the system's own upper

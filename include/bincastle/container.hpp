@@ -26,6 +26,17 @@ inline constexpr int exit_not_found = 127;      // the command was not found
 enum class Network {
     none,  // a new network namespace with only loopback, up
     host,  // the caller's network
+    // A new network namespace with user-mode networking through slirp4netns (no root,
+    // no setuid helper): tap0 10.0.2.100/24, the gateway 10.0.2.2 and DNS 10.0.2.3.
+    user,
+};
+
+// With Network::user: connections to `host_address`:`host_port` on the host reach
+// `container_port` inside (TCP).
+struct PortForward {
+    std::string host_address = "127.0.0.1";
+    std::uint16_t host_port = 0;
+    std::uint16_t container_port = 0;
 };
 
 // A seccomp filter that the command and all it starts run under.
@@ -74,6 +85,9 @@ struct Spec {
     bool subids = false;
 
     Network network = Network::none;
+    std::vector<PortForward> ports;  // Network::user only
+    // Network::user only: 10.0.2.2 reaches the host's loopback (127.0.0.1) too.
+    bool host_loopback = false;
     Limits limits;
     Seccomp seccomp = Seccomp::default_filter;
 

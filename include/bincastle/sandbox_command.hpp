@@ -31,6 +31,11 @@ BINCASTLE_API SandboxCommand parse_sandbox_args(const std::vector<std::string>& 
 // notice and forward_signals aside: the verb sets those itself).
 BINCASTLE_API std::vector<std::string> sandbox_args(const SandboxCommand& command);
 
+// --net's NONE|USER|HOST, and -p's [ADDRESS:]HOST_PORT:CONTAINER_PORT (for `option`);
+// each throws Error on a mistake.
+BINCASTLE_API container::Network parse_network(const std::string& text);
+BINCASTLE_API container::PortForward parse_port_forward(const std::string& option, const std::string& text);
+
 // Runs the verb; returns the exit status.
 BINCASTLE_API int sandbox_main(const std::vector<std::string>& args);
 

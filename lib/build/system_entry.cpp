@@ -115,6 +115,9 @@ SystemEntry prepare_entry(const BuiltSystem& system, const EntryOptions& options
                 : !root.run_args.empty()  ? root.run_args
                                           : std::vector<std::string>{"/bin/sh"};
     spec.tty = options.tty;
+    spec.network = options.network;
+    spec.ports = options.ports;
+    spec.host_loopback = options.host_loopback;
     record_running(running->get(), system_dir / "running", spec.args);
     return entry;
 }

@@ -35,7 +35,12 @@ network namespaces, over ROOTFS or an overlay of --layer directories.
   --chdir DIR          working directory inside (default /)
   --uid N --gid N      ids inside (default 0: the caller maps to root)
   --subids             map a full id range through newuidmap and /etc/subuid
-  --net none|host      default none (loopback only)
+  --net none|user|host default none (loopback only); user: user-mode networking
+                       through slirp4netns (tap0 10.0.2.100, gateway 10.0.2.2, DNS
+                       10.0.2.3), no root needed; host: the caller's network
+  -p, --publish [ADDR:]HOST:CONTAINER  (with --net user) a TCP port on the host
+                       (ADDR, default 127.0.0.1) forwarded to one inside; repeatable
+  --net-host-loopback  (with --net user) 10.0.2.2 reaches the host's 127.0.0.1 too
   --pids-max N  --memory-max BYTES[K|M|G]  --cpus N
   --tty / --no-tty     default: a pty when stdin is a terminal
   --init               a minimal init as pid 1 that reaps orphans and forwards signals
@@ -99,6 +104,36 @@ container::Mount parse_bind(const std::string& option, const std::string& value,
         usage_error(option + " " + value + ": expected SRC:DST with an absolute DST");
     return {kind, value.substr(0, separator), value.substr(separator + 1)};
 }
+
+}  // namespace
+
+// [ADDRESS:]HOST_PORT:CONTAINER_PORT; the address is 127.0.0.1 unless given.
+container::PortForward parse_port_forward(const std::string& option, const std::string& text) {
+    container::PortForward port;
+    std::string rest = text;
+    const std::size_t last = rest.rfind(':');
+    if (last == std::string::npos) usage_error(option + " " + text + ": expected [ADDRESS:]HOST_PORT:CONTAINER_PORT");
+    const std::size_t middle = rest.rfind(':', last - 1);
+    if (last > 0 && middle != std::string::npos) {
+        port.host_address = rest.substr(0, middle);
+        rest = rest.substr(middle + 1);
+    }
+    const std::size_t colon = rest.find(':');
+    port.host_port = parse_number<std::uint16_t>(option, rest.substr(0, colon));
+    port.container_port = parse_number<std::uint16_t>(option, rest.substr(colon + 1));
+    if (port.host_port == 0 || port.container_port == 0 || port.host_address.empty())
+        usage_error(option + " " + text + ": expected [ADDRESS:]HOST_PORT:CONTAINER_PORT, ports from 1");
+    return port;
+}
+
+container::Network parse_network(const std::string& text) {
+    if (text == "none") return container::Network::none;
+    if (text == "host") return container::Network::host;
+    if (text == "user") return container::Network::user;
+    usage_error("--net " + text + ": expected none, user or host");
+}
+
+namespace {
 
 // The arguments --args-fd names: each ended by a NUL, read to the end of `fd`.
 std::vector<std::string> arguments_from(const std::string& fd_text) {
@@ -176,10 +211,12 @@ SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool std
         else if (arg == "--gid") spec.gid = parse_number<std::uint32_t>(arg, value());
         else if (arg == "--subids") { flag(); spec.subids = true; }
         else if (arg == "--net") {
-            std::string mode = value();
-            if (mode == "none") spec.network = container::Network::none;
-            else if (mode == "host") spec.network = container::Network::host;
-            else usage_error("--net " + mode + ": expected none or host");
+            spec.network = parse_network(value());
+        } else if (arg == "-p" || arg == "--publish") {
+            spec.ports.push_back(parse_port_forward(arg, value()));
+        } else if (arg == "--net-host-loopback") {
+            flag();
+            spec.host_loopback = true;
         } else if (arg == "--pids-max") {
             auto n = parse_number<std::uint64_t>(arg, value());
             if (n == 0) usage_error("--pids-max must be at least 1");
@@ -219,6 +256,8 @@ SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool std
     if (!spec.rootfs.empty() && !spec.layers.empty()) usage_error("give a ROOTFS directory or --layer, not both");
     if (!spec.upper.empty() && spec.layers.empty()) usage_error("--upper needs --layer");
     if (spec.no_leftovers && !spec.init) usage_error("--no-leftovers needs --init");
+    if (spec.network != container::Network::user && (!spec.ports.empty() || spec.host_loopback))
+        usage_error("-p and --net-host-loopback need --net user");
     spec.tty = tty.value_or(stdin_is_tty);
     spec.forward_signals = true;
     return command;
@@ -244,7 +283,12 @@ std::vector<std::string> sandbox_args(const SandboxCommand& command) {
     for (const auto& entry : spec.env) add({"--setenv", entry});
     add({"--chdir", spec.cwd, "--uid", std::to_string(spec.uid), "--gid", std::to_string(spec.gid)});
     if (spec.subids) args.push_back("--subids");
-    add({"--net", spec.network == container::Network::host ? "host" : "none"});
+    add({"--net", spec.network == container::Network::host   ? "host"
+                  : spec.network == container::Network::user ? "user"
+                                                             : "none"});
+    for (const auto& port : spec.ports)
+        add({"-p", port.host_address + ":" + std::to_string(port.host_port) + ":" + std::to_string(port.container_port)});
+    if (spec.host_loopback) args.push_back("--net-host-loopback");
     if (spec.limits.pids_max) add({"--pids-max", std::to_string(*spec.limits.pids_max)});
     if (spec.limits.memory_max) add({"--memory-max", std::to_string(*spec.limits.memory_max)});
     if (spec.limits.cpus) {

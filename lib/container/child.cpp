@@ -288,7 +288,7 @@ UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
 
         if (::sethostname(spec.hostname.data(), spec.hostname.size()) != 0)
             throw SysError("sethostname", spec.hostname, "a hostname has at most 64 characters");
-        if (spec.network == Network::none) bring_up_loopback();
+        if (spec.network != Network::host) bring_up_loopback();
 
         if (spec.tty) {
             Pty pty = open_pty(root.get());

@@ -20,7 +20,7 @@ std::vector<MountOp> plan_mounts(const Spec& spec) {
 
     // sysfs can only be mounted by the owner of the network namespace; with the
     // host's network the host's /sys is bound instead, read-only either way.
-    if (spec.network == Network::none) {
+    if (spec.network != Network::host) {
         ops.push_back(mount_op(Kind::sysfs, "", "/sys", true));
     } else {
         ops.push_back(mount_op(Kind::bind, "/sys", "/sys", true));

@@ -8,6 +8,7 @@
 #include "container/overlay.hpp"
 #include "container/pty.hpp"
 #include "container/supervisor.hpp"
+#include "container/user_network.hpp"
 #include "container/user_namespace.hpp"
 #include "util/file_tree.hpp"
 #include "util/process.hpp"
@@ -56,6 +57,8 @@ void validate(const Spec& spec) {
         if (entry.find('=') == std::string::npos || entry[0] == '=')
             throw Error("environment entry '" + entry + "': not KEY=VALUE");
     }
+    if (spec.network != Network::user && (!spec.ports.empty() || spec.host_loopback))
+        throw Error("port forwards and the host's loopback need the user network (--net user)");
 }
 
 // Serves the container's /dev/fuse with fuse-overlayfs from this side: the daemon
@@ -150,7 +153,7 @@ int run(const Spec& spec) {
     clone_args args{};
     args.flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWUTS | CLONE_NEWIPC |
                  CLONE_NEWCGROUP | CLONE_PIDFD;
-    if (spec.network == Network::none) args.flags |= CLONE_NEWNET;
+    if (spec.network != Network::host) args.flags |= CLONE_NEWNET;
     if (cgroup && cgroup->fd() >= 0) {
         args.flags |= CLONE_INTO_CGROUP;
         args.cgroup = static_cast<std::uint64_t>(cgroup->fd());
@@ -173,6 +176,9 @@ int run(const Spec& spec) {
 
     if (cgroup) cgroup->add(pid);
     write_id_maps(pid, ids);
+    // Up before the container goes on, so that its command starts with a network.
+    std::optional<UserNetwork> user_network;
+    if (spec.network == Network::user) user_network.emplace(pid, spec);
     parent_end.send("go");
 
     UniqueFd master;

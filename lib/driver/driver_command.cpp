@@ -5,6 +5,7 @@
 #include "util/shared_names.hpp"
 
 #include <bincastle/error.hpp>
+#include <bincastle/sandbox_command.hpp>
 
 #include <charconv>
 #include <cstdlib>
@@ -32,6 +33,13 @@ Options:
                          default: named after the source and SUBDIR
   --trust-inside         as root: let processes in the system build and start
                          systems through /bincastle (on for other users; see below)
+  --net none|user|host   the system's network. none (the default): its own loopback
+                         only. user: user-mode networking through slirp4netns, for
+                         ordinary users (tap0 10.0.2.100; the host is 10.0.2.2, DNS
+                         10.0.2.3). host: the host's network. Builds have loopback only.
+  -p [ADDR:]HOST:PORT    (--net user) forward the host's TCP port HOST (on ADDR,
+                         default 127.0.0.1) to PORT inside; repeatable
+  --net-host-loopback    (--net user) let 10.0.2.2 reach the host's 127.0.0.1
   --evaluation-timeout S how long the definition may take to evaluate (default 60)
   -j N                   build N layers at once (default: the number of CPUs)
   -v, --verbose          show build output, each line prefixed with its layer
@@ -104,6 +112,23 @@ const char* definition_command_usage(const std::string& verb) {
     return verb == "build" ? build_usage : verb == "graph" ? graph_usage : verb == "plan" ? plan_usage : verb == "export" ? export_usage : run_usage;
 }
 
+// The sandbox's parsers, with this command's help in their errors.
+container::Network network_option(const std::string& text) {
+    try {
+        return cli::parse_network(text);
+    } catch (const Error& error) {
+        throw Error(error.what(), "see 'bincastle run --help'");
+    }
+}
+
+container::PortForward port_option(const std::string& option, const std::string& text) {
+    try {
+        return cli::parse_port_forward(option, text);
+    } catch (const Error& error) {
+        throw Error(error.what(), "see 'bincastle run --help'");
+    }
+}
+
 DefinitionCommand parse_definition_command(const std::string& verb, const std::vector<std::string>& args) {
     DefinitionCommand command;
     command.verb = verb;
@@ -130,6 +155,12 @@ DefinitionCommand parse_definition_command(const std::string& verb, const std::v
             if (ec != std::errc() || end != text.data() + text.size() || seconds == 0)
                 throw Error("--evaluation-timeout " + text + ": expected a number of seconds above 0");
             command.evaluation_timeout = std::chrono::seconds(seconds);
+        } else if (verb == "run" && (arg == "--net" || arg.starts_with("--net="))) {
+            command.network = network_option(arg == "--net" ? value(i, arg) : arg.substr(6));
+        } else if (verb == "run" && (arg == "-p" || arg == "--publish")) {
+            command.ports.push_back(port_option(arg, value(i, arg)));
+        } else if (verb == "run" && arg == "--net-host-loopback") {
+            command.host_loopback = true;
         } else if (arg == "--system") {
             command.system = value(i, arg);
         } else if (arg.starts_with("--system=")) {
@@ -142,6 +173,8 @@ DefinitionCommand parse_definition_command(const std::string& verb, const std::v
             command.positionals.push_back(arg);
         }
     }
+    if (command.network != container::Network::user && (!command.ports.empty() || command.host_loopback))
+        throw Error("-p and --net-host-loopback need --net user", "see 'bincastle run --help'");
     if (command.system) {
         const std::string& name = *command.system;
         if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")

@@ -9,6 +9,8 @@
 #include "driver/toolchain.hpp"
 #include "util/unique_fd.hpp"
 
+#include <bincastle/container.hpp>
+
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -27,6 +29,10 @@ struct DefinitionCommand {
     bool trust_inside = false;                 // --trust-inside
     std::chrono::seconds evaluation_timeout{60};  // --evaluation-timeout SECONDS
     std::vector<std::string> command;          // after --
+    // run: the system's network (--net, -p, --net-host-loopback)
+    container::Network network = container::Network::none;
+    std::vector<container::PortForward> ports;
+    bool host_loopback = false;
     bool help = false;
 };
 

@@ -174,6 +174,9 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     entry_options.term = caller.origin.term;
     entry_options.tty = ::isatty(caller.stdio[0]) == 1;
     entry_options.origin = launch.origin;
+    entry_options.network = command.network;
+    entry_options.ports = command.ports;
+    entry_options.host_loopback = command.host_loopback;
     SystemEntry entry = prepare_entry(*built, entry_options);
     cli::SandboxCommand sandbox;
     sandbox.spec = std::move(entry.spec);

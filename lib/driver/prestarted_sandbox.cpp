@@ -12,23 +12,16 @@ namespace bincastle::driver {
 
 namespace {
 
-// The pipe's ends: [0] for the sandbox, [1] for the driver.
-std::array<UniqueFd, 2> args_pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw SysError("pipe2", "the sandbox's arguments");
-    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
-}
-
 ChildProcess spawn_waiting(const std::filesystem::path& inside_driver, const std::array<int, 3>& stdio,
                            UniqueFd read_end) {
     return spawn({{inside_driver.string(), "sandbox", "--args-fd", "3"}, std::nullopt, {}, stdio[0], stdio[1],
-                  stdio[2], read_end.get()});
+                  stdio[2], {read_end.get()}});
 }
 
 }  // namespace
 
 PrestartedSandbox::PrestartedSandbox(const std::filesystem::path& inside_driver, const std::array<int, 3>& stdio)
-    : PrestartedSandbox(inside_driver, stdio, args_pipe()) {}
+    : PrestartedSandbox(inside_driver, stdio, make_pipe("the sandbox's arguments")) {}
 
 PrestartedSandbox::PrestartedSandbox(const std::filesystem::path& inside_driver, const std::array<int, 3>& stdio,
                                      std::array<UniqueFd, 2> pipe)

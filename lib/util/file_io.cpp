@@ -55,6 +55,12 @@ void write_new_file(const std::string& path, std::string_view content) {
     write_all(fd.get(), content, path);
 }
 
+std::array<UniqueFd, 2> make_pipe(const std::string& what) {
+    int fds[2];
+    if (::pipe2(fds, O_CLOEXEC) != 0) throw SysError("pipe2", what);
+    return {UniqueFd(fds[0]), UniqueFd(fds[1])};
+}
+
 void write_all(int fd, std::string_view content, const std::string& what) {
     while (!content.empty()) {
         ssize_t n = ::write(fd, content.data(), content.size());

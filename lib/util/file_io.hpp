@@ -1,5 +1,8 @@
 #pragma once
 
+#include "util/unique_fd.hpp"
+
+#include <array>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -13,6 +16,8 @@ std::optional<std::string> read_file_if_exists(const std::string& path);
 void write_file(const std::string& path, std::string_view content);
 // Creates (or truncates) `path` and writes all of `content`.
 void write_new_file(const std::string& path, std::string_view content);
+// A pipe, close-on-exec: [0] its read end, [1] its write end; `what` names it in errors.
+std::array<UniqueFd, 2> make_pipe(const std::string& what);
 // Writes all of `content` to `fd`, retrying short writes; `what` names it in errors.
 void write_all(int fd, std::string_view content, const std::string& what);
 

@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <csignal>
+#include <fcntl.h>
 #include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -54,7 +55,17 @@ ChildProcess spawn(const SpawnSpec& spec) {
         ::posix_spawn_file_actions_adddup2(&actions, fd, target);
         ++target;
     }
-    if (spec.fd3 >= 0) ::posix_spawn_file_actions_adddup2(&actions, spec.fd3, 3);
+    // Sources that a lower target would overwrite first are moved out of the way.
+    std::vector<UniqueFd> moved;
+    for (std::size_t i = 0; i < spec.extra_fds.size(); ++i) {
+        int fd = spec.extra_fds[i];
+        if (fd < 3 + static_cast<int>(spec.extra_fds.size())) {
+            moved.emplace_back(::fcntl(fd, F_DUPFD_CLOEXEC, 3 + static_cast<int>(spec.extra_fds.size())));
+            if (!moved.back()) throw SysError("fcntl(F_DUPFD_CLOEXEC)", "fd " + std::to_string(fd));
+            fd = moved.back().get();
+        }
+        ::posix_spawn_file_actions_adddup2(&actions, fd, 3 + static_cast<int>(i));
+    }
     if (!spec.cwd.empty()) ::posix_spawn_file_actions_addchdir_np(&actions, spec.cwd.c_str());
     std::vector<char*> argv = c_strings(spec.argv);
     std::vector<char*> env = spec.env ? c_strings(*spec.env) : std::vector<char*>{};

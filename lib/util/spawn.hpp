@@ -19,7 +19,7 @@ struct SpawnSpec {
     int stdin_fd = 0;
     int stdout_fd = 1;
     int stderr_fd = 2;
-    int fd3 = -1;  // when set, passed on as the child's fd 3
+    std::vector<int> extra_fds = {};  // passed on as the child's fds 3, 4, ...
 };
 
 // Starts it; the returned process is killed and reaped if dropped before wait().

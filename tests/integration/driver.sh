@@ -7,6 +7,7 @@
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/tap.sh"
 . "$here/processes.sh"
+. "$here/web.sh"
 
 [ -x "${PREFIX:-}/bin/bincastle" ] || { echo "Bail out! PREFIX must hold an installed bincastle"; exit 1; }
 B=$PREFIX/bin/bincastle
@@ -405,6 +406,21 @@ t_interactive() {
     screen | grep -q 'icanon' || fail "no stty output: $(screen)"
 }
 
+t_run_net() {
+    setup
+    mkdir -p "$T/www"
+    echo "from the host" >"$T/www/f.txt"
+    serve_http "$T/www" "$T/port"
+    port=$(cat "$T/port")
+    out=$(bc run --net user --net-host-loopback "$R" sys -- wget -q -O- "http://10.0.2.2:$port/f.txt" 2>"$T/err") ||
+        fail "run --net user: $(cat "$T/err")"
+    [ "$out" = "from the host" ] || fail "run --net user fetched '$out'"
+    out=$(bc run "$R" sys -- sh -c 'ip -4 addr | grep -c "inet "' 2>"$T/err") || fail "run: $(cat "$T/err")"
+    [ "$out" = 1 ] || fail "the default network is not loopback only: $out addresses"
+    bc run -p 8080:80 "$R" sys -- true 2>"$T/err" && fail "-p without --net user succeeded"
+    grep -q "need --net user" "$T/err" || fail "-p without --net user: $(cat "$T/err")"
+}
+
 t_exec() {
     setup
     bc run "$R" sys -- true 2>"$T/err" || fail "first run: $(cat "$T/err")"
@@ -541,6 +557,7 @@ tap_case t_root_needs_trust "a system started by root reaches the host only with
 tap_case t_nested_override_rebuilds_downstream "an overridable source edited inside rebuilds exactly what is downstream"
 tap_case t_nested_leaves_outer_running "leaving a nested system returns to the outer one, which kept running"
 tap_case t_home_survives "files written in a system survive leaving and re-entering it"
+tap_case t_run_net "run --net user reaches the host's loopback when asked; the default is loopback only"
 tap_case t_exec "exec joins a running system: its cwd, env, pid namespace, filter and files; a pty on a terminal"
 tap_case t_ps_stop "ps lists a running system; stop ends it by TERM, or by KILL after --timeout, leaving nothing"
 tap_case t_systems_rm_fork "systems lists a system (running or not), rm and fork refuse while it runs, a fork has its files"

@@ -7,6 +7,7 @@ set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/tap.sh"
+. "$here/web.sh"
 . "$here/processes.sh"
 
 if [ -z "${BINCASTLE:-}" ] || [ -z "${BUSYBOX_ROOTFS:-}" ]; then
@@ -1132,6 +1133,42 @@ t_init_reaps() {
     expect_rc 42
 }
 
+t_net_user() {
+    rootfs "$T/root"
+    mkdir -p "$T/www"
+    echo "from the host" >"$T/www/f.txt"
+    serve_http "$T/www" "$T/port"
+    port=$(cat "$T/port")
+    run sb --net user "$T/root" -- sh -c 'ip -4 addr show tap0 | grep -o "inet [0-9./]*"; ip route | grep default'
+    expect_rc 0
+    expect_out_has '^inet 10.0.2.100/24$'
+    expect_out_has '^default via 10.0.2.2 dev tap0'
+    # The host's loopback only when asked.
+    run sb --net user --net-host-loopback "$T/root" -- wget -q -O- "http://10.0.2.2:$port/f.txt"
+    expect_rc 0
+    expect_out "from the host"
+    run sb --net user "$T/root" -- wget -q -T 5 -O- "http://10.0.2.2:$port/f.txt"
+    [ "$rc" != 0 ] || failshow "the host's loopback was reachable without --net-host-loopback"
+    # A server inside, reached from the host through a forwarded port.
+    hport=$(free_port)
+    mkdir -p "$T/inside"
+    echo "from inside" >"$T/inside/g.txt"
+    sb --net user -p "$hport:8080" --ro-bind "$T/inside:/www" "$T/root" -- httpd -f -p 8080 -h /www \
+        >"$T/httpd.out" 2>&1 &
+    server=$!
+    on_exit "kill $server 2>/dev/null"
+    n=0
+    until got=$(curl -s -m 2 "http://127.0.0.1:$hport/g.txt") && [ "$got" = "from inside" ]; do
+        n=$((n + 1))
+        [ $n -lt 100 ] || fail "the forwarded port never answered ($(cat "$T/httpd.out"))"
+        sleep 0.1
+    done
+    kill "$server"
+    wait "$server"
+    run sb -p "$hport:8080" "$T/root" -- true
+    expect_rc 125 "-p without --net user"
+}
+
 t_no_leftovers() {
     rootfs "$T/root"
     run sb --init --no-leftovers "$T/root" -- sh -c 'sleep 30 & exit 0'
@@ -1458,6 +1495,7 @@ tap_case t_overlay_fuse "BINCASTLE_OVERLAY=fuse merges layers with fuse-overlayf
 tap_case t_sigterm_forwarded "SIGTERM to bincastle reaches the command"
 tap_case t_sigterm_forwarded_init "SIGTERM to bincastle reaches the command under --init"
 tap_case t_init_reaps "--init reaps orphans"
+tap_case t_net_user "--net user: an address and a route, the host's loopback only when asked, a forwarded port"
 tap_case t_no_leftovers "--init --no-leftovers: a command that leaves a daemon fails, one that waits does not"
 tap_case t_kill9_kills_container "killing bincastle with SIGKILL kills the container"
 tap_case t_kill9_kills_container_init "killing bincastle with SIGKILL kills the container (--init)"
