@@ -92,6 +92,9 @@ struct EntryOptions {
 struct SystemEntry {
     container::Spec spec;
     std::shared_ptr<const void> running;  // the system's lock; hold it while it runs
+    // Call with the pid of the process that runs the container (the sandbox, which
+    // passes signals on to it): `bincastle stop` and `exec` go through that process.
+    std::function<void(int pid)> started;
 };
 
 // Makes the system's directory under the store (systems/NAME) and its copies of

@@ -26,6 +26,7 @@ struct SystemInfo {
     // While it runs: the process that started it and waits for it (a `bincastle run`),
     // and the command the system runs.
     std::optional<int> pid;
+    std::optional<int> system_pid;  // the process that runs its container, once started
     std::string command;
 };
 

@@ -11,6 +11,7 @@
 #include <bincastle/error.hpp>
 
 #include <cstdio>
+#include <optional>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -52,12 +53,15 @@ fs::path wrapped_copy(const fs::path& system_dir, const std::string& mount_dir, 
     return copy;
 }
 
-// Who holds the lock (this process, which waits for the system) and what the system
-// runs, for `bincastle ps` and `stop`; the file's mtime is when the system was last
-// entered. Rewritten in place: truncating it to nothing would free its block on every
-// run.
-void record_running(int fd, const fs::path& path, const std::vector<std::string>& command) {
-    std::string record = "pid " + std::to_string(::getpid()) + "\ncommand";
+// Who holds the lock (this process, which waits for the system), the process that
+// runs the container once it is known, and what the system runs, for `bincastle ps`,
+// `stop` and `exec`; the file's mtime is when the system was last entered. Rewritten
+// in place: truncating it to nothing would free its block on every run.
+void record_running(int fd, const fs::path& path, const std::vector<std::string>& command,
+                    std::optional<int> system = std::nullopt) {
+    std::string record = "pid " + std::to_string(::getpid()) + "\n";
+    if (system) record += "system " + std::to_string(*system) + "\n";
+    record += "command";
     for (const auto& arg : command) record += " " + arg;
     record += "\n";
     if (::pwrite(fd, record.data(), record.size(), 0) != static_cast<ssize_t>(record.size()) ||
@@ -119,6 +123,9 @@ SystemEntry prepare_entry(const BuiltSystem& system, const EntryOptions& options
     spec.ports = options.ports;
     spec.host_loopback = options.host_loopback;
     record_running(running->get(), system_dir / "running", spec.args);
+    entry.started = [running, path = system_dir / "running", args = spec.args](int pid) {
+        record_running(running->get(), path, args, pid);
+    };
     return entry;
 }
 

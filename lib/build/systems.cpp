@@ -90,6 +90,10 @@ void read_running_record(const fs::path& file, SystemInfo& info) {
             int pid = 0;
             auto [next, error] = std::from_chars(line.data() + 4, line.data() + line.size(), pid);
             if (error == std::errc() && next == line.data() + line.size() && pid > 0) info.pid = pid;
+        } else if (line.starts_with("system ")) {
+            int pid = 0;
+            auto [next, error] = std::from_chars(line.data() + 7, line.data() + line.size(), pid);
+            if (error == std::errc() && next == line.data() + line.size() && pid > 0) info.system_pid = pid;
         } else if (line.starts_with("command")) {
             info.command = std::string(line.substr(line.size() > 7 ? 8 : 7));
         }
@@ -195,16 +199,18 @@ bool stop_system(const fs::path& store_root, const std::string& name, std::chron
     SystemInfo info;
     if (held(running)) read_running_record(running, info);
     if (!info.pid) throw Error("system '" + name + "' is not running", "see 'bincastle ps'");
-    // Through a pidfd, taken while the lock shows the pid is still its holder's.
-    UniqueFd process(static_cast<int>(::syscall(SYS_pidfd_open, *info.pid, 0)));
+    // The process that runs the container passes TERM on, and takes the container with
+    // it when killed; through a pidfd, taken while the lock shows it is still the one.
+    const int target = info.system_pid.value_or(*info.pid);
+    UniqueFd process(static_cast<int>(::syscall(SYS_pidfd_open, target, 0)));
     if (!process || !held(running)) return true;  // it ended meanwhile
     if (::syscall(SYS_pidfd_send_signal, process.get(), SIGTERM, nullptr, 0) != 0 && errno != ESRCH)
-        throw SysError("kill", "process " + std::to_string(*info.pid) + " (system " + name + ")");
+        throw SysError("kill", "process " + std::to_string(target) + " (system " + name + ")");
     if (released_within(running, grace)) return true;
     if (::syscall(SYS_pidfd_send_signal, process.get(), SIGKILL, nullptr, 0) != 0 && errno != ESRCH)
-        throw SysError("kill", "process " + std::to_string(*info.pid) + " (system " + name + ")");
+        throw SysError("kill", "process " + std::to_string(target) + " (system " + name + ")");
     if (!released_within(running, std::chrono::seconds(10)))
-        throw Error("system '" + name + "' still runs 10 s after its process " + std::to_string(*info.pid) +
+        throw Error("system '" + name + "' still runs 10 s after its process " + std::to_string(target) +
                     " was killed");
     return false;
 }
@@ -215,9 +221,10 @@ int exec_in_system(const fs::path& store_root, const std::string& name, const st
     SystemInfo info;
     if (held(running)) read_running_record(running, info);
     if (!info.pid) throw Error("system '" + name + "' is not running", "see 'bincastle ps'");
-    const auto init = container_init_below(*info.pid);
+    if (!info.system_pid) throw Error("system '" + name + "' is starting", "try again");
+    const auto init = container_init_below(*info.system_pid);
     if (!init) throw Error("system '" + name + "' is starting or ending (no container below process " +
-                           std::to_string(*info.pid) + ")", "try again");
+                           std::to_string(*info.system_pid) + ")", "try again");
     return container::join({*init, command, tty});
 }
 

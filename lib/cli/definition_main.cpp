@@ -241,6 +241,7 @@ int main_verbs(int argc, char** argv, const Layer& system, const std::source_loc
                                environment.definition_dir.string() + " (its program run directly)"};
     SystemEntry entry = prepare_entry(*built, entry_options);
     entry.spec.forward_signals = true;
+    entry.started(static_cast<int>(::getpid()));
     entry.spec.fuse_overlay = environment.fuse_overlay;
     return container::run(entry.spec);
 }

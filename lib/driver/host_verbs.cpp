@@ -184,7 +184,9 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     sandbox.die_with_parent = true;
     sandbox.expected_parent = static_cast<int>(::getpid());
     interruptible.reset();
-    return caller.wait(sandbox_process->start(cli::sandbox_args(sandbox)));
+    ChildProcess& system = sandbox_process->start(cli::sandbox_args(sandbox));
+    entry.started(system.pid());
+    return caller.wait(system);
 }
 
 }  // namespace bincastle::driver

@@ -16,6 +16,7 @@ public:
     ~ChildProcess();
 
     int pidfd() const { return pidfd_.get(); }
+    pid_t pid() const { return pid_; }
     void signal(int sig) const;
     // Waits for it to exit; returns its shell status.
     int wait();

@@ -349,6 +349,20 @@ t_ps_stop() {
     wait "$runner"
     [ "$(bc ps | grep -c .)" -eq 1 ] || fail "ps still lists it: $(bc ps 2>&1)"
     wait_gone 5 "$m" || fail "the system's command outlived stop"
+
+    # stop of a system nested in another ends that one only.
+    "$B" run $TRUST "$R" sys -- sh -c '/bincastle run --system inner /src sys -- sh -c "trap \"exit 0\" TERM;
+        touch /root/up; sleep 60 & wait"; echo "inner ended with $?" >/root/inner-ended; sleep 60 & wait' \
+        >/dev/null 2>"$T/run-err" &
+    runner=$!
+    wait_file "$T/store/systems/inner/upper/root/up" "the nested system's start ($(cat "$T/run-err"))"
+    bc stop inner 2>"$T/err" || fail "stop inner: $(cat "$T/err")"
+    wait_file "$T/store/systems/$name/upper/root/inner-ended" "the return to the outer system"
+    grep -q "inner ended with 0" "$T/store/systems/$name/upper/root/inner-ended" ||
+        fail "the nested run: $(cat "$T/store/systems/$name/upper/root/inner-ended")"
+    bc ps | grep -q "^$name " || fail "the outer system ended too: $(bc ps 2>&1)"
+    bc stop --timeout 1 "$name" 2>"$T/err" || fail "stop of the outer system: $(cat "$T/err")"
+    wait "$runner"
 }
 
 # tmux_session COMMAND: a detached tmux session (its own server, 100x30) running the
