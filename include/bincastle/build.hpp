@@ -85,6 +85,8 @@ struct EntryOptions {
     container::Network network = container::Network::none;
     std::vector<container::PortForward> ports = {};  // Network::user
     bool host_loopback = false;                 // Network::user
+    // Start the system's own /sbin/init instead of its RunArgs (Spec::boot).
+    bool boot = false;
 };
 
 // The container that runs a built system, and what holds it: the system's own upper

@@ -103,6 +103,12 @@ struct Spec {
     // Merge --layer directories with fuse-overlayfs even where the kernel's overlay
     // works (without it, fuse-overlayfs is only the fallback where the kernel refuses).
     bool fuse_overlay = false;
+    // The command is the system's own init (its /sbin/init, say), which ends the
+    // system by reboot(2): the status is then 129 for a reboot and 130 for a power-off
+    // or halt, as the kernel reports them. As root, where the mounts are locked by one
+    // more user namespace, the init gets a pid namespace of that one, so that its
+    // reboot() is allowed.
+    bool boot = false;
     // Forward SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and SIGUSR2 that the calling
     // process receives to the container; a second SIGINT or SIGTERM kills it.
     // Only for a single-threaded caller that owns its signals (a CLI).

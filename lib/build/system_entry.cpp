@@ -115,7 +115,10 @@ SystemEntry prepare_entry(const BuiltSystem& system, const EntryOptions& options
     for (const auto& [key, value] : root.env) spec.env.push_back(key + "=" + value);
     if (options.term) spec.env.push_back("TERM=" + *options.term);
     spec.cwd = root.run_working_dir.value_or("/");
-    spec.args = !options.command.empty() ? options.command
+    if (options.boot && !options.command.empty()) throw Error("a booted system runs its own init, not a command");
+    spec.boot = options.boot;
+    spec.args = options.boot                ? std::vector<std::string>{"/sbin/init"}
+                : !options.command.empty() ? options.command
                 : !root.run_args.empty()  ? root.run_args
                                           : std::vector<std::string>{"/bin/sh"};
     spec.tty = options.tty;

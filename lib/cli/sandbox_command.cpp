@@ -46,6 +46,8 @@ network namespaces, over ROOTFS or an overlay of --layer directories.
   --init               a minimal init as pid 1 that reaps orphans and forwards signals
   --no-leftovers       (with --init) CMD exiting with 0 while processes it started
                        still run (a daemon) is an error: 125, and they are killed
+  --boot               CMD is the system's own init (/sbin/init, say): the status
+                       is 129 when it rebooted, 130 when it powered off or halted
   --seccomp default|off  default: a seccomp filter refuses (EPERM) the kernel
                        keyrings, bpf, perf_event_open, userfaultfd, modules, kexec,
                        open_by_handle_at, swap, setting the clock, and every call
@@ -237,6 +239,7 @@ SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool std
         else if (arg == "--init") { flag(); spec.init = true; }
         else if (arg == "--no-leftovers") { flag(); spec.no_leftovers = true; }
         else if (arg == "--fuse-overlay") { flag(); spec.fuse_overlay = true; }
+        else if (arg == "--boot") { flag(); spec.boot = true; }
         else if (arg == "--quiet") { flag(); command.quiet = true; }
         else if (arg == "--seccomp") {
             std::string mode = value();
@@ -256,6 +259,7 @@ SandboxCommand parse_sandbox_args(const std::vector<std::string>& args, bool std
     if (!spec.rootfs.empty() && !spec.layers.empty()) usage_error("give a ROOTFS directory or --layer, not both");
     if (!spec.upper.empty() && spec.layers.empty()) usage_error("--upper needs --layer");
     if (spec.no_leftovers && !spec.init) usage_error("--no-leftovers needs --init");
+    if (spec.boot && spec.init) usage_error("--boot runs the system's own init: not with --init");
     if (spec.network != container::Network::user && (!spec.ports.empty() || spec.host_loopback))
         usage_error("-p and --net-host-loopback need --net user");
     spec.tty = tty.value_or(stdin_is_tty);
@@ -300,6 +304,7 @@ std::vector<std::string> sandbox_args(const SandboxCommand& command) {
     if (spec.init) args.push_back("--init");
     if (spec.no_leftovers) args.push_back("--no-leftovers");
     if (spec.fuse_overlay) args.push_back("--fuse-overlay");
+    if (spec.boot) args.push_back("--boot");
     args.push_back(spec.seccomp == container::Seccomp::off ? "--seccomp=off" : "--seccomp=default");
     if (command.quiet) args.push_back("--quiet");
     if (!spec.rootfs.empty()) args.push_back(spec.rootfs);

@@ -233,13 +233,22 @@ UniqueFd become_bare_init(bool keep_stderr) {
     ::_exit(exit_setup_failed);
 }
 
+// A booting system's init under locked mounts (root): its reboot() needs a pid
+// namespace owned by the user namespace that locks them, so it starts in a new one,
+// under a minimal init that passes its status on.
+bool init_needs_own_pid_namespace(const ChildPlan& plan) { return plan.spec->boot && plan.lock_mounts; }
+
+bool runs_under_init(const ChildPlan& plan) { return plan.spec->init || init_needs_own_pid_namespace(plan); }
+
 // Runs after "ready": failures go to the container's stderr, as an exec failure would.
 [[noreturn]] void start(const ChildPlan& plan, UniqueFd tty_slave) noexcept {
     const Spec& spec = *plan.spec;
-    if (!spec.init) {
+    if (!runs_under_init(plan)) {
         reset_signals();
         exec_command(spec.args, plan.env);
     }
+    if (init_needs_own_pid_namespace(plan) && ::unshare(CLONE_NEWPID) != 0)
+        fail_after_setup(SysError("unshare", "the pid namespace of the system's init"));
     // Blocked before the fork, so that no SIGCHLD is lost before run_init waits.
     sigset_t all;
     sigfillset(&all);
@@ -305,7 +314,7 @@ UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
     // A new session: the container cannot reach the caller's terminal (TIOCSTI).
     if (::setsid() < 0) throw SysError("setsid", "");
     if (!spec.tty) redirect_stdio(spec);
-    if (spec.tty && !spec.init) become_terminal_owner(tty_slave.get());
+    if (spec.tty && !runs_under_init(plan)) become_terminal_owner(tty_slave.get());
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw SysError("prctl(PR_SET_NO_NEW_PRIVS)", "");
     if (plan.switch_ids && (spec.uid != 0 || spec.gid != 0)) {
         switch_ids(spec);

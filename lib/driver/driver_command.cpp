@@ -40,6 +40,10 @@ Options:
   -p [ADDR:]HOST:PORT    (--net user) forward the host's TCP port HOST (on ADDR,
                          default 127.0.0.1) to PORT inside; repeatable
   --net-host-loopback    (--net user) let 10.0.2.2 reach the host's 127.0.0.1
+  --boot                 start the system's own /sbin/init as pid 1 instead of its
+                         RunArgs, its console on this terminal; 'bincastle stop'
+                         sends it SIGTERM to shut down. The exit status is 129 when
+                         it rebooted, 130 when it powered off or halted
   --evaluation-timeout S how long the definition may take to evaluate (default 60)
   -j N                   build N layers at once (default: the number of CPUs)
   -v, --verbose          show build output, each line prefixed with its layer
@@ -161,6 +165,8 @@ DefinitionCommand parse_definition_command(const std::string& verb, const std::v
             command.ports.push_back(port_option(arg, value(i, arg)));
         } else if (verb == "run" && arg == "--net-host-loopback") {
             command.host_loopback = true;
+        } else if (verb == "run" && arg == "--boot") {
+            command.boot = true;
         } else if (arg == "--system") {
             command.system = value(i, arg);
         } else if (arg.starts_with("--system=")) {
@@ -173,6 +179,8 @@ DefinitionCommand parse_definition_command(const std::string& verb, const std::v
             command.positionals.push_back(arg);
         }
     }
+    if (command.boot && !command.command.empty())
+        throw Error("--boot starts the system's own /sbin/init: not with a command", "see 'bincastle run --help'");
     if (command.network != container::Network::user && (!command.ports.empty() || command.host_loopback))
         throw Error("-p and --net-host-loopback need --net user", "see 'bincastle run --help'");
     if (command.system) {

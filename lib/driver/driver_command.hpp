@@ -33,6 +33,7 @@ struct DefinitionCommand {
     container::Network network = container::Network::none;
     std::vector<container::PortForward> ports;
     bool host_loopback = false;
+    bool boot = false;  // run --boot
     bool help = false;
 };
 

@@ -177,6 +177,7 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     entry_options.network = command.network;
     entry_options.ports = command.ports;
     entry_options.host_loopback = command.host_loopback;
+    entry_options.boot = command.boot;
     SystemEntry entry = prepare_entry(*built, entry_options);
     cli::SandboxCommand sandbox;
     sandbox.spec = std::move(entry.spec);

@@ -420,6 +420,39 @@ t_interactive() {
     screen | grep -q 'icanon' || fail "no stty output: $(screen)"
 }
 
+t_boot() {
+    setup
+    ln -s ../bin/busybox "$R/rootfs/sbin/init"
+    cat >"$R/rootfs/etc/inittab" <<'EOF2'
+::sysinit:/bin/sh -c 'mkdir -p /root && echo booted >/root/booted'
+::respawn:/bin/sh -c 'echo up >/root/service; exec sleep 1000'
+::shutdown:/bin/sh -c 'echo down >/root/down'
+EOF2
+    bc run --boot "$R" sys -- true 2>"$T/err" && fail "--boot with a command succeeded"
+    grep -q "not with a command" "$T/err" || fail "--boot with a command: $(cat "$T/err")"
+    bc build "$R" sys 2>"$T/err" || fail "build: $(cat "$T/err")"
+    : >"$T/run-err"
+    "$B" run --boot "$R" sys </dev/null >"$T/console" 2>"$T/run-err" &
+    runner=$!
+    on_exit "kill -KILL $runner 2>/dev/null"
+    name=$(ls "$T/store/systems" 2>/dev/null)
+    n=0
+    until name=$(ls "$T/store/systems" 2>/dev/null) && [ -e "$T/store/systems/$name/upper/root/service" ]; do
+        n=$((n + 1))
+        [ $n -lt 300 ] || fail "the system never booted its service ($(cat "$T/run-err"))"
+        sleep 0.1
+    done
+    [ -e "$T/store/systems/$name/upper/root/booted" ] || fail "no sysinit action ran"
+    bc ps | grep -q "^$name .* /sbin/init$" || fail "ps: $(bc ps 2>&1)"
+    # stop: TERM to the init, which shuts down (busybox: a reboot) and ends the system.
+    bc stop "$name" 2>"$T/err" || fail "stop: $(cat "$T/err")"
+    wait "$runner"
+    rc=$?
+    [ "$rc" -eq 129 ] || fail "a rebooted system ended with $rc, not 129 ($(cat "$T/run-err"))"
+    [ -e "$T/store/systems/$name/upper/root/down" ] || fail "the init's shutdown action did not run"
+    cat "$T/console" "$T/run-err" | grep -q "Requesting system reboot" || fail "the init's console: $(cat "$T/console" "$T/run-err")"
+}
+
 t_run_net() {
     setup
     mkdir -p "$T/www"
@@ -571,6 +604,7 @@ tap_case t_root_needs_trust "a system started by root reaches the host only with
 tap_case t_nested_override_rebuilds_downstream "an overridable source edited inside rebuilds exactly what is downstream"
 tap_case t_nested_leaves_outer_running "leaving a nested system returns to the outer one, which kept running"
 tap_case t_home_survives "files written in a system survive leaving and re-entering it"
+tap_case t_boot "run --boot starts the system's init, stop shuts it down through it, the status says it rebooted"
 tap_case t_run_net "run --net user reaches the host's loopback when asked; the default is loopback only"
 tap_case t_exec "exec joins a running system: its cwd, env, pid namespace, filter and files; a pty on a terminal"
 tap_case t_ps_stop "ps lists a running system; stop ends it by TERM, or by KILL after --timeout, leaving nothing"

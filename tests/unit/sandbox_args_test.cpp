@@ -108,7 +108,7 @@ std::string describe(const bincastle::cli::SandboxCommand& command) {
     const Spec& spec = command.spec;
     std::string text = spec.rootfs + "|" + spec.upper + "|" + spec.cwd + "|" + spec.hostname + "|" +
                        std::to_string(spec.uid) + ":" + std::to_string(spec.gid) + "|" +
-                       std::to_string(spec.subids) + std::to_string(spec.tty) + std::to_string(spec.init) + std::to_string(spec.no_leftovers) + std::to_string(spec.fuse_overlay) +
+                       std::to_string(spec.subids) + std::to_string(spec.tty) + std::to_string(spec.init) + std::to_string(spec.no_leftovers) + std::to_string(spec.fuse_overlay) + std::to_string(spec.boot) +
                        std::to_string(static_cast<int>(spec.seccomp)) + "|" +
                        std::to_string(static_cast<int>(spec.network)) + "|" +
                        std::to_string(spec.limits.pids_max.value_or(0)) + "," +
@@ -149,6 +149,12 @@ TEST_CASE("a spec turned into sandbox arguments parses back into itself") {
     command.expected_parent = 42;
     command.quiet = true;
     CHECK(describe(parse_sandbox_args(bincastle::cli::sandbox_args(command), false)) == describe(command));
+
+    bincastle::cli::SandboxCommand booting;
+    booting.spec.rootfs = "/r";
+    booting.spec.args = {"/sbin/init"};
+    booting.spec.boot = true;
+    CHECK(describe(parse_sandbox_args(bincastle::cli::sandbox_args(booting), false)) == describe(booting));
 
     bincastle::cli::SandboxCommand plain;
     plain.spec.rootfs = "/r";
