@@ -29,6 +29,9 @@ enum class Network {
     // A new network namespace with user-mode networking through slirp4netns (no root,
     // no setuid helper): tap0 10.0.2.100/24, the gateway 10.0.2.2 and DNS 10.0.2.3.
     user,
+    // For root: a veth pair into the host's bridge bincastle0 (10.89.0.1/24), eth0 with
+    // an address of its own and a default route through the bridge.
+    bridge,
 };
 
 // With Network::user: connections to `host_address`:`host_port` on the host reach

@@ -35,9 +35,11 @@ network namespaces, over ROOTFS or an overlay of --layer directories.
   --chdir DIR          working directory inside (default /)
   --uid N --gid N      ids inside (default 0: the caller maps to root)
   --subids             map a full id range through newuidmap and /etc/subuid
-  --net none|user|host default none (loopback only); user: user-mode networking
-                       through slirp4netns (tap0 10.0.2.100, gateway 10.0.2.2, DNS
-                       10.0.2.3), no root needed; host: the caller's network
+  --net none|user|bridge|host  default none (loopback only); user: user-mode
+                       networking through slirp4netns (tap0 10.0.2.100, gateway
+                       10.0.2.2, DNS 10.0.2.3), no root needed; bridge (root): eth0
+                       on the host's bridge bincastle0 (10.89.0.1/24), an address of
+                       its own and a default route; host: the caller's network
   -p, --publish [ADDR:]HOST:CONTAINER  (with --net user) a TCP port on the host
                        (ADDR, default 127.0.0.1) forwarded to one inside; repeatable
   --net-host-loopback  (with --net user) 10.0.2.2 reaches the host's 127.0.0.1 too
@@ -132,7 +134,8 @@ container::Network parse_network(const std::string& text) {
     if (text == "none") return container::Network::none;
     if (text == "host") return container::Network::host;
     if (text == "user") return container::Network::user;
-    usage_error("--net " + text + ": expected none, user or host");
+    if (text == "bridge") return container::Network::bridge;
+    usage_error("--net " + text + ": expected none, user, bridge or host");
 }
 
 namespace {
@@ -287,9 +290,10 @@ std::vector<std::string> sandbox_args(const SandboxCommand& command) {
     for (const auto& entry : spec.env) add({"--setenv", entry});
     add({"--chdir", spec.cwd, "--uid", std::to_string(spec.uid), "--gid", std::to_string(spec.gid)});
     if (spec.subids) args.push_back("--subids");
-    add({"--net", spec.network == container::Network::host   ? "host"
-                  : spec.network == container::Network::user ? "user"
-                                                             : "none"});
+    add({"--net", spec.network == container::Network::host     ? "host"
+                  : spec.network == container::Network::user   ? "user"
+                  : spec.network == container::Network::bridge ? "bridge"
+                                                               : "none"});
     for (const auto& port : spec.ports)
         add({"-p", port.host_address + ":" + std::to_string(port.host_port) + ":" + std::to_string(port.container_port)});
     if (spec.host_loopback) args.push_back("--net-host-loopback");

@@ -7,6 +7,7 @@
 #include "container/nesting.hpp"
 #include "container/overlay.hpp"
 #include "container/pty.hpp"
+#include "container/bridge_network.hpp"
 #include "container/supervisor.hpp"
 #include "container/user_network.hpp"
 #include "container/user_namespace.hpp"
@@ -179,6 +180,8 @@ int run(const Spec& spec) {
     // Up before the container goes on, so that its command starts with a network.
     std::optional<UserNetwork> user_network;
     if (spec.network == Network::user) user_network.emplace(pid, spec);
+    std::optional<BridgeNetwork> bridge_network;
+    if (spec.network == Network::bridge) bridge_network.emplace(pid);
     parent_end.send("go");
 
     UniqueFd master;

@@ -33,10 +33,12 @@ Options:
                          default: named after the source and SUBDIR
   --trust-inside         as root: let processes in the system build and start
                          systems through /bincastle (on for other users; see below)
-  --net none|user|host   the system's network. none (the default): its own loopback
-                         only. user: user-mode networking through slirp4netns, for
-                         ordinary users (tap0 10.0.2.100; the host is 10.0.2.2, DNS
-                         10.0.2.3). host: the host's network. Builds have loopback only.
+  --net none|user|bridge|host  the system's network. none (the default): its own
+                         loopback only. user: user-mode networking through slirp4netns,
+                         for ordinary users (tap0 10.0.2.100; the host is 10.0.2.2, DNS
+                         10.0.2.3). bridge (root): eth0 on the host's bridge bincastle0
+                         (10.89.0.1/24). host: the host's network. Builds have loopback
+                         only.
   -p [ADDR:]HOST:PORT    (--net user) forward the host's TCP port HOST (on ADDR,
                          default 127.0.0.1) to PORT inside; repeatable
   --net-host-loopback    (--net user) let 10.0.2.2 reach the host's 127.0.0.1

@@ -1169,6 +1169,49 @@ t_net_user() {
     expect_rc 125 "-p without --net user"
 }
 
+t_net_bridge() {
+    rootfs "$T/root"
+    if [ "$(id -u)" -ne 0 ]; then
+        run sb --net bridge "$T/root" -- true
+        expect_rc 125 "--net bridge as an ordinary user"
+        grep -q "needs root" "$T/err" || failshow "no line saying why"
+        return 0
+    fi
+    mkdir -p "$T/shared" "$T/www" "$T/inside"
+    echo "from the host" >"$T/www/f.txt"
+    echo "from inside" >"$T/inside/g.txt"
+    # A container on the bridge (made on first use), with a server; its address told.
+    sb --net bridge --bind "$T/shared:/shared" --ro-bind "$T/inside:/www" "$T/root" -- sh -c '
+        ip -4 addr show eth0 | grep -o "inet [0-9.]*" | cut -d" " -f2 >/shared/address.new
+        ip route | grep default >/shared/route
+        mv /shared/address.new /shared/address
+        exec httpd -f -p 8080 -h /www' >"$T/bridge.out" 2>&1 &
+    server=$!
+    on_exit "kill $server 2>/dev/null"
+    n=0
+    until [ -s "$T/shared/address" ]; do
+        n=$((n + 1))
+        [ $n -lt 100 ] || fail "the container never told its address ($(cat "$T/bridge.out"))"
+        sleep 0.1
+    done
+    address=$(cat "$T/shared/address")
+    case $address in 10.89.0.*) ;; *) fail "eth0 has '$address'" ;; esac
+    grep -q "default via 10.89.0.1 dev eth0" "$T/shared/route" || fail "route: $(cat "$T/shared/route")"
+    # The host reaches it at its address; it reaches the host at the bridge's.
+    n=0
+    until got=$(curl -s -m 2 "http://$address:8080/g.txt") && [ "$got" = "from inside" ]; do
+        n=$((n + 1))
+        [ $n -lt 100 ] || fail "the host did not reach $address:8080 ($(cat "$T/bridge.out"))"
+        sleep 0.1
+    done
+    serve_http "$T/www" "$T/port" 10.89.0.1
+    run sb --net bridge "$T/root" -- wget -q -O- "http://10.89.0.1:$(cat "$T/port")/f.txt"
+    expect_rc 0
+    expect_out "from the host"
+    kill "$server"
+    wait "$server"
+}
+
 t_no_leftovers() {
     rootfs "$T/root"
     run sb --init --no-leftovers "$T/root" -- sh -c 'sleep 30 & exit 0'
@@ -1496,6 +1539,7 @@ tap_case t_sigterm_forwarded "SIGTERM to bincastle reaches the command"
 tap_case t_sigterm_forwarded_init "SIGTERM to bincastle reaches the command under --init"
 tap_case t_init_reaps "--init reaps orphans"
 tap_case t_net_user "--net user: an address and a route, the host's loopback only when asked, a forwarded port"
+tap_case t_net_bridge "--net bridge (root): an address on bincastle0, reached from the host and reaching it; refused to others"
 tap_case t_no_leftovers "--init --no-leftovers: a command that leaves a daemon fails, one that waits does not"
 tap_case t_kill9_kills_container "killing bincastle with SIGKILL kills the container"
 tap_case t_kill9_kills_container_init "killing bincastle with SIGKILL kills the container (--init)"

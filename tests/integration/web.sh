@@ -1,16 +1,16 @@
 # A web server on the host for the network cases (POSIX sh, python3), sourced by the
 # integration scripts after tap.sh.
 
-# serve_http DIR PORTFILE: serves DIR on the host's 127.0.0.1, on a free port that it
-# writes to PORTFILE once it listens; stopped when the case ends.
+# serve_http DIR PORTFILE [ADDRESS]: serves DIR on the host's ADDRESS (127.0.0.1), on a
+# free port that it writes to PORTFILE once it listens; stopped when the case ends.
 serve_http() {
     python3 -c 'import functools, http.server, os, sys
 handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])
 handler.log_message = lambda *args: None
-server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+server = http.server.HTTPServer((sys.argv[3], 0), handler)
 open(sys.argv[2] + ".new", "w").write(str(server.server_port))
 os.rename(sys.argv[2] + ".new", sys.argv[2])
-server.serve_forever()' "$1" "$2" &
+server.serve_forever()' "$1" "$2" "${3:-127.0.0.1}" &
     on_exit "kill $! 2>/dev/null"
     _n=0
     until [ -s "$2" ]; do
