@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
     Layer demo(Name("demo"),
                RunDep(Skeleton{}),
                RunDep(User{}),
+               RunDep(Init{}),  // for bincastle run --boot
                RunDep(Busybox{}),
                RunDep(Nano{}),
                RunDep(Make{}),

@@ -43,4 +43,22 @@ struct User {
     }
 };
 
+// What a booted system (`bincastle run --boot`) starts: busybox's init reads
+// /etc/inittab, which sets the hostname, runs a web server on port 8080 as a service,
+// and a login shell through getty on the console (the terminal).
+struct Init {
+    Layer spec() const {
+        return Layer(Name("init"), BuildDep(Bootstrap{}),
+                     BuildScript({"mkdir -p /out/etc /out/var/www /out/usr/sbin",
+                                  "printf '%s\\n' '::sysinit:/bin/hostname -F /etc/hostname' "
+                                  "'::respawn:/usr/sbin/httpd -f -p 8080 -h /var/www' "
+                                  "'::respawn:/sbin/getty -n -l /usr/sbin/console-shell 0 -' "
+                                  "'::shutdown:/bin/echo the system is going down' >/out/etc/inittab",
+                                  "printf '#!/bin/sh\\nexec /bin/sh -l\\n' >/out/usr/sbin/console-shell",
+                                  "chmod 755 /out/usr/sbin/console-shell",
+                                  "echo 'served by the demo since boot' >/out/var/www/index.html"}),
+                     OutputDir("/out"));
+    }
+};
+
 }  // namespace distro

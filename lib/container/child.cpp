@@ -258,7 +258,8 @@ bool runs_under_init(const ChildPlan& plan) { return plan.spec->init || init_nee
     if (command == 0) {
         try {
             if (::setsid() < 0) throw SysError("setsid", "");
-            if (tty_slave) become_terminal_owner(tty_slave.get());
+            if (tty_slave && spec.boot) use_as_console(tty_slave.get());
+            else if (tty_slave) become_terminal_owner(tty_slave.get());
         } catch (const Error& error) {
             fail_after_setup(error);
         }
@@ -314,7 +315,10 @@ UniqueFd set_up(const ChildPlan& plan, Channel& channel) {
     // A new session: the container cannot reach the caller's terminal (TIOCSTI).
     if (::setsid() < 0) throw SysError("setsid", "");
     if (!spec.tty) redirect_stdio(spec);
-    if (spec.tty && !runs_under_init(plan)) become_terminal_owner(tty_slave.get());
+    if (spec.tty && !runs_under_init(plan)) {
+        if (spec.boot) use_as_console(tty_slave.get());
+        else become_terminal_owner(tty_slave.get());
+    }
     if (::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw SysError("prctl(PR_SET_NO_NEW_PRIVS)", "");
     if (plan.switch_ids && (spec.uid != 0 || spec.gid != 0)) {
         switch_ids(spec);

@@ -22,11 +22,15 @@ Pty open_pty(int root_fd) {
     return pty;
 }
 
-void become_terminal_owner(int slave) {
-    if (::ioctl(slave, TIOCSCTTY, 0) != 0) throw SysError("ioctl(TIOCSCTTY)", "pty");
+void use_as_console(int slave) {
     for (int fd = 0; fd <= 2; ++fd) {
         if (::dup2(slave, fd) < 0) throw SysError("dup2", "pty");
     }
+}
+
+void become_terminal_owner(int slave) {
+    if (::ioctl(slave, TIOCSCTTY, 0) != 0) throw SysError("ioctl(TIOCSCTTY)", "pty");
+    use_as_console(slave);
 }
 
 RawTerminal::RawTerminal(int fd) : fd_(fd) {

@@ -22,6 +22,10 @@ Pty open_pty(int root_fd);
 // Makes `slave` the controlling terminal of the calling session leader and its stdio.
 void become_terminal_owner(int slave);
 
+// Makes `slave` the stdio of a booting system's init, as a console is: not its
+// controlling terminal, so that a getty it starts in a session of its own can take it.
+void use_as_console(int slave);
+
 // Puts a terminal into raw mode while alive, so that keys (Ctrl-C included) reach
 // the container's pty untouched; restores the saved mode when dropped.
 class RawTerminal {

@@ -15,7 +15,7 @@ export BINCASTLE_MIRROR="$MIRROR"
 PROMPT='/home/user #'
 
 # ---- TAP, one case after another, sharing the terminal ------------------------------
-cases=9
+cases=10
 echo "1..$cases"
 n=0
 failed=0
@@ -277,6 +277,26 @@ t_leave_and_reenter() {
     ok "$1"
 }
 
+# ---- 6. booting ---------------------------------------------------------------------------------
+t_boot() {
+    SOCK=$W/boot.sock
+    tmux -S "$SOCK" new-session -d -x 200 -y 50 \
+        "cd '$REPO' && '$B' run --boot . demo; echo \"booted system left with \$?\"; sleep 3600" ||
+        { not_ok "$1" "tmux failed"; return; }
+    wait_prompt 120 || { not_ok "$1" "no login shell on the console:" "$(screen | tail -20)"; return; }
+    command_in_terminal "wget -q -O- http://127.0.0.1:8080/; hostname; cat /proc/1/comm" ||
+        { not_ok "$1" "$(screen | tail -10)"; return; }
+    for expected in "^served by the demo since boot" "^bincastle" "^init"; do
+        grep -q "$expected" "$W/out" || { not_ok "$1" "no '$expected' in:" "$(cat "$W/out")"; return; }
+    done
+    name=$("$B" ps | awk 'NR > 1 && / \/sbin\/init$/ { print $1 }')
+    [ -n "$name" ] || { not_ok "$1" "ps does not list the booted system: $("$B" ps 2>&1)"; return; }
+    "$B" stop "$name" 2>"$W/stop.err" || { not_ok "$1" "stop: $(cat "$W/stop.err")"; return; }
+    wait_for "^booted system left with 129" 30 || { not_ok "$1" "did not shut down:" "$(screen | tail -10)"; return; }
+    screen | grep -q "the system is going down" || { not_ok "$1" "no shutdown action:" "$(screen | tail -10)"; return; }
+    ok "$1"
+}
+
 t_mirror_refuses "the mirror tool refuses an archive whose sha256 differs from the recipe, leaving nothing"
 if t_step1_starts "step 1: a cold build from the clone enters the demo's shell"; then
     t_step1_looks_around "step 1: hello runs, the repository is in the home, nano edits main.cpp in the terminal"
@@ -286,6 +306,7 @@ if t_step1_starts "step 1: a cold build from the clone enters the demo's shell";
     t_step3_mounts_the_libc "step 3: the libc's source is mounted and overridable after a rebuild from inside"
     t_step3_obituary "step 3: exit() patched in nano; the rebuild redoes musl and all above it; ls prints an obituary"
     t_leave_and_reenter "leaving all nested systems returns to the host; re-entering builds nothing"
+    t_boot "run --boot: busybox init starts a web server and a shell on the console; stop shuts it down (129)"
 fi
 while [ "$n" -lt "$cases" ]; do not_ok "skipped: step 1 failed"; done
 [ "$failed" -eq 0 ]
