@@ -86,7 +86,12 @@ TEST_CASE("usage errors") {
     bad({"/r", "--layer", "/l", "--", "x"});    // both
     bad({"/r", "--upper", "/u", "--", "x"});    // upper without layers
     bad({"/r", "--bogus", "--", "x"});
-    bad({"/r", "--net", "bridge", "--", "x"});
+    bad({"/r", "--net", "wifi", "--", "x"});
+    bad({"/r", "-p", "8080:80", "--", "x"});                    // a port without --net user
+    bad({"/r", "--net", "user", "-p", "8080", "--", "x"});
+    bad({"/r", "--net", "user", "-p", "0:80", "--", "x"});
+    bad({"/r", "--net-host-loopback", "--", "x"});
+    bad({"/r", "--boot", "--init", "--", "x"});
     bad({"/r", "--pids-max", "many", "--", "x"});
     bad({"/r", "--pids-max", "0", "--", "x"});
     bad({"/r", "--cpus", "-1", "--", "x"});
@@ -120,6 +125,10 @@ std::string describe(const bincastle::cli::SandboxCommand& command) {
         text += std::to_string(static_cast<int>(mount.kind)) + " " + mount.source + " " + mount.target + ";";
     for (const auto& entry : spec.env) text += "env " + entry + ";";
     for (const auto& arg : spec.args) text += "arg " + arg + ";";
+    for (const auto& port : spec.ports)
+        text += "port " + port.host_address + ":" + std::to_string(port.host_port) + ":" +
+                std::to_string(port.container_port) + ";";
+    text += spec.host_loopback ? "host-loopback;" : "";
     return text;
 }
 
@@ -149,6 +158,18 @@ TEST_CASE("a spec turned into sandbox arguments parses back into itself") {
     command.expected_parent = 42;
     command.quiet = true;
     CHECK(describe(parse_sandbox_args(bincastle::cli::sandbox_args(command), false)) == describe(command));
+
+    bincastle::cli::SandboxCommand networked;
+    networked.spec.rootfs = "/r";
+    networked.spec.args = {"true"};
+    networked.spec.network = Network::user;
+    networked.spec.ports = {{"127.0.0.1", 8080, 80}, {"0.0.0.0", 2222, 22}};
+    networked.spec.host_loopback = true;
+    CHECK(describe(parse_sandbox_args(bincastle::cli::sandbox_args(networked), false)) == describe(networked));
+    networked.spec.network = Network::bridge;
+    networked.spec.ports.clear();
+    networked.spec.host_loopback = false;
+    CHECK(describe(parse_sandbox_args(bincastle::cli::sandbox_args(networked), false)) == describe(networked));
 
     bincastle::cli::SandboxCommand booting;
     booting.spec.rootfs = "/r";
