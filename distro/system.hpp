@@ -54,7 +54,9 @@ struct Init {
                                   "'::respawn:/usr/sbin/httpd -f -p 8080 -h /var/www' "
                                   "'::respawn:/sbin/getty -n -l /usr/sbin/console-shell 0 -' "
                                   "'::shutdown:/bin/echo the system is going down' >/out/etc/inittab",
-                                  "printf '#!/bin/sh\\nexec /bin/sh -l\\n' >/out/usr/sbin/console-shell",
+                                  // busybox init sets HOME=/: the shell starts as a plain run's does.
+                                  "printf '#!/bin/sh\\nexport HOME=/home/user USER=user\\ncd /home/user\\n"
+                                  "exec /bin/sh -l\\n' >/out/usr/sbin/console-shell",
                                   "chmod 755 /out/usr/sbin/console-shell",
                                   "echo 'served by the demo since boot' >/out/var/www/index.html"}),
                      OutputDir("/out"));
