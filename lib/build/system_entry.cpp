@@ -2,6 +2,7 @@
 
 #include "graph/key_encoder.hpp"
 #include "plan/plan_graph.hpp"
+#include "build/running_lock.hpp"
 #include "util/file_io.hpp"
 #include "util/file_tree.hpp"
 #include "util/shared_names.hpp"
@@ -79,9 +80,11 @@ SystemEntry prepare_entry(const BuiltSystem& system, const EntryOptions& options
     fs::create_directories(system_dir);
     auto running = std::make_shared<UniqueFd>(::open((system_dir / "running").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     if (!*running) throw SysError("open", (system_dir / "running").string());
-    if (::flock(running->get(), LOCK_EX | LOCK_NB) != 0)
+    if (!try_lock_running(running->get(), (system_dir / "running").string()))
         throw Error("system '" + system.system_name + "' is already running from " + system.store_root.string(),
                     "leave it first, or enter another system (bincastle run --system NAME)");
+    // At once: what a previous run recorded (its processes) is not this run's.
+    record_running(running->get(), system_dir / "running", {});
     if (!options.origin.empty() && read_file_if_exists((system_dir / "origin").string()) != options.origin + "\n") {
         const fs::path partial = system_dir / ("origin.partial." + std::to_string(::getpid()));
         write_new_file(partial.string(), options.origin + "\n");

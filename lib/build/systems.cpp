@@ -1,5 +1,6 @@
 // bincastle::list_systems, remove_system, fork_system: the systems a store keeps.
 
+#include "build/running_lock.hpp"
 #include "container/join.hpp"
 #include "container/owner_access.hpp"
 #include "store/store.hpp"
@@ -42,9 +43,8 @@ std::optional<UniqueFd> lock_stopped(const fs::path& dir) {
     const fs::path path = dir / "running";
     UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
     if (!fd) throw SysError("open", path.string());
-    if (::flock(fd.get(), LOCK_EX | LOCK_NB) == 0) return fd;
-    if (errno != EWOULDBLOCK) throw SysError("flock", path.string());
-    return std::nullopt;
+    if (!try_lock_running(fd.get(), path.string())) return std::nullopt;
+    return fd;
 }
 
 fs::path existing_stopped(const fs::path& store_root, const std::string& name, const std::string& doing,
@@ -77,26 +77,33 @@ void add_disk_usage(const fs::path& dir, SystemInfo& info) {
     }
 }
 
-// The holder's record (system_entry.cpp): "pid N" and "command ARGS...".
+// The holder's record (system_entry.cpp): "pid N", "system N", then "command ARGS..."
+// to the end (its arguments may hold anything, newlines too: nothing after it counts).
 void read_running_record(const fs::path& file, SystemInfo& info) {
     auto record = read_file_if_exists(file.string());
     if (!record) return;
+    auto number = [](std::string_view text) -> std::optional<int> {
+        int value = 0;
+        auto [next, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+        if (error != std::errc() || next != text.data() + text.size() || value <= 0) return std::nullopt;
+        return value;
+    };
     std::string_view rest = *record;
     while (!rest.empty()) {
+        if (rest.starts_with("command")) {
+            std::string command(rest.substr(rest.size() > 7 ? 8 : 7));
+            while (!command.empty() && command.back() == '\n') command.pop_back();
+            // Shown on one line, whatever it holds.
+            for (char& c : command)
+                if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+            info.command = std::move(command);
+            return;
+        }
         const std::size_t end = rest.find('\n');
         std::string_view line = rest.substr(0, end);
         rest.remove_prefix(end == std::string_view::npos ? rest.size() : end + 1);
-        if (line.starts_with("pid ")) {
-            int pid = 0;
-            auto [next, error] = std::from_chars(line.data() + 4, line.data() + line.size(), pid);
-            if (error == std::errc() && next == line.data() + line.size() && pid > 0) info.pid = pid;
-        } else if (line.starts_with("system ")) {
-            int pid = 0;
-            auto [next, error] = std::from_chars(line.data() + 7, line.data() + line.size(), pid);
-            if (error == std::errc() && next == line.data() + line.size() && pid > 0) info.system_pid = pid;
-        } else if (line.starts_with("command")) {
-            info.command = std::string(line.substr(line.size() > 7 ? 8 : 7));
-        }
+        if (line.starts_with("pid ") && !info.pid) info.pid = number(line.substr(4));
+        else if (line.starts_with("system ") && !info.system_pid) info.system_pid = number(line.substr(7));
     }
 }
 

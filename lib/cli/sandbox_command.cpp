@@ -5,6 +5,7 @@
 
 #include <bincastle/error.hpp>
 
+#include <arpa/inet.h>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -125,8 +126,9 @@ container::PortForward parse_port_forward(const std::string& option, const std::
     const std::size_t colon = rest.find(':');
     port.host_port = parse_number<std::uint16_t>(option, rest.substr(0, colon));
     port.container_port = parse_number<std::uint16_t>(option, rest.substr(colon + 1));
-    if (port.host_port == 0 || port.container_port == 0 || port.host_address.empty())
-        usage_error(option + " " + text + ": expected [ADDRESS:]HOST_PORT:CONTAINER_PORT, ports from 1");
+    in_addr address{};
+    if (port.host_port == 0 || port.container_port == 0 || ::inet_pton(AF_INET, port.host_address.c_str(), &address) != 1)
+        usage_error(option + " " + text + ": expected [ADDRESS:]HOST_PORT:CONTAINER_PORT, an IPv4 address, ports from 1");
     return port;
 }
 
@@ -142,7 +144,9 @@ namespace {
 
 // The arguments --args-fd names: each ended by a NUL, read to the end of `fd`.
 std::vector<std::string> arguments_from(const std::string& fd_text) {
-    const UniqueFd fd(parse_number<int>("--args-fd", fd_text));
+    const int number = parse_number<int>("--args-fd", fd_text);
+    if (number < 3) usage_error("--args-fd " + fd_text + ": not stdin, stdout or stderr");
+    const UniqueFd fd(number);
     std::string text;
     char buffer[16384];
     for (;;) {

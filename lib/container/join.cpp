@@ -1,6 +1,7 @@
 #include "container/join.hpp"
 
 #include "container/command.hpp"
+#include "container/init.hpp"
 #include "container/pty.hpp"
 #include "container/seccomp.hpp"
 #include "container/supervisor.hpp"
@@ -19,6 +20,7 @@
 #include <fcntl.h>
 #include <optional>
 #include <sched.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,17 +67,27 @@ std::vector<std::string> environment_of(pid_t pid) {
 // the container's pid namespace that it starts) runs the command.
 [[noreturn]] void enter_and_run(const JoinSpec& spec, int pidfd, int root, int cwd, const std::vector<std::string>& env,
                                 int tty_slave) noexcept {
+    // Not dumpable before it is in the system: nothing there may ptrace it or open its
+    // /proc files (its exe is bincastle's binary on the host).
+    if (::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0 || ::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+        fail("prctl: " + std::string(std::strerror(errno)));
     if (::setns(pidfd, all_namespaces) != 0)
         fail("setns into the system's namespaces: " + std::string(std::strerror(errno)));
     if (::fchdir(root) != 0 || ::chroot(".") != 0 || ::fchdir(cwd) != 0)
         fail("entering the system's root: " + std::string(std::strerror(errno)));
+    // Blocked before the fork, so that no signal is lost before run_init relays them.
+    sigset_t all;
+    sigfillset(&all);
+    ::sigprocmask(SIG_BLOCK, &all, nullptr);
     const pid_t command = ::fork();
     if (command < 0) fail("fork: " + std::string(std::strerror(errno)));
     if (command == 0) {
         try {
+            if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) throw SysError("prctl(PR_SET_PDEATHSIG)", "");
             if (::setsid() < 0) throw SysError("setsid", "");
             if (tty_slave >= 0) become_terminal_owner(tty_slave);
-            if (tty_slave > 2) ::close(tty_slave);
+            // Nothing of the caller's but stdio reaches the system.
+            if (::close_range(3, ~0U, 0) != 0) throw SysError("close_range", "fds from 3");
             install_default_filter();
         } catch (const Error& error) {
             fail(error.what());
@@ -84,10 +96,8 @@ std::vector<std::string> environment_of(pid_t pid) {
         exec_command(spec.args, env);
     }
     if (tty_slave >= 0) ::close(tty_slave);
-    int status = 0;
-    while (::waitpid(command, &status, 0) < 0)
-        if (errno != EINTR) fail("waitpid: " + std::string(std::strerror(errno)));
-    ::_exit(shell_status(status));
+    // Passes the signals bincastle relays on to the command, and its status back.
+    run_init(command, -1, spec.args[0]);
 }
 
 }  // namespace
@@ -112,7 +122,14 @@ int join(const JoinSpec& spec) {
     const pid_t child = ::fork();
     if (child < 0) throw SysError("fork", "joining the system");
     if (child == 0) enter_and_run(spec, pidfd.get(), root.get(), cwd.get(), env, pty ? pty->slave.get() : -1);
-    ChildProcess process(child, open_pidfd(child).release());
+    int child_pidfd = static_cast<int>(::syscall(SYS_pidfd_open, child, 0));
+    if (child_pidfd < 0) {
+        const int error = errno;
+        ::kill(child, SIGKILL);
+        ::waitpid(child, nullptr, 0);
+        throw SysError(error, "pidfd_open", "process " + std::to_string(child));
+    }
+    ChildProcess process(child, child_pidfd);
     UniqueFd master;
     if (pty) {
         pty->slave.reset();

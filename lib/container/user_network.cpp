@@ -49,13 +49,16 @@ ChildProcess spawn_slirp4netns(pid_t container, const Spec& spec, const std::str
                                int exit_fd, int ready_fd) {
     UniqueFd output(::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
     if (!output) throw SysError("open", log);
+    UniqueFd null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (!null) throw SysError("open", "/dev/null");
+    // Its own mount namespace and a seccomp filter: it parses the container's packets.
     std::vector<std::string> argv = {"slirp4netns", "--configure", "--mtu=65520", "--exit-fd=3", "--ready-fd=4",
-                                     "--api-socket=" + api};
+                                     "--api-socket=" + api, "--enable-sandbox", "--enable-seccomp"};
     if (!spec.host_loopback) argv.push_back("--disable-host-loopback");
     argv.push_back(std::to_string(container));
     argv.push_back("tap0");
     try {
-        return spawn({argv, std::nullopt, {}, STDIN_FILENO, output.get(), output.get(), {exit_fd, ready_fd}});
+        return spawn({argv, std::nullopt, {}, null.get(), output.get(), output.get(), {exit_fd, ready_fd}});
     } catch (const Error& error) {
         throw Error(std::string(error.what()) + " (--net user)", "install slirp4netns (apt-get install slirp4netns)");
     }
@@ -77,10 +80,15 @@ UserNetwork::UserNetwork(pid_t container, const Spec& spec, Pipes pipes)
                                pipes.ready_write.get())) {
     pipes.exit_read.reset();
     pipes.ready_write.reset();
-    // "1" once tap0 is up; end of file if it failed (it said why on stderr).
+    // "1" once tap0 is up; end of file if it failed (it said why in its log).
     char ready = 0;
-    ssize_t n;
-    while ((n = ::read(ready_.get(), &ready, 1)) < 0 && errno == EINTR) {
+    ssize_t n = -1;
+    pollfd wait{ready_.get(), POLLIN, 0};
+    int polled;
+    while ((polled = ::poll(&wait, 1, 30'000)) < 0 && errno == EINTR) {
+    }
+    if (polled == 0) throw Error("slirp4netns did not set up the container's network within 30 s (--net user)");
+    while (polled > 0 && (n = ::read(ready_.get(), &ready, 1)) < 0 && errno == EINTR) {
     }
     if (n != 1) {
         // What it said, less its progress lines.

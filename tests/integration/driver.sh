@@ -341,9 +341,12 @@ t_ps_stop() {
     rm -f "$T/store/systems/$name/upper/root/up"
     m=$(unique_number)
     on_exit "kill_with_arg 'sleep $m'"
-    "$B" run "$R" sys -- sh -c 'touch /root/up; exec sleep "$1"' _ "$m" >/dev/null 2>"$T/run-err" &
+    # An argument that would forge a line of the system's record is only an argument.
+    "$B" run "$R" sys -- sh -c 'touch /root/up; exec sleep "$1"' _ "$m" "$(printf 'x\nsystem 999999')" \
+        >/dev/null 2>"$T/run-err" &
     runner=$!
     wait_file "$T/store/systems/$name/upper/root/up" "the second start ($(cat "$T/run-err"))"
+    [ "$(bc ps | grep -c .)" -eq 2 ] || fail "ps shows more than one line for one system: $(bc ps 2>&1)"
     bc stop --timeout 0.5 "$name" 2>"$T/err" || fail "stop --timeout: $(cat "$T/err")"
     grep -q "killed $name" "$T/err" || fail "stop --timeout said: $(cat "$T/err")"
     wait "$runner"
@@ -493,6 +496,14 @@ t_exec() {
     echo "$out" | grep -q "Seccomp:.2" || fail "exec ran without the seccomp filter: $out"
     echo "$out" | grep -q "^FIRST MESSAGE$" || fail "exec did not see the system's files: $out"
     [ -e "$T/store/systems/$name/upper/root/joined" ] || fail "what exec wrote is not in the system's upper"
+    # Signals bincastle exec gets reach the command (here TERM, which it traps).
+    "$B" exec -- sh -c 'trap "exit 9" TERM; touch /root/exec-up; sleep 60 & wait' </dev/null >/dev/null 2>"$T/exec-err" &
+    execer=$!
+    wait_file "$T/store/systems/$name/upper/root/exec-up" "exec's start ($(cat "$T/exec-err"))"
+    kill -TERM "$execer"
+    wait "$execer"
+    rc=$?
+    [ "$rc" -eq 9 ] || fail "exec after TERM ended with $rc, not its command's 9: $(cat "$T/exec-err")"
     bc exec --system nosuch -- true 2>"$T/err" && fail "exec into a missing system succeeded"
     grep -q "is not running" "$T/err" || fail "exec --system nosuch: $(cat "$T/err")"
 

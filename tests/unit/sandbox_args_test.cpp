@@ -90,6 +90,8 @@ TEST_CASE("usage errors") {
     bad({"/r", "-p", "8080:80", "--", "x"});                    // a port without --net user
     bad({"/r", "--net", "user", "-p", "8080", "--", "x"});
     bad({"/r", "--net", "user", "-p", "0:80", "--", "x"});
+    bad({"/r", "--net", "user", "-p", "[::1]:80:80", "--", "x"});
+    bad({"/r", "--net", "user", "-p", "localhost\",\"x:80:80", "--", "x"});
     bad({"/r", "--net-host-loopback", "--", "x"});
     bad({"/r", "--boot", "--init", "--", "x"});
     bad({"/r", "--pids-max", "many", "--", "x"});
