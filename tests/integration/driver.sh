@@ -262,12 +262,7 @@ t_systems_rm_fork() {
     "$B" run "$R" sys -- sh -c 'trap "exit 0" TERM; touch /root/up; sleep 60 & wait' >/dev/null 2>"$T/run-err" &
     runner=$!
     on_exit "kill $runner 2>/dev/null"
-    n=0
-    until [ -e "$T/store/systems/$name/upper/root/up" ]; do
-        n=$((n + 1))
-        [ $n -lt 300 ] || fail "the system never started: $(cat "$T/run-err")"
-        sleep 0.1
-    done
+    wait_for_file "$T/store/systems/$name/upper/root/up" "the system's start ($(cat "$T/run-err"))"
     bc systems | grep -q "^$name  *yes " || fail "not listed as running: $(bc systems 2>&1)"
     bc rm "$name" >"$T/out" 2>"$T/err"
     rc=$?
@@ -303,16 +298,6 @@ secret" ] || fail "the fork sees '$out'"
     [ "$(ls "$T/store/layers" | wc -l)" -lt "$layers" ] || fail "gc kept the layers of the removed system"
 }
 
-# wait_file FILE WHAT: until FILE exists (30 s at most).
-wait_file() {
-    n=0
-    until [ -e "$1" ]; do
-        n=$((n + 1))
-        [ $n -lt 300 ] || fail "$2 never happened"
-        sleep 0.1
-    done
-}
-
 t_ps_stop() {
     setup
     bc run "$R" sys -- true 2>"$T/err" || fail "first run: $(cat "$T/err")"
@@ -326,7 +311,7 @@ t_ps_stop() {
         >/dev/null 2>"$T/run-err" &
     runner=$!
     on_exit "kill -KILL $runner 2>/dev/null"
-    wait_file "$T/store/systems/$name/upper/root/up" "the system's start ($(cat "$T/run-err"))"
+    wait_for_file "$T/store/systems/$name/upper/root/up" "the system's start ($(cat "$T/run-err"))"
     bc ps >"$T/ps" 2>"$T/err" || fail "ps: $(cat "$T/err")"
     grep -q "^$name  *$runner  *20[0-9-]* [0-9:]*  *sh -c trap" "$T/ps" || fail "ps: $(cat "$T/ps")"
     bc stop "$name" 2>"$T/err" || fail "stop: $(cat "$T/err")"
@@ -345,7 +330,7 @@ t_ps_stop() {
     "$B" run "$R" sys -- sh -c 'touch /root/up; exec sleep "$1"' _ "$m" "$(printf 'x\nsystem 999999')" \
         >/dev/null 2>"$T/run-err" &
     runner=$!
-    wait_file "$T/store/systems/$name/upper/root/up" "the second start ($(cat "$T/run-err"))"
+    wait_for_file "$T/store/systems/$name/upper/root/up" "the second start ($(cat "$T/run-err"))"
     [ "$(bc ps | grep -c .)" -eq 2 ] || fail "ps shows more than one line for one system: $(bc ps 2>&1)"
     bc stop --timeout 0.5 "$name" 2>"$T/err" || fail "stop --timeout: $(cat "$T/err")"
     grep -q "killed $name" "$T/err" || fail "stop --timeout said: $(cat "$T/err")"
@@ -358,9 +343,9 @@ t_ps_stop() {
         touch /root/up; sleep 60 & wait"; echo "inner ended with $?" >/root/inner-ended; sleep 60 & wait' \
         >/dev/null 2>"$T/run-err" &
     runner=$!
-    wait_file "$T/store/systems/inner/upper/root/up" "the nested system's start ($(cat "$T/run-err"))"
+    wait_for_file "$T/store/systems/inner/upper/root/up" "the nested system's start ($(cat "$T/run-err"))"
     bc stop inner 2>"$T/err" || fail "stop inner: $(cat "$T/err")"
-    wait_file "$T/store/systems/$name/upper/root/inner-ended" "the return to the outer system"
+    wait_for_file "$T/store/systems/$name/upper/root/inner-ended" "the return to the outer system"
     grep -q "inner ended with 0" "$T/store/systems/$name/upper/root/inner-ended" ||
         fail "the nested run: $(cat "$T/store/systems/$name/upper/root/inner-ended")"
     bc ps | grep -q "^$name " || fail "the outer system ended too: $(bc ps 2>&1)"
@@ -483,7 +468,7 @@ t_exec() {
         sleep 60 & wait' >/dev/null 2>"$T/run-err" &
     runner=$!
     on_exit "kill -KILL $runner 2>/dev/null"
-    wait_file "$T/store/systems/$name/upper/root/up" "the system's start ($(cat "$T/run-err"))"
+    wait_for_file "$T/store/systems/$name/upper/root/up" "the system's start ($(cat "$T/run-err"))"
 
     # Its working directory, environment, pid namespace, hostname, filter and files.
     out=$(bc exec -- sh -c 'echo "$(pwd) $MARK $HOME $(hostname) $(id -u)"; [ $$ -ne 1 ] && [ $PPID -eq 0 ] && echo own-pid;
@@ -499,7 +484,7 @@ t_exec() {
     # Signals bincastle exec gets reach the command (here TERM, which it traps).
     "$B" exec -- sh -c 'trap "exit 9" TERM; touch /root/exec-up; sleep 60 & wait' </dev/null >/dev/null 2>"$T/exec-err" &
     execer=$!
-    wait_file "$T/store/systems/$name/upper/root/exec-up" "exec's start ($(cat "$T/exec-err"))"
+    wait_for_file "$T/store/systems/$name/upper/root/exec-up" "exec's start ($(cat "$T/exec-err"))"
     kill -TERM "$execer"
     wait "$execer"
     rc=$?

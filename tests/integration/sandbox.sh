@@ -1157,12 +1157,7 @@ t_net_user() {
         >"$T/httpd.out" 2>&1 &
     server=$!
     on_exit "kill $server 2>/dev/null"
-    n=0
-    until got=$(curl -s -m 2 "http://127.0.0.1:$hport/g.txt") && [ "$got" = "from inside" ]; do
-        n=$((n + 1))
-        [ $n -lt 100 ] || fail "the forwarded port never answered ($(cat "$T/httpd.out"))"
-        sleep 0.1
-    done
+    wait_for_http "http://127.0.0.1:$hport/g.txt" "from inside" "an answer through the forwarded port ($(cat "$T/httpd.out"))"
     kill "$server"
     wait "$server"
     run sb -p "$hport:8080" "$T/root" -- true
@@ -1198,12 +1193,7 @@ t_net_bridge() {
     case $address in 10.89.0.*) ;; *) fail "eth0 has '$address'" ;; esac
     grep -q "default via 10.89.0.1 dev eth0" "$T/shared/route" || fail "route: $(cat "$T/shared/route")"
     # The host reaches it at its address; it reaches the host at the bridge's.
-    n=0
-    until got=$(curl -s -m 2 "http://$address:8080/g.txt") && [ "$got" = "from inside" ]; do
-        n=$((n + 1))
-        [ $n -lt 100 ] || fail "the host did not reach $address:8080 ($(cat "$T/bridge.out"))"
-        sleep 0.1
-    done
+    wait_for_http "http://$address:8080/g.txt" "from inside" "the host reaching $address:8080 ($(cat "$T/bridge.out"))"
     serve_http "$T/www" "$T/port" 10.89.0.1
     run sb --net bridge "$T/root" -- wget -q -O- "http://10.89.0.1:$(cat "$T/port")/f.txt"
     expect_rc 0

@@ -29,6 +29,17 @@ fail() {
     exit 1
 }
 
+# wait_for_file FILE WHAT: until FILE exists (30 s at most); else fails saying WHAT never
+# happened.
+wait_for_file() {
+    _w=0
+    until [ -e "$1" ]; do
+        _w=$((_w + 1))
+        [ $_w -lt 300 ] || fail "$2 never happened"
+        sleep 0.1
+    done
+}
+
 skip() {
     echo "$*" >"$_tap_skip_file"
     exit 77

@@ -12,10 +12,16 @@ open(sys.argv[2] + ".new", "w").write(str(server.server_port))
 os.rename(sys.argv[2] + ".new", sys.argv[2])
 server.serve_forever()' "$1" "$2" "${3:-127.0.0.1}" &
     on_exit "kill $! 2>/dev/null"
+    wait_for_file "$2" "the test's web server's start"
+}
+
+# wait_for_http URL TEXT WHAT: until URL answers TEXT (10 s at most); else fails saying
+# WHAT never happened.
+wait_for_http() {
     _n=0
-    until [ -s "$2" ]; do
+    until _got=$(curl -s -m 2 "$1") && [ "$_got" = "$2" ]; do
         _n=$((_n + 1))
-        [ $_n -lt 100 ] || fail "the test's web server never started"
+        [ $_n -lt 100 ] || fail "$3 never happened"
         sleep 0.1
     done
 }
