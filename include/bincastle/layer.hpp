@@ -46,10 +46,14 @@ struct MountDir {
 
 // Where a layer's files come from when it is a source rather than built.
 struct SourceSpec {
-    enum class Kind { local_dir, git, http_archive, host_packages };
+    enum class Kind { local_dir, git, http_archive, host_packages, image };
     Kind kind = Kind::local_dir;
-    std::string location;  // directory (relative to the definition), repository URL, or archive URL
-    std::string revision;  // git: branch, tag or commit; http: the archive's sha256
+    // directory (relative to the definition), repository URL, archive URL, or image
+    // reference without its digest
+    std::string location;
+    // git: branch, tag or commit; http: the archive's sha256; image: its manifest's
+    // digest, "sha256:..." ("" when not pinned)
+    std::string revision;
     int strip_components = 0;
     std::vector<std::string> exclude;   // local_dir: paths (relative to it) left out
     std::vector<std::string> packages;  // host_packages: the Debian packages asked for
@@ -182,6 +186,27 @@ struct HostPackages {
     std::vector<std::string> names;
 };
 
+// An OCI image's filesystem: "REGISTRY/REPO[:TAG]@sha256:DIGEST" from a registry, or
+// "oci:DIR[:TAG]@sha256:DIGEST" from an OCI image layout (DIR relative to the
+// definition, inside it). The digest pins the image: its manifest's, or, for an index
+// of several platforms, the index's (this machine's platform is taken). A reference
+// without one is refused at build time, with the digest its tag names now:
+//
+//     Layer(Name("debian"), Image("registry.example/library/debian:12@sha256:..."))
+//
+// Each of the image's layers is stored once, keyed by its digest, so images that share
+// a base pull it once; the layer is their union, whiteouts applied. The image's config
+// (its Cmd, Env, User) is not used: the system's RunArgs and Env say how it runs.
+struct Image {
+    explicit Image(const std::string& reference) {
+        const std::size_t at = reference.rfind('@');
+        ref = at == std::string::npos ? reference : reference.substr(0, at);
+        digest = at == std::string::npos ? "" : reference.substr(at + 1);
+    }
+    std::string ref;     // without the digest
+    std::string digest;  // "sha256:...", or "" when not given
+};
+
 // A layer mounted at a directory instead of merged into the overlay.
 struct Wrapped {
     std::shared_ptr<const LayerData> layer;
@@ -239,6 +264,9 @@ inline void apply(LayerData& data, const HttpArchive& option) {
 inline void apply(LayerData& data, const HostPackages& option) {
     data.source = SourceSpec{SourceSpec::Kind::host_packages, "", "", 0, {}, option.names};
 }
+inline void apply(LayerData& data, const Image& option) {
+    data.source = SourceSpec{SourceSpec::Kind::image, option.ref, option.digest, 0, {}, {}};
+}
 
 }  // namespace detail
 
@@ -253,7 +281,7 @@ public:
         static_assert((LayerOption<Options> && ...),
                       "bincastle::Layer takes only options: Name, Dep, BuildDep, RunDep (Deps, BuildDeps, RunDeps), Env, "
                       "BuildScript, BuildScratch, OutputDir, RunArgs, RunWorkingDir, AlwaysRun, "
-                      "LocalOverride, LocalDir, Git, HttpArchive, HostPackages (a Layer or a piece with spec() "
+                      "LocalOverride, LocalDir, Git, HttpArchive, HostPackages, Image (a Layer or a piece with spec() "
                       "goes inside Dep, BuildDep or RunDep)");
         auto data = std::make_shared<LayerData>();
         // Guarded so that a wrong option reports only the assertion above.

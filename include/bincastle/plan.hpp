@@ -26,6 +26,7 @@
 //   {"kind": "git", "url": "URL", "ref": "branch, tag or commit"}
 //   {"kind": "http_archive", "url": "URL", "sha256": "HEX", "strip_components": 0}
 //   {"kind": "host_packages", "packages": ["gcc-12", ...]}
+//   {"kind": "image", "ref": "REGISTRY/REPO:TAG or oci:DIR", "digest": "sha256:HEX" or ""}
 //
 // Every member is always written, in the order above, so that one plan has one text.
 // Reading is strict: a missing or unknown member, a wrong type, a dependency on a

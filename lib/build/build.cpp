@@ -23,7 +23,8 @@ namespace {
 // Every layer the system needs built: its run closure, and what each of those, and
 // their build closures in turn, is built on.
 SourceContentKey source_key_of(const BuildOptions& options, const Store& store) {
-    return make_source_key(options.definition_dir, options.overrides, store, options.sources.dpkg_admin_dir);
+    return make_source_key(options.definition_dir, options.overrides, store, options.sources.dpkg_admin_dir,
+                           options.insecure_registry);
 }
 
 std::vector<bool> needed_layers(const Graph& graph, const std::vector<std::vector<Placement>>& closures) {
@@ -145,7 +146,8 @@ bool build_missing(const Plan& plan, const Graph& graph, const std::vector<Key>&
     }
     progress.flush();  // the queued and cached lines, before a build may wait on a lock
     BuildSetup setup{&graph,           &keys,        &store,   options.sandbox_program, options.jobs,
-                     options.definition_dir, &options.overrides, &progress, options.sources};
+                     options.definition_dir, &options.overrides, &progress, options.sources,
+                     options.insecure_registry};
     std::vector<bool> made = to_build;
     Scheduler scheduler(std::move(prerequisites), std::move(to_build));
     bool ok = run_jobs(scheduler, options.jobs, [&](std::size_t i) { return build_layer(setup, order[i]); });

@@ -1,8 +1,11 @@
 #include "driver/source_confinement.hpp"
 
+#include "source/image_source.hpp"
+
 #include <bincastle/error.hpp>
 
 #include <algorithm>
+#include <optional>
 
 namespace fs = std::filesystem;
 
@@ -22,13 +25,23 @@ void check_local_sources(const Plan& plan, const fs::path& source_root, const fs
     fs::path root = fs::weakly_canonical(source_root, error);
     if (error) throw SysError(error.value(), "realpath", source_root.string());
     for (const PlanLayer& layer : plan.layers) {
-        if (!layer.source || layer.source->kind != SourceSpec::Kind::local_dir) continue;
-        if (layer.overridable && overrides.count(layer.name)) continue;
-        fs::path path = fs::weakly_canonical(definition_dir / layer.source->location, error);
-        if (error) throw SysError(error.value(), "realpath", (definition_dir / layer.source->location).string());
+        if (!layer.source) continue;
+        std::optional<fs::path> dir;
+        std::string option;
+        if (layer.source->kind == SourceSpec::Kind::local_dir) {
+            if (layer.overridable && overrides.count(layer.name)) continue;
+            dir = definition_dir / layer.source->location;
+            option = "LocalDir(\"" + layer.source->location + "\")";
+        } else if (layer.source->kind == SourceSpec::Kind::image) {
+            dir = image_layout_dir(layer.source->location, definition_dir);
+            option = "Image(\"" + layer.source->location + "\")";
+        }
+        if (!dir) continue;
+        fs::path path = fs::weakly_canonical(*dir, error);
+        if (error) throw SysError(error.value(), "realpath", dir->string());
         if (!inside(path, root))
-            throw Error("layer '" + layer.name + "': LocalDir(\"" + layer.source->location + "\") is " + path.string() +
-                            ", outside the definition's " + root.string(),
+            throw Error("layer '" + layer.name + "': " + option + " is " + path.string() + ", outside the definition's " +
+                            root.string(),
                         "a definition reaches only its own repository (or the DIR given to run)");
     }
 }

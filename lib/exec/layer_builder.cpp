@@ -4,6 +4,7 @@
 #include "source/archive_fetch.hpp"
 #include "source/git_source.hpp"
 #include "source/host_packages.hpp"
+#include "source/image_source.hpp"
 #include "source/source_key.hpp"
 #include "source/tree_hash.hpp"
 #include "util/file_tree.hpp"
@@ -210,6 +211,11 @@ bool build_layer_locked(const BuildSetup& setup, std::size_t node) {
                 if (host_package_closure(source.packages, admin_dir) != closure)
                     throw Error("the host's packages changed while " + layer.name + " was copied from them",
                                 "build again");
+            } else if (source.kind == SourceSpec::Kind::image) {
+                unpack_image(*setup.store, source, {setup.definition_dir, setup.insecure_registry}, build.fs(),
+                             [&](const std::string& line) {
+                                 setup.progress->event({ProgressEvent::Kind::output, layer.name, key, 0, line});
+                             });
             } else if (source.kind == SourceSpec::Kind::git) {
                 export_git_tree(store_root, source.location, git_commit_of(store_root, source), build.fs());
             } else {

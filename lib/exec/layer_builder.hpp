@@ -28,6 +28,7 @@ struct BuildSetup {
     const SourceOverrides* overrides;
     ProgressSink* progress;
     SourceSettings sources;
+    bool insecure_registry = false;  // Image sources: plain http beyond loopback
 };
 
 // The `sandbox` arguments that build `node` (everything after the verb).

@@ -1,6 +1,7 @@
 #include "export/image_export.hpp"
 
 #include "container/owner_access.hpp"
+#include "oci/image_manifest.hpp"
 #include "oci/oci_platform.hpp"
 #include "remote/parallel.hpp"
 #include "remote/registry_client.hpp"
@@ -159,28 +160,6 @@ void export_image(const ImageSpec& image, const ExportOptions& options) {
     });
 }
 
-LayoutImage find_layout_image(const std::string& index_json, const std::string& tag, const std::string& layout) {
-    json::value index = json::parse(index_json);
-    const json::array& manifests = index.at("manifests").as_array();
-    const json::object* chosen = nullptr;
-    for (const auto& entry : manifests) {
-        const json::object& object = entry.as_object();
-        const json::value* annotations = object.if_contains("annotations");
-        const json::value* name = annotations ? annotations->as_object().if_contains("org.opencontainers.image.ref.name") : nullptr;
-        if (manifests.size() == 1 || (name && name->as_string() == tag)) chosen = &object;
-    }
-    if (!chosen) throw Error(layout + " has no image tagged " + tag);
-    return {std::string(chosen->at("digest").as_string()), std::string(chosen->at("mediaType").as_string())};
-}
-
-std::vector<std::string> manifest_blobs(const std::string& manifest_body) {
-    json::value manifest = json::parse(manifest_body);
-    std::vector<std::string> blobs;
-    blobs.emplace_back(manifest.at("config").at("digest").as_string());
-    for (const auto& layer : manifest.at("layers").as_array()) blobs.emplace_back(layer.at("digest").as_string());
-    return blobs;
-}
-
 std::string push_oci_layout(const fs::path& layout, const std::string& ref, bool insecure, const std::string& tag,
                             std::FILE* notices) {
     const remote::Reference reference = remote::Reference::parse(ref, insecure);
@@ -189,10 +168,10 @@ std::string push_oci_layout(const fs::path& layout, const std::string& ref, bool
         if (!is_sha256_digest(digest)) throw Error(layout.string() + ": a blob named " + digest);
         return layout / "blobs" / "sha256" / digest.substr(7);
     };
-    const LayoutImage image = find_layout_image(read_file((layout / "index.json").string()), tag, layout.string());
+    const oci::LayoutImage image = oci::find_layout_image(read_file((layout / "index.json").string()), tag, layout.string());
     const std::string& manifest_digest = image.manifest_digest;
     const std::string manifest_body = read_file(blob_path(manifest_digest).string());
-    const std::vector<std::string> blobs = manifest_blobs(manifest_body);
+    const std::vector<std::string> blobs = oci::manifest_blobs(manifest_body);
     try {
         client.ping();
         remote::parallel_for(blobs.size(), 4, [&](std::size_t i) { client.put_blob(blobs[i], blob_path(blobs[i])); });

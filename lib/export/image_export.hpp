@@ -45,18 +45,6 @@ struct ExportOptions {
 // call this while the process runs no other thread).
 void export_image(const ImageSpec& image, const ExportOptions& options);
 
-// What push_oci_layout reads of a layout: the manifest of index.json (its text
-// `index_json`) tagged `tag`, or its only one. Throws an Error naming `layout` when
-// there is none; what Boost.JSON throws when the index is malformed.
-struct LayoutImage {
-    std::string manifest_digest;
-    std::string media_type;
-};
-LayoutImage find_layout_image(const std::string& index_json, const std::string& tag, const std::string& layout);
-// The blobs an image manifest names: its config, then its layers. Throws what
-// Boost.JSON throws when the manifest is malformed.
-std::vector<std::string> manifest_blobs(const std::string& manifest_body);
-
 // Pushes the image of an OCI layout (its manifest tagged `tag` in index.json, or its
 // only one) to `ref` (host[:port]/repo[:tag]); the blobs the registry has are not sent.
 // Returns the manifest's digest.

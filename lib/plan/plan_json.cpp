@@ -17,6 +17,7 @@ const char* kind_name(SourceSpec::Kind kind) {
     case SourceSpec::Kind::git: return "git";
     case SourceSpec::Kind::http_archive: return "http_archive";
     case SourceSpec::Kind::host_packages: return "host_packages";
+    case SourceSpec::Kind::image: return "image";
     }
     throw Error("a source of an unknown kind");
 }
@@ -47,6 +48,10 @@ json::value source_value(const std::optional<SourceSpec>& source) {
         break;
     case SourceSpec::Kind::host_packages:
         out["packages"] = strings(source->packages);
+        break;
+    case SourceSpec::Kind::image:
+        out["ref"] = source->location;
+        out["digest"] = source->revision;
         break;
     }
     return out;
@@ -205,6 +210,11 @@ std::optional<SourceSpec> read_source(const Reader& in) {
         in.only({"kind", "packages"});
         source.kind = SourceSpec::Kind::host_packages;
         source.packages = in.member("packages").strings();
+    } else if (kind == "image") {
+        in.only({"kind", "ref", "digest"});
+        source.kind = SourceSpec::Kind::image;
+        source.location = in.member("ref").string();
+        source.revision = in.member("digest").string();
     } else {
         in.member("kind").fail("unknown source kind '" + kind + "'");
     }

@@ -3,6 +3,7 @@
 #include "graph/key_encoder.hpp"
 #include "source/git_source.hpp"
 #include "source/host_packages.hpp"
+#include "source/image_source.hpp"
 #include "source/tree_hash.hpp"
 
 #include <bincastle/error.hpp>
@@ -49,8 +50,8 @@ Key local_content_key(const fs::path& dir, const std::vector<std::string>& exclu
 }
 
 SourceContentKey make_source_key(const fs::path& definition_dir, const SourceOverrides& overrides, const Store& store,
-                                 const fs::path& dpkg_admin_dir) {
-    return [definition_dir, &overrides, &store, dpkg_admin_dir](const LayerData& layer) -> Key {
+                                 const fs::path& dpkg_admin_dir, bool insecure_registry) {
+    return [definition_dir, &overrides, &store, dpkg_admin_dir, insecure_registry](const LayerData& layer) -> Key {
         const SourceSpec& source = *layer.source;
         // An overridden source is whatever is in its override directory now.
         SourceSpec::Kind kind = overridden(layer, overrides) ? SourceSpec::Kind::local_dir : source.kind;
@@ -77,6 +78,8 @@ SourceContentKey make_source_key(const fs::path& definition_dir, const SourceOve
         case SourceSpec::Kind::host_packages:
             // What is installed, not where: the closure's names, architectures, versions.
             return host_packages_key(host_package_closure(source.packages, dpkg_admin_dir));
+        case SourceSpec::Kind::image:
+            return image_content_key(layer.name, source, {definition_dir, insecure_registry});
         case SourceSpec::Kind::git:
             break;
         }

@@ -1,7 +1,7 @@
 #pragma once
 
 // What a source layer's content is, for its key: a local tree's hash (with a stat
-// cache in the store), a git commit id, an archive's declared sha256.
+// cache in the store), a git commit id, an archive's declared sha256, an image's digest.
 
 #include "graph/graph.hpp"
 #include "source/source_dir.hpp"
@@ -14,9 +14,11 @@
 
 namespace bincastle {
 
-// `overrides` must outlive the function returned; `dpkg_admin_dir` is HostPackages'.
+// `overrides` must outlive the function returned; `dpkg_admin_dir` is HostPackages';
+// `insecure_registry` lets an unpinned Image's tag be looked up over plain http.
 SourceContentKey make_source_key(const std::filesystem::path& definition_dir, const SourceOverrides& overrides,
-                                 const Store& store, const std::filesystem::path& dpkg_admin_dir = "/var/lib/dpkg");
+                                 const Store& store, const std::filesystem::path& dpkg_admin_dir = "/var/lib/dpkg",
+                                 bool insecure_registry = false);
 
 // The content key of a local directory source: its tree hash, or, when it excludes
 // paths, the tree hash without them and the exclusions. `cache` may be null.

@@ -7,6 +7,9 @@
 //   BC_HOSTILE=1     a layer that leaves modes its owner cannot read through: a mode-000
 //                    directory, a mode-0555 one, an unreadable file
 //   BC_MOUNT_DIR=DIR where the system mounts its wrapped source (default /home/src)
+//   BC_IMAGE=REF     a layer "image" of Image(REF), merged into the system
+//   BC_IMAGE_SYSTEM=REF  instead of all the above, a system of Image(REF) alone that
+//                    runs /bin/cat /opt/app/content (an export of the above, say)
 // LocalDir paths are relative to BINCASTLE_DEFINITION_DIR, which the tests set to a
 // directory holding rootfs/ (busybox) and src/.
 #include <bincastle/main.hpp>
@@ -75,6 +78,11 @@ int main(int argc, char** argv) {
                                            "echo kept > /opt/hostile/readonly/file",
                                            "echo hidden > /opt/hostile/unreadable", "chmod 000 /opt/hostile/unreadable",
                                            "chmod 0555 /opt/hostile/readonly", "chmod 000 /opt/hostile/closed"})));
+    if (const char* ref = std::getenv("BC_IMAGE")) parts.push_back(Layer(Name("image"), Image(ref)));
+    if (const char* ref = std::getenv("BC_IMAGE_SYSTEM"))
+        return bincastle::main(argc, argv,
+                               Layer(Name("system"), RunDep(Layer(Name("image"), Image(ref))),
+                                     RunArgs({"/bin/cat", "/opt/app/content"})));
     const char* mount_dir = std::getenv("BC_MOUNT_DIR");
     Layer root(Name("system"), RunDep(Base{}), RunDep(Wrap(Source{}, MountDir(mount_dir ? mount_dir : "/home/src"))),
                RunDeps(parts), Env("GREETING", "hello"), RunWorkingDir("/opt"), RunArgs({"/bin/cat", "/opt/app/content"}));

@@ -219,6 +219,17 @@ t_local_dir_leaves() {
     bc build "$R" sys 2>"$T/err" || fail "a LocalDir inside the repository was refused: $(cat "$T/err")"
 }
 
+t_image_layout_leaves() {
+    mkdir -p "$T/outside"
+    echo '{"schemaVersion":2,"manifests":[]}' >"$T/outside/index.json"
+    image='Image("oci:../../outside@sha256:'$(printf '%064d' 0)'")'
+    definition "    return bincastle::main(argc, argv, Layer(Name(\"sys\"), RunDep(Layer(Name(\"img\"), $image))));"
+    bc build "$R" sys >"$T/out" 2>"$T/err"
+    rc=$?
+    expect_one_line "layer 'img': Image(\"oci:../../outside\") is .*outside the definition's"
+    expect_no_layers
+}
+
 t_killed_driver_leaves_nothing() {
     definition '
     std::vector<Layer> slow;
@@ -268,5 +279,6 @@ tap_case t_daemon "a definition that leaves a daemon fails, and the daemon ends 
 tap_case t_endless_loop "a definition that never ends is stopped at its time limit"
 tap_case t_huge_allocation "a definition that allocates 10 GB is held to its memory limit"
 tap_case t_local_dir_leaves "a LocalDir that leaves the repository or DIR is refused, by path or symlink"
+tap_case t_image_layout_leaves "an OCI layout Image that leaves the repository or DIR is refused"
 tap_case t_killed_driver_leaves_nothing "kill -9 of the driver, 20 times during a build and once in a system, leaves no process; the rerun completes"
 tap_main

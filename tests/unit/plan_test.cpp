@@ -21,11 +21,12 @@ Layer every_option() {
     Layer src(Name("src"), Git("https://example.org/src.git", "v1.0"), LocalOverride());
     Layer archive(Name("archive"), HttpArchive("https://example.org/a.tar.gz", std::string(64, 'a'), 1));
     Layer host(Name("host"), HostPackages({"gcc-12", "make"}));
+    Layer image(Name("image"), Image("registry.example/debian:12@sha256:" + std::string(64, 'b')));
     Layer tool(Name("tool"), Dep(base), BuildDep(host), BuildDep(Wrap(src, MountDir("/src"))),
                BuildDep(Wrap(archive, MountDir("/archive"))), Env("CFLAGS", "-O2"), Env("CFLAGS", "-g \"quoted\""),
                BuildScript({"cd /src", "make install DESTDIR=/out"}), BuildScratch("/tmp/work"), OutputDir("/out"),
                AlwaysRun());
-    return Layer(Name("system"), RunDep(base), RunDep(tool), RunDep(Wrap(src, MountDir("/home/src"))),
+    return Layer(Name("system"), RunDep(image), RunDep(base), RunDep(tool), RunDep(Wrap(src, MountDir("/home/src"))),
                  Env("PATH", "/bin"), RunArgs({"/bin/sh", "-l"}), RunWorkingDir("/home"));
 }
 
@@ -85,10 +86,10 @@ TEST_CASE("a plan lists each layer once, dependencies first, the system last") {
     Plan plan = make_plan(every_option());
     std::vector<std::string> names;
     for (const auto& layer : plan.layers) names.push_back(layer.name);
-    CHECK(names == std::vector<std::string>{"base", "host", "src", "archive", "tool", "system"});
+    REQUIRE(names == std::vector<std::string>{"image", "base", "host", "src", "archive", "tool", "system"});
     CHECK(plan.system == "system");
-    CHECK(plan.layers[4].deps[2] == PlanDependency{"src", true, false, "/src"});
-    CHECK(plan.layers[4].env.size() == 2);
+    CHECK(plan.layers[5].deps[2] == PlanDependency{"src", true, false, "/src"});
+    CHECK(plan.layers[5].env.size() == 2);
 }
 
 TEST_CASE("a plan reads back as itself, in either style") {
