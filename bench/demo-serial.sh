@@ -35,6 +35,8 @@ unpack make make-dfsg_4.3.orig.tar.gz
 unpack hello hello-2.10.tar.gz
 unpack zlib zlib_1.2.13.dfsg.orig.tar.bz2
 unpack lua lua-5.4.4.tar.gz
+# (Debian's tcc tarball has no top directory.)
+mkdir -p "$W/src/tcc" && tar -C "$W/src/tcc" -xf "$M/tcc_0.9.27+git20200814.62c30a4a.orig.tar.bz2"
 echo "unpack $(since "$start")"
 
 step musl "CFLAGS=-O2 $W/src/musl/configure --prefix=$P --disable-shared CC=gcc && make && make install"
@@ -62,4 +64,8 @@ step hello "$W/src/hello/configure --prefix=/usr --disable-nls && make && make D
 step zlib "cp -R $W/src/zlib src && cd src && ./configure --prefix=/usr --static && make && make DESTDIR=$SYS install"
 step lua "cp -R $W/src/lua src && cd src && make posix CC=musl-gcc MYLDFLAGS=-static &&
     make install INSTALL_TOP=$W/out/lua/usr"
+step tcc "$W/src/tcc/configure --prefix=/usr --cc=musl-gcc --extra-ldflags=-static --config-musl \
+    --sysincludepaths={B}/include:$P/include --libpaths=$P/lib --crtprefix=$P/lib &&
+    make && make DESTDIR=$W/out/tcc install &&
+    printf '#!/bin/sh\nexec tcc -static \"\$@\"\n' >$W/out/tcc/usr/bin/cc && chmod 755 $W/out/tcc/usr/bin/cc"
 echo "total $(since "$t0")"

@@ -1,7 +1,7 @@
-// The demo system: a shell and core tools (busybox), an editor (nano), GNU make and
-// hello, zlib and lua, all built from source on musl and linked statically, with this
-// repository mounted at /home/user/bincastle so that this file can be edited from
-// inside and the system rebuilt with
+// The demo system: a shell and core tools (busybox), an editor (nano), a C compiler
+// (tcc, as cc), GNU make and hello, zlib and lua, all built from source on musl and
+// linked statically, with this repository mounted at /home/user/bincastle so that
+// this file can be edited from inside and the system rebuilt with
 //
 //     /bincastle run /home/user/bincastle demo
 //
@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
                RunDep(Init{}),  // for bincastle run --boot
                RunDep(Busybox{}),
                RunDep(Nano{}),
+               RunDep(Tcc{}),
                RunDep(Make{}),
                RunDep(Hello{}),
                RunDep(Zlib{}),

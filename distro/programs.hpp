@@ -10,8 +10,9 @@ namespace distro {
 
 // ---- sources ------------------------------------------------------------------------
 
-inline Layer source(const std::string& name, const std::string& url, const std::string& sha256) {
-    return Layer(Name(name + "-src"), HttpArchive(url, sha256, 1), LocalOverride());
+// `strip`: the leading path components of the archive's members to drop (its top directory).
+inline Layer source(const std::string& name, const std::string& url, const std::string& sha256, int strip = 1) {
+    return Layer(Name(name + "-src"), HttpArchive(url, sha256, strip), LocalOverride());
 }
 
 inline Layer busybox_source() {
@@ -49,6 +50,12 @@ inline Layer nano_source() {
 inline Layer bash_source() {
     return source("bash", "http://deb.debian.org/debian/pool/main/b/bash/bash_5.2.15.orig.tar.gz",
                   "7a315bc0e9d90713159e4390ec1096a41e4f33cd8cc3d1a749a8e5ad56600f51");
+}
+// Debian's TinyCC tarball, a git snapshot: upstream has made no release since 0.9.27
+// (2017) and develops in git. The tarball has no top directory.
+inline Layer tcc_source() {
+    return source("tcc", "http://deb.debian.org/debian/pool/main/t/tcc/tcc_0.9.27+git20200814.62c30a4a.orig.tar.bz2",
+                  "d63c113bcdd657f51c8ee197a0b0a24203603313e19a52b5f678d40ab7f5df35", 0);
 }
 
 // ---- programs -----------------------------------------------------------------------
@@ -141,6 +148,25 @@ struct Bash {
                              "/src/bash/configure --prefix=/usr --without-bash-malloc --disable-nls "
                              "--enable-static-link bash_cv_func_strtoimax=no",
                              "make", "make DESTDIR=/out install"});
+    }
+};
+
+// A C compiler for the system itself: TinyCC, itself static, compiling against musl's
+// headers and linking its libc.a at /usr/local/musl, where the musl layer installs
+// them: musl and the kernel headers are run dependencies for that.
+struct Tcc {
+    Layer spec() const {
+        std::string musl = "/usr/local/musl";
+        return musl_program("tcc", tcc_source(),
+                            {"/src/tcc/configure --prefix=/usr --cc=musl-gcc --extra-ldflags=-static --config-musl "
+                             "--sysincludepaths={B}/include:" + musl + "/include --libpaths=" + musl + "/lib "
+                             "--crtprefix=" + musl + "/lib",
+                             "make", "make DESTDIR=/out install",
+                             // musl is static-only: without -static, tcc links a program
+                             // dynamically, for an ld-musl that does not exist.
+                             "printf '#!/bin/sh\\nexec tcc -static \"$@\"\\n' >/out/usr/bin/cc",
+                             "chmod 755 /out/usr/bin/cc"},
+                            {}, {Musl{}.spec(), KernelHeaders{}.spec()});
     }
 };
 

@@ -13,7 +13,7 @@ using namespace distro;
 
 int main(int argc, char** argv) {
     Layer all(Name("distro-all"), RunDep(Skeleton{}), RunDep(User{}), RunDep(Busybox{}), RunDep(Nano{}),
-              RunDep(Make{}), RunDep(Hello{}), RunDep(Zlib{}), RunDep(Lua{}), RunDep(Bash{}),
+              RunDep(Make{}), RunDep(Hello{}), RunDep(Zlib{}), RunDep(Lua{}), RunDep(Bash{}), RunDep(Tcc{}),
               RunDep(Wrap(MuslSource{}, MountDir("/home/user/musl"))), Env("HOME", "/home/user"),
               RunWorkingDir("/home/user"), RunArgs({"/bin/sh", "-l"}));
     return bincastle::main(argc, argv, all);

@@ -3,7 +3,8 @@
 # (tmux send-keys; the screen read back with capture-pane): start the demo from a clone
 # (step 1), add a layer from inside (step 2), mount the libc's source, patch its exit()
 # and rebuild everything on it from inside (step 3); with each distro program run in the
-# system, its binaries checked static, and no file of the host's toolchain in it.
+# system, a C program compiled and run there, its binaries checked static, and no file
+# of the host's toolchain in it.
 # TAP on stdout. Started by run.sh with PREFIX (an installed bincastle), REPO (the
 # user's clone), MIRROR (the sources) and BINCASTLE_HOME.
 set -u
@@ -15,7 +16,7 @@ export BINCASTLE_MIRROR="$MIRROR"
 PROMPT='/home/user #'
 
 # ---- TAP, one case after another, sharing the terminal ------------------------------
-cases=10
+cases=11
 echo "1..$cases"
 n=0
 failed=0
@@ -87,6 +88,22 @@ built_as_expected() {
     done
 }
 elapsed_since() { echo $(($(date +%s) - $1)); }
+# The running system's root directory, from the host: $root, through a process of it
+# ($pid, to kill when done).
+system_root() {
+    command_in_terminal "sleep 4242 & echo started" || return 1
+    pid=""
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        pid=$(pgrep -u "$(id -u)" -x -f "sleep 4242" | head -n 1)
+        [ -n "$pid" ] && break
+        sleep 0.2
+    done
+    [ -n "$pid" ] || return 1
+    root=/proc/$pid/root
+}
+is_static() { ! readelf -lW "$1" 2>/dev/null | grep -q "INTERP\|DYNAMIC"; }
+# A C program for the system's compiler; its exit status goes through the libc's exit().
+write_hello="printf '%s\\n' '#include <stdio.h>' 'int main(void) { printf(\"compiled here: %d\\n\", 6 * 7); return 5; }' >hello.c"
 
 # ---- 1. the mirror tool -------------------------------------------------------------------
 t_mirror_refuses() {
@@ -138,18 +155,26 @@ t_each_program_runs() {
     ok "$1"
 }
 
+# The system's compiler: a program compiled and linked there (with musl's libc.a) runs,
+# and is static.
+t_cc_compiles() {
+    command_in_terminal "$write_hello; cc hello.c && ./a.out; echo \"status \$?\"" ||
+        { not_ok "$1" "$(screen | tail -20)"; return; }
+    grep -q "^compiled here: 42\$" "$W/out" && grep -q "^status 5\$" "$W/out" ||
+        { not_ok "$1" "said:" "$(cat "$W/out")"; return; }
+    system_root || { not_ok "$1" "no process of the system found:" "$(screen | tail -5)"; return; }
+    a_out=$root/home/user/a.out
+    [ "$(head -c 4 "$a_out" | tail -c 3)" = "ELF" ] && is_static "$a_out"
+    static=$?
+    kill "$pid"
+    [ "$static" -eq 0 ] || { not_ok "$1" "a.out is not a static ELF file:" "$(readelf -lW "$a_out" 2>&1 | head -20)"; return; }
+    ok "$1"
+}
+
 # From the host, through a process of the running system: every ELF file in it is
 # static, and no file of the host-toolchain layer is in it.
 t_final_system_is_self_contained() {
-    command_in_terminal "sleep 4242 & echo started" || { not_ok "$1" "$(screen | tail -5)"; return; }
-    pid=""
-    for _ in 1 2 3 4 5 6 7 8 9 10; do
-        pid=$(pgrep -u "$(id -u)" -x -f "sleep 4242" | head -n 1)
-        [ -n "$pid" ] && break
-        sleep 0.2
-    done
-    [ -n "$pid" ] || { not_ok "$1" "no sleep process"; return; }
-    root=/proc/$pid/root
+    system_root || { not_ok "$1" "no process of the system found:" "$(screen | tail -5)"; return; }
     elves=0
     dynamic=""
     for dir in bin sbin usr/bin usr/sbin usr/libexec; do
@@ -158,7 +183,7 @@ t_final_system_is_self_contained() {
             [ -f "$f" ] && [ ! -L "$f" ] || continue
             [ "$(head -c 4 "$f" | tail -c 3)" = "ELF" ] || continue
             elves=$((elves + 1))
-            readelf -lW "$f" 2>/dev/null | grep -q "INTERP\|DYNAMIC" && dynamic="$dynamic ${f#"$root"}"
+            is_static "$f" || dynamic="$dynamic ${f#"$root"}"
         done
     done
     [ "$elves" -ge 8 ] || { not_ok "$1" "only $elves ELF files found"; return; }
@@ -172,7 +197,9 @@ t_final_system_is_self_contained() {
         [ -f "$root/$f" ] && [ ! -L "$root/$f" ] && cmp -s "$f" "$root/$f" && echo "${f#.}"
     done | head -n 5)
     [ -z "$found" ] || { not_ok "$1" "host toolchain files in the system:" "$found"; return; }
-    for f in usr/bin/gcc usr/bin/ld usr/lib/x86_64-linux-gnu usr/lib/gcc usr/local/musl; do
+    # (/usr/local/musl is there: musl, built from source, is the C compiler's libc; its
+    # musl-gcc wrapper too, with no gcc to run.)
+    for f in usr/bin/gcc usr/bin/ld usr/lib/x86_64-linux-gnu usr/lib/gcc; do
         [ ! -e "$root/$f" ] || { not_ok "$1" "/$f is in the system"; return; }
     done
     kill "$pid"
@@ -250,11 +277,15 @@ t_step3_obituary() {
     wait_prompt 1800 || { not_ok "$1" "no prompt after the libc rebuild:" "$(screen | tail -30)"; return; }
     layers=$(built_layers)
     diag "step 3 libc rebuild and entry: $(elapsed_since "$started") s (built: $layers)"
-    built_as_expected "$layers" "bash busybox hello lua make musl musl-src nano ncurses zlib " ||
+    built_as_expected "$layers" "bash busybox hello lua make musl musl-src nano ncurses tcc zlib " ||
         { not_ok "$1" "built: '$layers'" "$(screen | tail -30)"; return; }
-    command_in_terminal "ls /nonexistent; lua -e 'os.exit(3)'" || { not_ok "$1" "$(screen | tail -5)"; return; }
-    grep -q "^RIP ls, who exited this world with 1\.$" "$W/out" && grep -q "^RIP lua, who exited this world with 3\.$" "$W/out" ||
-        { not_ok "$1" "no obituary:" "$(cat "$W/out")"; return; }
+    # A program compiled now links the patched libc too.
+    command_in_terminal "ls /nonexistent; lua -e 'os.exit(3)'; $write_hello; cc hello.c && ./a.out" ||
+        { not_ok "$1" "$(screen | tail -5)"; return; }
+    for expected in "^RIP ls, who exited this world with 1\.\$" "^RIP lua, who exited this world with 3\.\$" \
+        "^RIP a.out, who exited this world with 5\.\$"; do
+        grep -q "$expected" "$W/out" || { not_ok "$1" "no '$expected' in:" "$(cat "$W/out")"; return; }
+    done
     ok "$1"
 }
 
@@ -301,10 +332,11 @@ t_mirror_refuses "the mirror tool refuses an archive whose sha256 differs from t
 if t_step1_starts "step 1: a cold build from the clone enters the demo's shell"; then
     t_step1_looks_around "step 1: hello runs, the repository is in the home, nano edits main.cpp in the terminal"
     t_each_program_runs "each distro program runs in the system: busybox, sh, make, hello, lua, nano, ncurses, zlib"
+    t_cc_compiles "cc hello.c && ./a.out compiles, links and runs a static C program in the system"
     t_final_system_is_self_contained "the system's binaries are static and no host toolchain file is in it"
     t_step2_adds_a_layer "step 2: uncommenting bash and /bincastle run inside builds only the new layers"
     t_step3_mounts_the_libc "step 3: the libc's source is mounted and overridable after a rebuild from inside"
-    t_step3_obituary "step 3: exit() patched in nano; the rebuild redoes musl and all above it; ls prints an obituary"
+    t_step3_obituary "step 3: exit() patched in nano; the rebuild redoes musl and all above it; ls, lua and a program cc compiles print an obituary"
     t_leave_and_reenter "leaving all nested systems returns to the host; re-entering builds nothing"
     t_boot "run --boot: busybox init starts a web server and a shell on the console; stop shuts it down (129)"
 fi
