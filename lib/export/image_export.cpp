@@ -3,11 +3,11 @@
 #include "container/owner_access.hpp"
 #include "oci/image_manifest.hpp"
 #include "oci/oci_platform.hpp"
-#include "remote/parallel.hpp"
 #include "remote/registry_client.hpp"
-#include "util/sha256.hpp"
 #include "util/file_io.hpp"
 #include "util/file_tree.hpp"
+#include "util/parallel.hpp"
+#include "util/sha256.hpp"
 
 #include <bincastle/error.hpp>
 
@@ -174,7 +174,7 @@ std::string push_oci_layout(const fs::path& layout, const std::string& ref, bool
     const std::vector<std::string> blobs = oci::manifest_blobs(manifest_body);
     try {
         client.ping();
-        remote::parallel_for(blobs.size(), 4, [&](std::size_t i) { client.put_blob(blobs[i], blob_path(blobs[i])); });
+        parallel_for(blobs.size(), 4, [&](std::size_t i) { client.put_blob(blobs[i], blob_path(blobs[i])); });
         const std::string target = reference.tag.empty() ? tag : reference.tag;
         client.put_manifest(target, image.media_type, manifest_body);
     } catch (const Error& error) {

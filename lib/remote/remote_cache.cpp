@@ -2,10 +2,10 @@
 
 #include "oci/layer_tar.hpp"
 #include "oci/oci_platform.hpp"
-#include "remote/parallel.hpp"
 #include "remote/registry_client.hpp"
-#include "util/sha256.hpp"
 #include "util/file_tree.hpp"
+#include "util/parallel.hpp"
+#include "util/sha256.hpp"
 
 #include <bincastle/error.hpp>
 

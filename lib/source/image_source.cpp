@@ -4,9 +4,9 @@
 #include "oci/image_manifest.hpp"
 #include "oci/layer_tar.hpp"
 #include "oci/oci_platform.hpp"
-#include "remote/parallel.hpp"
 #include "remote/registry_client.hpp"
 #include "util/file_io.hpp"
+#include "util/parallel.hpp"
 #include "util/sha256.hpp"
 #include "util/unique_fd.hpp"
 
@@ -217,7 +217,7 @@ void unpack_image(const Store& store, const SourceSpec& source, const ImageSourc
     // No gc removes an image layer between its pull and the merge below.
     const Store::LiveRoot live = store.register_live_root(keys);
     std::vector<fs::path> files(layers.size());
-    remote::parallel_for(layers.size(), transfer_connections, [&](std::size_t i) {
+    parallel_for(layers.size(), transfer_connections, [&](std::size_t i) {
         const oci::ImageLayer& layer = layers[i];
         const std::string name = "layer " + std::to_string(i + 1) + " of " + std::to_string(layers.size()) + " (" +
                                  short_digest(layer.digest) + ", " + std::to_string(layer.size / 1024) + " KiB)";

@@ -1,21 +1,17 @@
 #include "source/tree_hash.hpp"
 
-#include "source/xxh3_avx2.hpp"
-
 #include "graph/key_encoder.hpp"
-#include "util/unique_fd.hpp"
+#include "util/file_hash.hpp"
+#include "util/parallel.hpp"
 
 #include <bincastle/error.hpp>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <dirent.h>
-#include <exception>
 #include <fcntl.h>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,32 +20,11 @@
 #include <unistd.h>
 #include <vector>
 
-#ifdef BINCASTLE_XXH3_AVX2
-#include <cpuid.h>
-#endif
-
-#define XXH_INLINE_ALL
-// xxHash asks GCC for -O3: at the project's -O2 its SSE2 stripe loop stays rolled,
-// and a tree hashed about 15% slower end to end.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("O3")
-#endif
-#include <xxhash.h>
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
-
 namespace fs = std::filesystem;
 
 namespace bincastle {
 
 namespace {
-
-// Small enough that the hash reads each block while read(2)'s copy of it is still in
-// L2. On 1 GiB of cached files, 1 MiB blocks hashed about 25% slower; mmap was no
-// faster, and a file truncated while mapped would kill us with SIGBUS.
-constexpr std::size_t read_buffer_size = 64 << 10;
 
 enum class Type { file, directory, symlink };
 
@@ -172,84 +147,12 @@ Walk walk(const std::string& root, const std::vector<std::string>& exclude, cons
     return result;
 }
 
-Key key_of(XXH128_hash_t hash) {
-    XXH128_canonical_t canonical;
-    XXH128_canonicalFromHash(&canonical, hash);
-    Key key;
-    std::copy(std::begin(canonical.digest), std::end(canonical.digest), key.bytes.begin());
-    return key;
-}
-
-#ifdef BINCASTLE_XXH3_AVX2
-// Asked on the first hash, not at start-up: __builtin_cpu_supports would link libgcc's
-// CPU-model constructor, about 25 CPUIDs that cost 7 us each in a VM, into every run.
-bool cpu_has_avx2() {
-    static const bool has = [] {
-        unsigned a, b, c, d;
-        if (__get_cpuid(1, &a, &b, &c, &d) == 0 || (c & bit_OSXSAVE) == 0) return false;
-        unsigned xcr0_low, xcr0_high;
-        __asm__("xgetbv" : "=a"(xcr0_low), "=d"(xcr0_high) : "c"(0));
-        if ((xcr0_low & 0x6) != 0x6) return false;  // the OS saves SSE and AVX state
-        return __get_cpuid_count(7, 0, &a, &b, &c, &d) != 0 && (b & bit_AVX2) != 0;
-    }();
-    return has;
-}
-#endif
-
-void hash_content(const std::string& path, Read& read, std::vector<char>& buffer) {
+void hash_content(const std::string& path, Read& read) {
     read.hashed_at = now_ns();
-    // O_NOFOLLOW and O_NONBLOCK: if the walk's file was replaced by a symlink or a
-    // fifo since, fail (below) instead of following it or blocking on it.
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
-    if (!fd) throw SysError("open", path);
-    struct stat st;
-    if (::fstat(fd.get(), &st) != 0) throw SysError("fstat", path);
-    if (!S_ISREG(st.st_mode)) throw Error(path + " stopped being a regular file while its tree was hashed");
-    read.opened = StatCache::Stat::of(st);
-
-    XXH3_state_t state;
-    XXH3_128bits_reset(&state);
-    for (;;) {
-        ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw SysError("read", path);
-        if (n == 0) break;
-#ifdef BINCASTLE_XXH3_AVX2
-        if (cpu_has_avx2()) xxh3_128_update_avx2(&state, buffer.data(), static_cast<size_t>(n));
-        else
-#endif
-            XXH3_128bits_update(&state, buffer.data(), static_cast<size_t>(n));
-        read.bytes += static_cast<std::uint64_t>(n);
-    }
-    read.entry->content = key_of(XXH3_128bits_digest(&state));
-}
-
-void hash_contents(const std::string& root, std::vector<Read>& reads, unsigned threads) {
-    std::atomic<std::size_t> next{0};
-    std::atomic<bool> failed{false};
-    std::mutex error_mutex;
-    std::exception_ptr error;
-    auto work = [&] {
-        try {
-            std::vector<char> buffer(read_buffer_size);
-            while (!failed) {
-                std::size_t i = next++;
-                if (i >= reads.size()) break;
-                hash_content(root + "/" + reads[i].entry->path, reads[i], buffer);
-            }
-        } catch (...) {
-            std::lock_guard lock(error_mutex);
-            if (!error) error = std::current_exception();
-            failed = true;
-        }
-    };
-    {
-        // The calling thread is one of the workers.
-        std::vector<std::jthread> helpers;
-        for (unsigned i = 1; i < threads; ++i) helpers.emplace_back(work);
-        work();
-    }
-    if (error) std::rethrow_exception(error);
+    FileHash hash = hash_file(path);
+    read.opened = StatCache::Stat::of(hash.opened);
+    read.bytes = hash.bytes;
+    read.entry->content = hash.content;
 }
 
 }  // namespace
@@ -276,8 +179,7 @@ Key hash_tree(const fs::path& root, StatCache* cache, unsigned threads, TreeHash
     }
 
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-    threads = static_cast<unsigned>(std::min<std::size_t>(threads, reads.size()));
-    hash_contents(root_path, reads, threads);
+    parallel_for(reads.size(), threads, [&](std::size_t i) { hash_content(root_path + "/" + reads[i].entry->path, reads[i]); });
 
     KeyEncoder encoder("tree");
     for (const auto& entry : entries) {

@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-namespace bincastle::remote {
+namespace bincastle {
 
 template <class F>
 void parallel_for(std::size_t count, unsigned workers, F&& f) {
@@ -36,4 +36,4 @@ void parallel_for(std::size_t count, unsigned workers, F&& f) {
     if (first) std::rethrow_exception(first);
 }
 
-}  // namespace bincastle::remote
+}  // namespace bincastle

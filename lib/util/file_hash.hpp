@@ -1,0 +1,24 @@
+#pragma once
+
+// A file's content hashed with xxh3-128 (AVX2 where the CPU has it): the tree hash of
+// a source, the recorded contents of a layer.
+
+#include <bincastle/key.hpp>
+
+#include <cstdint>
+#include <string>
+#include <sys/stat.h>
+
+namespace bincastle {
+
+struct FileHash {
+    Key content;
+    struct stat opened {};  // of the file that was read
+    std::uint64_t bytes = 0;
+};
+
+// Opens `path` without following a symlink or blocking on a fifo: what is not a
+// regular file by the time it is opened is an Error, never followed or waited on.
+FileHash hash_file(const std::string& path);
+
+}  // namespace bincastle
