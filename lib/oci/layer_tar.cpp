@@ -1,5 +1,6 @@
 #include "oci/layer_tar.hpp"
 
+#include "container/overlay_marks.hpp"
 #include "util/sha256.hpp"
 #include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
@@ -59,25 +60,6 @@ using Archive = std::unique_ptr<archive, ArchiveFree>;
 std::string reason(archive* handle) {
     const char* text = archive_error_string(handle);
     return text ? text : "unknown error";
-}
-
-// The value of xattr `name` of `path` (not following a symlink), or nullopt.
-std::optional<std::string> xattr(const std::string& path, const char* name) {
-    char value[16];
-    ssize_t n = ::lgetxattr(path.c_str(), name, value, sizeof value);
-    if (n < 0) return std::nullopt;
-    return std::string(value, static_cast<std::size_t>(n));
-}
-
-bool is_opaque(const std::string& path) {
-    return xattr(path, "user.overlay.opaque") == "y" || xattr(path, "trusted.overlay.opaque") == "y";
-}
-
-// A 0/0 character device, or (kernel 6.7 on) an empty file marked as a whiteout.
-bool is_whiteout(const std::string& path, const struct stat& st) {
-    if (S_ISCHR(st.st_mode)) return st.st_rdev == 0;
-    return S_ISREG(st.st_mode) && st.st_size == 0 &&
-           (xattr(path, "user.overlay.whiteout") || xattr(path, "trusted.overlay.whiteout"));
 }
 
 std::vector<std::string> sorted_names(const std::string& dir) {
@@ -307,7 +289,7 @@ public:
             const std::string inside = relative.empty() ? name : relative + "/" + name;
             struct stat st {};
             if (::lstat(path.c_str(), &st) != 0) throw SysError("lstat", path);
-            if (options_.whiteouts && is_whiteout(path, st)) {
+            if (options_.whiteouts && container::is_whiteout(path, st)) {
                 const std::string parent = relative.empty() ? "" : relative + "/";
                 header(parent + whiteout_prefix + name, '0', 0, 0, {}, {});
                 continue;
@@ -316,7 +298,7 @@ public:
                 throw Error("exporting " + path + ": a file whose name starts with .wh. cannot go into an OCI layer");
             if (S_ISDIR(st.st_mode)) {
                 header(inside, '5', st.st_mode & 07777, 0, {}, {});
-                if (options_.whiteouts && is_opaque(path)) header(inside + "/" + opaque_marker, '0', 0, 0, {}, {});
+                if (options_.whiteouts && container::is_opaque_dir(path)) header(inside + "/" + opaque_marker, '0', 0, 0, {}, {});
                 walk(path, inside);
             } else if (S_ISREG(st.st_mode)) {
                 if (st.st_nlink > 1) {
@@ -622,12 +604,12 @@ void merge_into(const std::string& layer, int dirfd, const std::string& shown) {
         const std::string to = joined(shown, name);
         struct stat st {};
         if (::lstat(from.c_str(), &st) != 0) throw SysError("lstat", from);
-        if (is_whiteout(from, st)) {
+        if (container::is_whiteout(from, st)) {
             remove_at(dirfd, name, to);
             continue;
         }
         if (S_ISDIR(st.st_mode)) {
-            UniqueFd dir = make_dir_at(dirfd, name, to, is_opaque(from));
+            UniqueFd dir = make_dir_at(dirfd, name, to, container::is_opaque_dir(from));
             merge_into(from, dir.get(), to);
             if (::fchmod(dir.get(), st.st_mode & 07777) != 0) throw SysError("chmod", to);
             continue;
