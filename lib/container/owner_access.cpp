@@ -68,21 +68,21 @@ std::string read_all(int fd) {
     }
 }
 
-// In the child: runs `work` and ends the process; a failure goes to `report` as
-// "message\0hint".
-[[noreturn]] void run_child(const std::function<void()>& work, int report, pid_t parent, std::uint32_t uid,
+// In the child: runs `work` and ends the process. `report` gets "r" and what `work`
+// returned, or "e" and "message\0hint" when it failed.
+[[noreturn]] void run_child(const std::function<std::string()>& work, int report, pid_t parent, std::uint32_t uid,
                             std::uint32_t gid) {
     // Dies with the caller (which may have died before this line).
     if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(1);
     int status = 0;
     try {
         enter_own_namespace(uid, gid);
-        work();
+        write_all(report, "r" + work());
     } catch (const Error& error) {
-        write_all(report, std::string(error.what()) + '\0' + error.hint());
+        write_all(report, "e" + std::string(error.what()) + '\0' + error.hint());
         status = 1;
     } catch (const std::exception& error) {
-        write_all(report, std::string(error.what()) + '\0');
+        write_all(report, "e" + std::string(error.what()) + '\0');
         status = 1;
     }
     std::fflush(nullptr);
@@ -92,11 +92,8 @@ std::string read_all(int fd) {
 
 }  // namespace
 
-void with_owner_access(const std::function<void()>& work) {
-    if (::geteuid() == 0) {
-        work();
-        return;
-    }
+std::string read_with_owner_access(const std::function<std::string()>& work) {
+    if (::geteuid() == 0) return work();
     int fds[2];
     if (::pipe2(fds, O_CLOEXEC) != 0) throw SysError("pipe2", "");
     UniqueFd report_read(fds[0]), report_write(fds[1]);
@@ -121,14 +118,22 @@ void with_owner_access(const std::function<void()>& work) {
     report_write.reset();
     const std::string report = read_all(report_read.get());
     const int status = child.wait();
-    if (status == 0) return;
-    if (!report.empty()) {
+    if (status == 0 && report.starts_with('r')) return report.substr(1);
+    if (report.starts_with('e')) {
         const std::size_t end = report.find('\0');
-        throw Error(report.substr(0, end), end == std::string::npos ? "" : report.substr(end + 1));
+        throw Error(report.substr(1, end == std::string::npos ? std::string::npos : end - 1),
+                    end == std::string::npos ? "" : report.substr(end + 1));
     }
     throw Error("the process reading the caller's files " +
                 (status > 128 ? "was killed by signal " + std::to_string(status - 128)
                               : "exited with status " + std::to_string(status)));
+}
+
+void with_owner_access(const std::function<void()>& work) {
+    read_with_owner_access([&] {
+        work();
+        return std::string();
+    });
 }
 
 }  // namespace bincastle::container

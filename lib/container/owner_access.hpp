@@ -13,6 +13,7 @@
 // that access (as ambient capabilities).
 
 #include <functional>
+#include <string>
 
 namespace bincastle::container {
 
@@ -20,7 +21,11 @@ namespace bincastle::container {
 // `work` throws is thrown again here, with its message and hint. Root needs no
 // namespace: `work` runs in this process. Where user namespaces are disabled, the
 // child runs `work` with the caller's rights. The child is a fork of this process,
-// killed with it: call this while the process runs no other thread.
+// killed with it, that runs `work` alone: `work` must not wait for a lock another
+// thread of this process may hold (glibc gives the child malloc and stdio unlocked).
 void with_owner_access(const std::function<void()>& work);
+// The same, for `work` that returns what it read (of any size: the caller reads it
+// while the child writes it).
+std::string read_with_owner_access(const std::function<std::string()>& work);
 
 }  // namespace bincastle::container

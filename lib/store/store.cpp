@@ -3,6 +3,7 @@
 #include "util/shared_names.hpp"
 
 #include "graph/key_encoder.hpp"
+#include "store/layer_contents.hpp"
 #include "util/file_io.hpp"
 #include "util/file_tree.hpp"
 
@@ -161,7 +162,10 @@ fs::path Store::Build::commit(const std::string& meta, const std::string& subdir
         if (::rename(kept.c_str(), fs().c_str()) != 0) throw SysError("rename", kept.string());
         remove_tree(whole);
     }
-    write_new_file(dir_ / "meta", meta);
+    // Read back now, while only this builder sees it; verify compares with it later.
+    const std::string contents = LayerContents::of_tree(fs()).text();
+    write_new_file(dir_ / "contents", contents);
+    write_new_file(dir_ / "meta", meta + "contents=" + hash_bytes(contents).hex() + "\n");
     if (::rename(dir_.c_str(), final_dir_.c_str()) != 0) {
         int saved = errno;
         // Someone else committed the same key first (a store shared without its lock):

@@ -3,7 +3,10 @@
 // The layer store: everything bincastle writes, under one directory.
 //
 //   layers/<key>/fs       a finished layer: immutable, committed by one rename
-//   layers/<key>/meta     what it is (name), for gc and humans
+//   layers/<key>/meta     what it is (name), for gc and humans; contents=<hash of
+//                         contents> when that was recorded
+//   layers/<key>/contents what fs/ held when it was committed (layer_contents.hpp),
+//                         for verify
 //   building/<key>.<pid>  a build in progress (removed on failure, or by the next
 //                         builder of the key after a crash)
 //   trash/<key>.<random>  a layer being removed (gc, forget): moved out of layers/ by one
@@ -48,6 +51,8 @@ public:
 
     // The finished layer's files, or nullopt when the key has not been built.
     std::optional<std::filesystem::path> find(const Key& key) const;
+    // layers/<key>, whether there is one or not.
+    std::filesystem::path layer_dir(const Key& key) const;
     std::filesystem::path log_path(const Key& key) const;
 
     // Held while a key is built; released (by the kernel too, if the process dies)
@@ -78,7 +83,7 @@ public:
         std::filesystem::path scratch() const { return dir_ / "scratch"; }
 
         // Moves `fs()` (or its `subdir`, for OutputDir) into the store atomically, with
-        // `meta` beside it. Returns the finished layer's files.
+        // `meta` beside it and a record of its contents. Returns the finished layer's files.
         std::filesystem::path commit(const std::string& meta, const std::string& subdir = {});
 
     private:
@@ -129,7 +134,6 @@ public:
     void clean() const;
 
 private:
-    std::filesystem::path layer_dir(const Key& key) const;
     // Moves the layer out of layers/ into trash/ and removes it there (hold its lock).
     void remove_layer(const Key& key) const;
     std::filesystem::path root_;
