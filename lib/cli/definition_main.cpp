@@ -1,6 +1,7 @@
 // bincastle::main: the verbs of a definition program.
 
 #include "cli/build_options_parser.hpp"
+#include "cli/verify_command.hpp"
 #include "store/store.hpp"
 #include "util/file_io.hpp"
 #include "util/shared_names.hpp"
@@ -72,6 +73,8 @@ Verbs:
   graph      print the layer graph in Graphviz dot
   sources    print "URL SHA256" for each pinned archive the graph fetches (for a mirror)
   gc         remove every layer that no system built with this store needs
+  verify     check every layer in the store against what it held when it was
+             committed; --repair removes the damaged ones (see 'verify --help')
   clean      remove the whole store
   sandbox    run a command in a rootless container (see 'sandbox --help')
 
@@ -166,6 +169,9 @@ std::map<std::string, fs::path> read_overrides(const Plan& plan) {
 int main_verbs(int argc, char** argv, const Layer& system, const std::source_location& caller) {
     std::vector<std::string> args(argv + 1, argv + argc);
     if (!args.empty() && args[0] == "sandbox") return cli::sandbox_main({args.begin() + 1, args.end()});
+    // The store's own verb: no plan, no source read.
+    if (!args.empty() && args[0] == "verify")
+        return cli::verify_main(argv[0], {args.begin() + 1, args.end()}, default_store_root(), STDOUT_FILENO, STDERR_FILENO);
     Options options = parse(args);
     if (options.help) {
         std::printf(usage, argv[0]);

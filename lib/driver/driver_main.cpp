@@ -37,6 +37,8 @@ Commands:
   exec        run a command in a running system (on the host only)
   stop        end a running system (TERM, then KILL after a timeout)
   gc          remove the layers no system needs any more
+  verify      check every layer in the store against what it held when it was
+              committed; --repair removes the damaged ones
   clean       remove the whole store
   sandbox     run a command in a rootless container
 

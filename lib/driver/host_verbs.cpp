@@ -1,5 +1,6 @@
 #include "driver/host_verbs.hpp"
 
+#include "cli/verify_command.hpp"
 #include "driver/definition_evaluator.hpp"
 #include "driver/plan_cache.hpp"
 #include "driver/prestarted_sandbox.hpp"
@@ -106,6 +107,7 @@ int store_verb(const std::string& verb, const std::vector<std::string>& args, co
 
 int run_host_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller) {
     if (verb == "gc" || verb == "clean") return store_verb(verb, args, caller);
+    if (verb == "verify") return cli::verify_main("bincastle", args, Store::default_root(), caller.stdio[1], caller.stdio[2]);
     if (is_system_verb(verb)) return run_system_verb(verb, args, caller);
     DefinitionCommand command = parse_definition_command(verb, args);
     if (command.help) {

@@ -76,6 +76,13 @@ fs::path Store::default_root() {
 
 fs::path Store::layer_dir(const Key& key) const { return root_ / "layers" / key.hex(); }
 
+std::vector<Key> Store::layer_keys() const {
+    std::vector<Key> keys;
+    for (const auto& entry : fs::directory_iterator(root_ / "layers"))
+        if (auto key = parse_key(entry.path().filename().string())) keys.push_back(*key);
+    return keys;
+}
+
 std::optional<fs::path> Store::find(const Key& key) const {
     fs::path dir = layer_dir(key);
     std::error_code error;
@@ -98,6 +105,14 @@ void wait_for_flock(const UniqueFd& fd, int operation, const fs::path& path) {
     while (::flock(fd.get(), operation) != 0) {
         if (errno != EINTR) throw SysError("flock", path.string());
     }
+}
+
+// locks/gc: shared while a live root registers, exclusive while layers are removed.
+UniqueFd take_gc_lock(const fs::path& root, int operation) {
+    const fs::path path = root / "locks" / "gc";
+    UniqueFd fd = open_lock(path);
+    wait_for_flock(fd, operation, path);
+    return fd;
 }
 
 }  // namespace
@@ -198,9 +213,7 @@ void Store::forget(const Key& key) const { remove_layer(key); }
 Store::LiveRoot Store::register_live_root(const std::vector<Key>& keys) const {
     // gc holds locks/gc exclusively for its whole run, so none runs while we hold it
     // shared: a gc that starts later finds this claim whole and locked.
-    const fs::path gc_path = root_ / "locks" / "gc";
-    UniqueFd gc_lock = open_lock(gc_path);
-    wait_for_flock(gc_lock, LOCK_SH, gc_path);
+    UniqueFd gc_lock = take_gc_lock(root_, LOCK_SH);
     std::string file = (root_ / "roots" / "live" / "XXXXXX").string();
     UniqueFd fd(::mkostemp(file.data(), O_CLOEXEC));
     if (!fd) throw SysError("mkostemp", file);
@@ -228,13 +241,8 @@ Store::LiveRoot::~LiveRoot() {
     if (!file_.empty()) ::unlink(file_.c_str());
 }
 
-std::size_t Store::gc() const {
-    const fs::path gc_path = root_ / "locks" / "gc";
-    UniqueFd gc_lock = open_lock(gc_path);
-    wait_for_flock(gc_lock, LOCK_EX, gc_path);
-
-    std::set<std::string> kept;
-    for (const auto& key : rooted_keys()) kept.insert(key.hex());
+std::set<std::string> Store::live_keys() const {
+    std::set<std::string> live;
     for (const auto& entry : fs::directory_iterator(root_ / "roots" / "live")) {
         UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC));
         if (!fd) {
@@ -247,8 +255,16 @@ std::size_t Store::gc() const {
             continue;
         }
         if (errno != EWOULDBLOCK) throw SysError("flock", entry.path().string());
-        for (const auto& key : read_keys(entry.path())) kept.insert(key.hex());
+        for (const auto& key : read_keys(entry.path())) live.insert(key.hex());
     }
+    return live;
+}
+
+std::size_t Store::gc() const {
+    UniqueFd gc_lock = take_gc_lock(root_, LOCK_EX);
+
+    std::set<std::string> kept = live_keys();
+    for (const auto& key : rooted_keys()) kept.insert(key.hex());
 
     std::size_t removed = 0;
     for (const auto& entry : fs::directory_iterator(root_ / "layers")) {
@@ -276,6 +292,28 @@ std::size_t Store::gc() const {
         }
     }
     return removed;
+}
+
+std::vector<Store::Removal> Store::remove_layers(const std::vector<Key>& keys) const {
+    // As gc: no process registers a live root meanwhile, so none starts using a layer
+    // found unused here.
+    UniqueFd gc_lock = take_gc_lock(root_, LOCK_EX);
+    const std::set<std::string> live = live_keys();
+    std::vector<Removal> removals;
+    for (const auto& key : keys) {
+        if (live.count(key.hex())) {
+            removals.push_back(Removal::in_use);
+            continue;
+        }
+        auto held = try_lock(key);
+        if (!held) {
+            removals.push_back(Removal::busy);
+            continue;
+        }
+        remove_layer(key);
+        removals.push_back(Removal::removed);
+    }
+    return removals;
 }
 
 void Store::record_root(const std::string& system, const std::vector<Key>& keys) const {

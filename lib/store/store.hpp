@@ -36,6 +36,7 @@
 
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,8 @@ public:
     std::optional<std::filesystem::path> find(const Key& key) const;
     // layers/<key>, whether there is one or not.
     std::filesystem::path layer_dir(const Key& key) const;
+    // The keys of every directory in layers/, whole layers or not.
+    std::vector<Key> layer_keys() const;
     std::filesystem::path log_path(const Key& key) const;
 
     // Held while a key is built; released (by the kernel too, if the process dies)
@@ -130,10 +133,20 @@ public:
     // what interrupted removals left. Holds off live-root registration while it runs.
     // Returns how many layers were removed.
     std::size_t gc() const;
+    // What remove_layers did with each layer.
+    enum class Removal { removed, in_use, busy };
+    // Removes the layers `keys` (found damaged) as gc removes what nothing needs, so
+    // that the next build or pull makes them again: not one that a live root names
+    // (in_use), nor one whose lock another process holds (busy). A layer already gone
+    // counts as removed.
+    std::vector<Removal> remove_layers(const std::vector<Key>& keys) const;
     // Removes the whole store.
     void clean() const;
 
 private:
+    // The keys that live roots name; removes the claims of processes that are gone.
+    // Hold locks/gc exclusively.
+    std::set<std::string> live_keys() const;
     // Moves the layer out of layers/ into trash/ and removes it there (hold its lock).
     void remove_layer(const Key& key) const;
     std::filesystem::path root_;

@@ -31,7 +31,7 @@ inline constexpr const char* inside_socket_path = "/run/bincastle.sock";
 
 // The driver's verbs that /bincastle inside a system sends to the supervisor.
 inline bool is_forwarded_verb(std::string_view verb) {
-    for (std::string_view forwarded : {"run", "build", "export", "plan", "graph", "gc", "clean", "systems", "rm", "fork", "ps", "stop"})
+    for (std::string_view forwarded : {"run", "build", "export", "plan", "graph", "gc", "verify", "clean", "systems", "rm", "fork", "ps", "stop"})
         if (verb == forwarded) return true;
     return false;
 }

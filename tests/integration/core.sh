@@ -418,6 +418,43 @@ t_source_edited_during_build() {
     def build 2>/dev/null || fail "a build after the edits failed"
 }
 
+t_verify() {
+    setup
+    export BC_HOSTILE=1 BC_WHITEOUT=1
+    def build 2>/dev/null || fail "build failed"
+    def verify 2>"$T/err" || fail "verify of a whole store failed: $(cat "$T/err")"
+    # Mode-000 directories, unreadable files, whiteouts and opaque directories are whole.
+    grep -qx "bincastle: verify: 9 layers checked, 0 damaged, [0-9.]* s" "$T/err" || fail "verify said: $(cat "$T/err")"
+    key() { def keys | awk -v name="$1" '$2 == name { print $1 }'; }
+    app=$(key app) base=$(key base) hostile=$(key hostile)
+    echo "edited" >"$T/store/layers/$app/fs/opt/app/content"
+    rm "$T/store/layers/$base/fs/bin/busybox"
+    chmod 700 "$T/store/layers/$hostile/fs/opt/hostile/closed"
+    def verify 2>"$T/err"
+    rc=$?
+    [ "$rc" -eq 1 ] || fail "verify of a damaged store gave $rc: $(cat "$T/err")"
+    grep -qxF "bincastle: damaged layer app ($app): 1 changed (first: opt/app/content, another content)" "$T/err" &&
+        grep -qxF "bincastle: damaged layer base ($base): 1 missing (first: bin/busybox, missing)" "$T/err" &&
+        grep -qxF "bincastle: damaged layer hostile ($hostile): 1 changed (first: opt/hostile/closed, another mode)" "$T/err" &&
+        grep -qx "bincastle: verify: 9 layers checked, 3 damaged, [0-9.]* s" "$T/err" || fail "verify said: $(cat "$T/err")"
+    def verify --repair 2>"$T/err" || fail "verify --repair failed: $(cat "$T/err")"
+    [ "$(grep -c "^bincastle: damaged layer .*; removed$" "$T/err")" -eq 3 ] &&
+        grep -qx "bincastle: verify: 9 layers checked, 3 damaged, 3 repaired, [0-9.]* s" "$T/err" ||
+        fail "verify --repair said: $(cat "$T/err")"
+    def verify 2>"$T/err" || fail "verify after the repair: $(cat "$T/err")"
+    # The next build makes again what was removed, and nothing else.
+    def build --progress=json 2>"$T/events" || fail "build after the repair failed: $(cat "$T/events")"
+    [ "$(layers_with built "$T/events")" = "app base hostile " ] || fail "rebuilt: $(layers_with built "$T/events")"
+    [ "$(def run 2>/dev/null)" = "first version" ] || fail "the repaired system does not run"
+    # A layer committed before contents were recorded: checked against nothing.
+    sed -i '/^contents=/d' "$T/store/layers/$app/meta"
+    def verify 2>"$T/err" || fail "an unverifiable layer made verify fail: $(cat "$T/err")"
+    grep -qx "bincastle: verify: 9 layers checked, 0 damaged, 1 unverifiable (from before contents were recorded), [0-9.]* s" "$T/err" ||
+        fail "verify said: $(cat "$T/err")"
+    def verify --bogus 2>"$T/err"
+    [ $? -eq 125 ] && grep -q "unexpected argument --bogus to verify" "$T/err" || fail "a bad option: $(cat "$T/err")"
+}
+
 tap_case t_first_build "a first build builds every layer"
 tap_case t_second_build_cached "a second build builds nothing (all cached)"
 t_explain() {
@@ -445,6 +482,7 @@ tap_case t_run_status_env_cwd "run passes the exit status through, with the syst
 tap_case t_system_keeps_its_files "a system keeps its files between runs"
 tap_case t_overrides "wrapped sources are mounted and announced; BINCASTLE_OVERRIDE_* replaces a source"
 tap_case t_keys_and_graph "keys and graph describe the layers"
+tap_case t_verify "verify names damaged layers and what differs, --repair removes them, a build makes them again"
 tap_case t_gc_and_clean "gc removes superseded layers and keeps what the system needs; clean removes the store"
 tap_case t_git_source "a git source is built at its branch, and again when the branch moves; a bad ref says so"
 tap_case t_http_source "an http archive is pinned by sha256 (a wrong one is refused) and cached in the store"

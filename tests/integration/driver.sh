@@ -553,7 +553,7 @@ t_bad_input() {
 
 t_verbs() {
     setup
-    for verb in run build plan graph gc clean sandbox; do
+    for verb in run build plan graph gc verify clean sandbox; do
         bc "$verb" --help >"$T/out" 2>&1 || fail "$verb --help failed"
         grep -q "usage" "$T/out" || fail "$verb --help: $(cat "$T/out")"
     done
@@ -570,12 +570,22 @@ t_verbs() {
     bc gc 2>"$T/err" || fail "gc failed: $(cat "$T/err")"
     bc run --progress=json "$R" sys -- true 2>"$T/events" || fail "run after gc failed"
     [ "$(layers_with built "$T/events")" = "" ] || fail "gc removed what the system needs: $(layers_with built "$T/events")"
+    bc verify 2>"$T/err" || fail "verify failed: $(cat "$T/err")"
+    shout=$(grep -lx "name=shout" "$T"/store/layers/*/meta | xargs dirname)
+    echo "EDITED" >"$shout/fs/opt/shout"
+    bc verify 2>"$T/err"
+    [ $? -eq 1 ] && grep -q "^bincastle: damaged layer shout (.*): 1 changed (first: opt/shout, another content)$" "$T/err" ||
+        fail "verify of a damaged layer: $(cat "$T/err")"
+    bc verify --repair 2>"$T/err" || fail "verify --repair failed: $(cat "$T/err")"
+    bc run --progress=json "$R" sys -- cat /opt/shout 2>"$T/events" >"$T/out" || fail "run after the repair failed"
+    [ "$(layers_with built "$T/events")" = "shout " ] && [ "$(cat "$T/out")" = "FIRST MESSAGE" ] ||
+        fail "after the repair: $(layers_with built "$T/events"), $(cat "$T/out")"
     bc clean 2>"$T/err" || fail "clean failed: $(cat "$T/err")"
     [ ! -e "$T/store/layers" ] || fail "clean left layers"
     # Inside a system, the same verbs go to the supervisor.
-    out=$(bc run $TRUST "$R" sys -- sh -c '/bincastle graph /src sys | grep -c greeting; /bincastle --version' 2>"$T/err") ||
+    out=$(bc run $TRUST "$R" sys -- sh -c '/bincastle graph /src sys | grep -c greeting; /bincastle --version; /bincastle verify 2>&1' 2>"$T/err") ||
         fail "verbs inside failed: $(cat "$T/err")"
-    case $out in [1-9]*"bincastle "[0-9]*) ;; *) fail "inside: $out" ;; esac
+    case $out in [1-9]*"bincastle "[0-9]*"bincastle: verify: "*" layers checked, 0 damaged, "*) ;; *) fail "inside: $out" ;; esac
 }
 
 t_export() {
@@ -609,5 +619,5 @@ tap_case t_interactive "an interactive session in a real terminal: type, see, ex
 tap_case t_interactive_hangup "a closed terminal ends the run, its nested run, and every process of them"
 tap_case t_bad_input "bad sources, refs, options and definitions give one line (or the compiler's) and 125"
 tap_case t_export "bincastle export DIR SUBDIR writes the system, from the host and from inside"
-tap_case t_verbs "--help for each verb, --version, graph, gc, clean, and verbs from inside"
+tap_case t_verbs "--help for each verb, --version, graph, gc, verify, clean, and verbs from inside"
 tap_main
