@@ -10,6 +10,7 @@
 #include <bincastle/version.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
@@ -198,6 +199,7 @@ std::optional<std::string> program_damage(const fs::path& entry) {
     } catch (const SysError& error) {
         return error.what();
     }
+    if (::access((entry / "program").c_str(), X_OK) != 0) return "its program is not executable";
     return std::nullopt;
 }
 
@@ -292,6 +294,16 @@ fs::path compile_into(const fs::path& root, const std::string& subdir, const std
 }
 
 }  // namespace
+
+void discard_compiled(const fs::path& program) {
+    const fs::path entry = program.parent_path();
+    UniqueFd lock = lock_entry(entry, LOCK_EX);
+    std::string stale = entry.string() + ".stale.XXXXXX";
+    if (!::mkdtemp(stale.data())) throw SysError("mkdtemp", stale);
+    // rename(2) replaces the empty directory; gone already is as good.
+    if (::rename(entry.c_str(), stale.c_str()) != 0 && errno != ENOENT) throw SysError("rename", entry.string());
+    remove_tree(stale);
+}
 
 CompiledDefinition compile_definition(const fs::path& root, const std::string& subdir, const Toolchain& toolchain,
                                       const fs::path& cache_dir, int output_fd, const CompilerRunner& run_compiler) {

@@ -11,7 +11,9 @@
 // definition is found without starting the compiler. An entry is committed whole
 // (written, flushed, renamed) with `program.check`, its program's size and a hash of
 // samples of it; an entry whose program no longer matches (a crash, a full disk, an
-// older cache) is compiled again, with a notice.
+// older cache) or is not executable is compiled again, with a notice. A program
+// damaged where the samples do not reach, which then cannot be started, is dropped
+// by its caller (discard_compiled) and compiled again.
 
 #include "driver/toolchain.hpp"
 #include "util/unique_fd.hpp"
@@ -54,5 +56,10 @@ struct CompiledDefinition {
 CompiledDefinition compile_definition(const std::filesystem::path& root, const std::string& subdir,
                                       const Toolchain& toolchain, const std::filesystem::path& cache_dir,
                                       int output_fd, const CompilerRunner& run_compiler);
+
+// Drops the cache entry of `program` (one that compile_definition gave, whose lock the
+// caller no longer holds), so that the next compile_definition compiles it again.
+// Waits until no driver is starting it.
+void discard_compiled(const std::filesystem::path& program);
 
 }  // namespace bincastle::driver

@@ -21,8 +21,8 @@ constexpr off_t max_plan_bytes = 256 << 20;
 
 }  // namespace
 
-std::optional<Plan> evaluate_definition(const ProgramLaunch& launch, const std::array<int, 3>& stdio,
-                                        const fs::path& sandbox_program, const EvaluationLimits& limits) {
+Evaluation evaluate_definition(const ProgramLaunch& launch, const std::array<int, 3>& stdio,
+                               const fs::path& sandbox_program, const EvaluationLimits& limits) {
     TempDir out("bincastle-plan");
     HostToolRun run;
     run.argv = launch.argv;
@@ -41,7 +41,8 @@ std::optional<Plan> evaluate_definition(const ProgramLaunch& launch, const std::
         throw Error("the definition did not finish evaluating within " + std::to_string(limits.time.count()) + " s",
                     "does it loop? (--evaluation-timeout SECONDS gives it longer)");
     // The program (or its sandbox) said what failed, on the caller's stderr.
-    if (status == container::exit_setup_failed) return std::nullopt;
+    if (status == container::exit_setup_failed) return {};
+    if (status == container::exit_cannot_execute || status == container::exit_not_found) return {std::nullopt, status};
     if (status == 128 + SIGKILL)
         throw Error("the definition was killed while it was evaluated",
                     "its memory limit is " + std::to_string(limits.memory >> 20) + " MiB");
@@ -53,7 +54,7 @@ std::optional<Plan> evaluate_definition(const ProgramLaunch& launch, const std::
     if (::stat(plan_file.c_str(), &info) != 0)
         throw Error("the definition wrote no plan", "does its main() return bincastle::main(argc, argv, system)?");
     if (info.st_size > max_plan_bytes) throw Error("the definition's plan is larger than 256 MiB");
-    return plan_from_json(read_file(plan_file.string()));
+    return {plan_from_json(read_file(plan_file.string())), std::nullopt};
 }
 
 }  // namespace bincastle::driver

@@ -238,6 +238,7 @@ ProgramLaunch prepare_program(const DefinitionCommand& command, const Origin& or
     if (!source.subdir.empty()) launch.origin += " " + source.subdir;
     if (!origin.parent_system.empty()) launch.origin += " (from inside " + origin.parent_system + ")";
     launch.program_lock = std::move(compiled.lock);
+    launch.compiled = compiled.compiled;
     launch.source_root = source.root;
     launch.definition_dir = source.definition_dir();
     launch.argv = {compiled.program.string(), "plan"};

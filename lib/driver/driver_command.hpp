@@ -62,6 +62,7 @@ struct ProgramLaunch {
     std::string system;
     std::string origin;  // where the definition came from, as `bincastle systems` shows it
     UniqueFd program_lock;  // see CompiledDefinition::lock
+    bool compiled = false;  // just now, rather than found in the cache
     // BINCASTLE_OVERRIDE_<name> -> the directory on the host, from the caller.
     std::map<std::string, std::filesystem::path> overrides;
     // export -o, as the host reaches it.

@@ -1,6 +1,7 @@
 #include "driver/host_verbs.hpp"
 
 #include "cli/verify_command.hpp"
+#include "driver/definition_compiler.hpp"
 #include "driver/definition_evaluator.hpp"
 #include "driver/plan_cache.hpp"
 #include "driver/prestarted_sandbox.hpp"
@@ -103,6 +104,31 @@ int store_verb(const std::string& verb, const std::vector<std::string>& args, co
     return 0;
 }
 
+// The definition's plan: cached (a warm run evaluates nothing), or evaluated by its
+// program. A program found in the cache that cannot be started (damaged where its
+// entry's check does not sample) is dropped and compiled again, once.
+std::optional<Plan> plan_of(ProgramLaunch& launch, const DefinitionCommand& command, const Caller& caller,
+                            const Toolchain& toolchain, const fs::path& store_root) {
+    PlanCache plans(store_root / "definitions" / "plans");
+    if (auto cached = plans.find(PlanCache::key_of(launch))) return cached;
+    Evaluation evaluation = evaluate_definition(launch, caller.stdio, toolchain.inside_driver, {command.evaluation_timeout});
+    if (evaluation.not_started && !launch.compiled) {
+        ::dprintf(caller.stdio[2], "bincastle: the compiled definition in the cache cannot be started: compiling it again\n");
+        const fs::path program = launch.argv.at(0);
+        launch.program_lock.reset();
+        discard_compiled(program);
+        if (launch.staged_output) remove_tree(launch.staged_output->first.parent_path());
+        launch = prepare_program(command, caller.origin, toolchain, store_root, caller.stdio[2]);
+        evaluation = evaluate_definition(launch, caller.stdio, toolchain.inside_driver, {command.evaluation_timeout});
+    }
+    if (evaluation.not_started)
+        throw Error("the compiled definition cannot be started (status " + std::to_string(*evaluation.not_started) +
+                        "; the line above says why)",
+                    "is " + store_root.string() + " on a filesystem mounted noexec?");
+    if (evaluation.plan) plans.store(PlanCache::key_of(launch), *evaluation.plan);
+    return evaluation.plan;
+}
+
 }  // namespace
 
 int run_host_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller) {
@@ -121,14 +147,7 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     std::optional<UnblockedSignals> interruptible;
     if (caller.stop_signals) interruptible.emplace(*caller.stop_signals);
     ProgramLaunch launch = prepare_program(command, caller.origin, toolchain, store_root, caller.stdio[2]);
-    // A warm run evaluates nothing.
-    PlanCache plans(store_root / "definitions" / "plans");
-    Key plan_key = PlanCache::key_of(launch);
-    std::optional<Plan> evaluated = plans.find(plan_key);
-    if (!evaluated) {
-        evaluated = evaluate_definition(launch, caller.stdio, toolchain.inside_driver, {command.evaluation_timeout});
-        if (evaluated) plans.store(plan_key, *evaluated);
-    }
+    std::optional<Plan> evaluated = plan_of(launch, command, caller, toolchain, store_root);
     launch.program_lock.reset();
     if (!evaluated) return container::exit_setup_failed;
     const Plan& plan = *evaluated;

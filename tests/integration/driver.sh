@@ -146,6 +146,34 @@ t_second_run_cached() {
     [ "$(compiles "$T/err")" -eq 2 ] || fail "a header edit did not recompile: $(cat "$T/err")"
 }
 
+t_damaged_program() {
+    setup
+    bc build "$R" sys 2>"$T/err" || fail "build failed: $(cat "$T/err")"
+    program=$(ls "$T"/store/definitions/bin/*/program)
+    # run_healed WHAT NOTICE: the next run (which evaluates the definition again)
+    # compiles again, says NOTICE, and runs the system.
+    run_healed() {
+        rm -rf "$T/store/definitions/plans"
+        out=$(bc run "$R" sys -- cat /opt/shout 2>"$T/err") || fail "run with a program $1 failed: $(cat "$T/err")"
+        [ "$out" = "FIRST MESSAGE" ] || fail "run with a program $1 shows '$out'"
+        grep -qF "$2" "$T/err" && [ "$(compiles "$T/err")" -eq 2 ] || fail "a program $1: $(cat "$T/err")"
+    }
+    # Cut short, as a crash or a full disk leaves it: its entry's check sees it.
+    truncate -s 4096 "$program"
+    run_healed "cut short" "is damaged (its program is not the one compiled): compiling it again"
+    chmod a-x "$program"
+    run_healed "not executable" "is damaged (its program is not executable): compiling it again"
+    # Damaged past the samples its check reads: it passes, and then cannot be started.
+    dd if=/dev/zero of="$program" bs=4096 seek=1 count=16 conv=notrunc 2>/dev/null
+    "$program" --help >/dev/null 2>&1
+    [ $? -ge 126 ] || fail "the damage left the program able to start: the case needs other damage"
+    run_healed "that cannot start" "the compiled definition in the cache cannot be started: compiling it again"
+    # Healed: found in the cache again.
+    rm -r "$T/store/definitions/plans"
+    bc run "$R" sys -- true 2>"$T/err" || fail "the run after healing failed: $(cat "$T/err")"
+    [ "$(compiles "$T/err")" -eq 0 ] || fail "compiled once more: $(cat "$T/err")"
+}
+
 t_nested_run_adds_a_layer() {
     setup
     out=$(bc run $TRUST "$R" sys -- sh -c '
@@ -603,6 +631,7 @@ tap_case t_run_dir "run DIR SUBDIR -- CMD compiles, builds, runs and passes the 
 tap_case t_run_git "run URL REF SUBDIR from file://, a work tree and a bare repo; a moved ref is fetched"
 tap_case t_run_git_submodule "a definition whose layer library is a git submodule"
 tap_case t_second_run_cached "a second run neither compiles nor builds; a header edit recompiles"
+tap_case t_damaged_program "a compiled definition cut short, not executable, or unable to start is compiled again"
 tap_case t_nested_run_adds_a_layer "a layer added inside and built by /bincastle run is the only new one"
 tap_case t_nested_git_and_home "from inside: a local repo at a ref, cloned once; the nested system keeps its files"
 tap_case t_nested_cannot_reach_host_files "from inside, a symlink or path cannot make the host read its own files"

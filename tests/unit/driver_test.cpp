@@ -193,6 +193,35 @@ TEST_CASE("compile cache: unchanged sources and headers do not start the compile
     CHECK_THROWS_AS(compile(), Error);
 }
 
+TEST_CASE("compile cache: a program discarded by its caller is compiled again") {
+    TempDir dir("driver-test");
+    write_fake_compiler(dir.path());
+    write_old(dir.path() / "repo" / "demo" / "main.cpp", "int main() {}\n");
+    Toolchain toolchain = fake_toolchain(dir.path());
+    auto compile = [&] {
+        auto result = compile_definition(dir.path() / "repo", "demo", toolchain, dir.path() / "cache", STDERR_FILENO,
+                                         run_compiler_directly);
+        result.lock.reset();
+        return result;
+    };
+    const auto first = compile();
+    REQUIRE(first.compiled);
+    CHECK_FALSE(compile().compiled);
+    // Its check passed, but it could not be started: the caller drops it.
+    discard_compiled(first.program);
+    CHECK_FALSE(fs::exists(first.program.parent_path()));
+    const auto again = compile();
+    CHECK(again.compiled);
+    CHECK(again.program == first.program);
+    CHECK_FALSE(compile().compiled);
+    // Only the entry and its lock are left in the cache.
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(dir.path() / "cache")) names.push_back(entry.path().filename());
+    std::sort(names.begin(), names.end());
+    CHECK(names == std::vector<std::string>{first.program.parent_path().filename(),
+                                            first.program.parent_path().filename().string() + ".lock"});
+}
+
 TEST_CASE("compile cache: a damaged program is compiled again, with a notice") {
     TempDir dir("driver-test");
     write_fake_compiler(dir.path());
@@ -219,6 +248,7 @@ TEST_CASE("compile cache: a damaged program is compiled again, with a notice") {
     SUBCASE("empty") { fs::resize_file(first.program, 0); }
     SUBCASE("same size, other bytes") { write(first.program, std::string(program.size(), '\0'), 0755); }
     SUBCASE("gone") { fs::remove(first.program); }
+    SUBCASE("not executable") { fs::permissions(first.program, fs::perms::owner_read | fs::perms::owner_write); }
     SUBCASE("an entry from before the record") { fs::remove(first.program.parent_path() / "program.check"); }
 
     const auto again = compile();
