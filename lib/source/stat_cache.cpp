@@ -2,6 +2,7 @@
 
 #include "graph/key_encoder.hpp"
 #include "util/file_io.hpp"
+#include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
@@ -137,7 +138,12 @@ void StatCache::load(const fs::path& file) {
     entries_.clear();
     loaded_from_.clear();
     loaded_digest_.reset();
-    auto data = read_file_if_exists(file.string());
+    std::optional<std::string> data;
+    try {
+        data = read_file_if_exists(file.string());
+    } catch (const SysError&) {
+        return;  // not a file we can read (a directory, a mode 000): as good as missing
+    }
     if (!data || data->size() < file_header.size() + sizeof(Key::bytes)) return;
     std::string_view body(data->data(), data->size() - sizeof(Key::bytes));
     if (bytes_of(hash_bytes(body)) != std::string_view(*data).substr(body.size())) return;
@@ -202,7 +208,12 @@ void StatCache::save(const fs::path& file) const {
         // No fsync: a file torn by a power loss fails its checksum and is ignored,
         // which costs one rehash of the tree, not a wrong key.
         write_all(fd.get(), data, temp);
-        if (::rename(temp.c_str(), file.c_str()) != 0) throw SysError("rename", file.string());
+        if (::rename(temp.c_str(), file.c_str()) != 0) {
+            // Whatever took the file's place (a directory) is no cache either.
+            if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST) throw SysError("rename", file.string());
+            remove_tree(file);
+            if (::rename(temp.c_str(), file.c_str()) != 0) throw SysError("rename", file.string());
+        }
     } catch (...) {
         ::unlink(temp.c_str());
         throw;

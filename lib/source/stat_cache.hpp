@@ -63,12 +63,14 @@ public:
     void clear() { entries_.clear(); }
     std::size_t size() const { return entries_.size(); }
 
-    // Replaces the entries with the file's. A missing, corrupt, or other-version file
-    // leaves the cache empty: it only costs a rehash. Throws SysError if it cannot be read.
+    // Replaces the entries with the file's. A missing, unreadable, corrupt, or
+    // other-version file (or something else in its place) leaves the cache empty: it
+    // only costs a rehash, and save() replaces it.
     void load(const std::filesystem::path& file);
-    // Writes the entries to a temporary file beside `file` and renames it over `file`,
-    // so that a reader sees the old cache or the new one, never a torn one; does
-    // nothing when `file` is what load() read and the entries are still those.
+    // Writes the entries to a temporary file beside `file` and renames it over `file`
+    // (or over whatever is there), so that a reader sees the old cache or the new one,
+    // never a torn one; does nothing when `file` is what load() read and the entries
+    // are still those.
     void save(const std::filesystem::path& file) const;
 
 private:

@@ -455,6 +455,30 @@ t_verify() {
     [ $? -eq 125 ] && grep -q "unexpected argument --bogus to verify" "$T/err" || fail "a bad option: $(cat "$T/err")"
 }
 
+t_stat_cache_heals() {
+    setup
+    def build 2>/dev/null || fail "build failed"
+    caches=$(ls "$T"/store/cache/trees/*)
+    [ "$(echo "$caches" | wc -l)" -eq 2 ] || fail "a stat cache per local source expected: $caches"
+    for damage in garbage empty unreadable directory; do
+        for cache in $caches; do
+            rm -rf "$cache"
+            case $damage in
+            garbage) head -c 300 /dev/urandom >"$cache" ;;
+            empty) : >"$cache" ;;
+            unreadable) echo "bincastle-stat-cache-v2" >"$cache" && chmod 000 "$cache" ;;
+            directory) mkdir -p "$cache/inside" ;;
+            esac
+        done
+        def build --progress=json 2>"$T/events" || fail "build with $damage stat caches failed: $(cat "$T/events")"
+        [ "$(layers_with built "$T/events")" = "" ] || fail "rebuilt with $damage stat caches: $(layers_with built "$T/events")"
+        for cache in $caches; do
+            [ -f "$cache" ] && [ -r "$cache" ] && head -c 24 "$cache" | grep -q "^bincastle-stat-cache-v2$" ||
+                fail "the $damage stat cache $cache was not rewritten"
+        done
+    done
+}
+
 tap_case t_first_build "a first build builds every layer"
 tap_case t_second_build_cached "a second build builds nothing (all cached)"
 t_explain() {
@@ -483,6 +507,7 @@ tap_case t_system_keeps_its_files "a system keeps its files between runs"
 tap_case t_overrides "wrapped sources are mounted and announced; BINCASTLE_OVERRIDE_* replaces a source"
 tap_case t_keys_and_graph "keys and graph describe the layers"
 tap_case t_verify "verify names damaged layers and what differs, --repair removes them, a build makes them again"
+tap_case t_stat_cache_heals "a stat cache that is garbage, empty, unreadable or a directory is ignored and written anew"
 tap_case t_gc_and_clean "gc removes superseded layers and keeps what the system needs; clean removes the store"
 tap_case t_git_source "a git source is built at its branch, and again when the branch moves; a bad ref says so"
 tap_case t_http_source "an http archive is pinned by sha256 (a wrong one is refused) and cached in the store"

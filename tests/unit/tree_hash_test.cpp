@@ -256,7 +256,7 @@ TEST_CASE("a file hashed within two seconds of its last change is not cached") {
     CHECK_FALSE(cache.find("g", stat));
 }
 
-TEST_CASE("a cache file that is missing, garbage, torn or of another version is ignored") {
+TEST_CASE("a cache file that is missing, garbage, torn, of another version or not a file is ignored, and replaced") {
     TempDir dir("bincastle-tree-test");
     fs::path root = dir.path() / "t";
     make_tree(root);
@@ -283,6 +283,10 @@ TEST_CASE("a cache file that is missing, garbage, torn or of another version is 
         Key checksum = hash_bytes(body);
         bad = body + std::string(reinterpret_cast<const char*>(checksum.bytes.data()), 16);
     }
+    SUBCASE("a directory") {
+        fs::remove(file);
+        write(file / "inside", "x");
+    }
     if (!bad.empty()) {
         fs::remove(file);
         write(file, bad);
@@ -294,4 +298,9 @@ TEST_CASE("a cache file that is missing, garbage, torn or of another version is 
     CHECK(stats.files_read == 4);
     CHECK(stats.links_checked == 1);
     CHECK(stats.links_read == 1);
+    // Saved over whatever was there: the next load finds it whole.
+    loaded.save(file);
+    StatCache again(0ns);
+    again.load(file);
+    CHECK(again.size() == 10);
 }
