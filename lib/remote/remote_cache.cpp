@@ -1,5 +1,6 @@
 #include "remote/remote_cache.hpp"
 
+#include "container/owner_access.hpp"
 #include "oci/layer_tar.hpp"
 #include "oci/oci_platform.hpp"
 #include "remote/registry_client.hpp"
@@ -44,6 +45,22 @@ struct Found {
     std::size_t registry;
     CacheBlob blob;
 };
+
+// A layer as the cache holds it: a zstd tar at `file`. What a rootless build left
+// unreadable to its owner (a mode-000 directory) is read as it is, as export reads it.
+exporting::LayerBlob cache_blob(const fs::path& files, const fs::path& file) {
+    exporting::TarOptions options;
+    options.compression = exporting::Compression::zstd;
+    // The transfers already run side by side.
+    options.threads = 1;
+    const std::string written = container::read_with_owner_access([&] {
+        const exporting::LayerBlob blob = exporting::write_layer_tar(files, file, options);
+        return blob.digest + "\n" + blob.diff_id + "\n" + std::to_string(blob.size);
+    });
+    const std::size_t first = written.find('\n'), second = written.find('\n', first + 1);
+    if (first == std::string::npos || second == std::string::npos) throw Error("writing " + file.string() + ": an unreadable report of it: " + written);
+    return {written.substr(0, first), written.substr(first + 1, second - first - 1), std::stoull(written.substr(second + 1))};
+}
 
 }  // namespace
 
@@ -187,11 +204,7 @@ void export_layers(const std::string& ref, bool insecure, const std::vector<Cach
             auto files = store.find(layer.key);
             if (!files) throw Error("it is not in the store");
             const fs::path file = scratch.path() / layer.key.hex();
-            exporting::TarOptions options;
-            options.compression = exporting::Compression::zstd;
-            // The transfers already run side by side.
-            options.threads = 1;
-            const exporting::LayerBlob blob = exporting::write_layer_tar(*files, file, options);
+            const exporting::LayerBlob blob = cache_blob(*files, file);
             client.put_blob(blob.digest, file);
             fs::remove(file);
 

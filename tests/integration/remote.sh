@@ -97,6 +97,22 @@ t_whiteouts_survive() {
 ls" ] || fail "B's system shows: $out"
 }
 
+t_unreadable_layer_travels() {
+    setup_definition
+    start_registry
+    # A mode-000 directory, a mode-0555 one and an unreadable file, as a rootless
+    # build leaves them: pushed as they are, pulled back with the same modes.
+    export BC_HOSTILE=1
+    def A build --export-cache "$REG/cache" 2>"$T/a" || fail "build A with an unreadable layer failed: $(cat "$T/a")"
+    def B build --progress=json --import-cache "$REG/cache" 2>"$T/b" || fail "build B failed: $(cat "$T/b")"
+    [ "$(layers_with built "$T/b")" = "" ] || fail "built in B: $(layers_with built "$T/b")"
+    hostile=$(def B keys | awk '$2 == "hostile" { print $1 }')
+    [ "$(stat -c %a "$T/B/layers/$hostile/fs/opt/hostile/closed" "$T/B/layers/$hostile/fs/opt/hostile/readonly" \
+        "$T/B/layers/$hostile/fs/opt/hostile/unreadable" | tr '\n' ' ')" = "0 555 0 " ] ||
+        fail "modes after the pull: $(ls -lR "$T/B/layers/$hostile/fs/opt/hostile" 2>&1)"
+    def B verify 2>"$T/v" || fail "verify of B: $(cat "$T/v")"
+}
+
 t_insecure_registry_option() {
     setup_definition
     start_registry
@@ -130,6 +146,7 @@ tap_case t_retries_500 "a registry that answers 500, then recovers, is retried"
 tap_case t_registry_down_import_goes_on "a registry that is down: a notice, and the build goes on"
 tap_case t_tampered_blob_refused "a tampered blob is refused, naming the layer; the store is unchanged"
 tap_case t_whiteouts_survive "deleted files and replaced directories stay so through the cache"
+tap_case t_unreadable_layer_travels "a layer with unreadable modes is pushed and pulled with them, as an ordinary user too"
 tap_case t_insecure_registry_option "--insecure-registry is accepted (plain http beyond loopback: the unit tests)"
 tap_case t_blob_larger_than_manifest_refused "a blob larger than its manifest says is refused before it is read"
 tap_main
