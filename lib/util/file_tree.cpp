@@ -2,7 +2,11 @@
 
 #include <bincastle/error.hpp>
 
+#include <cerrno>
 #include <cstdlib>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -54,17 +58,54 @@ fs::path temp_base() {
     return base && *base ? base : "/tmp";
 }
 
-TempDir::TempDir(const std::string& prefix) {
-    std::string pattern = (temp_base() / (prefix + ".XXXXXX")).string();
-    if (!::mkdtemp(pattern.data())) throw SysError("mkdtemp", pattern);
-    path_ = pattern;
+namespace {
+
+// Removes the directories `prefix`.XXXXXX under `parent` that no TempDir holds: their
+// process is gone (a killed one cannot remove its own). Pids could not tell: a killed
+// process may linger as a zombie, and pids are reused.
+void remove_abandoned(const fs::path& parent, const std::string& prefix) {
+    const std::string start = prefix + ".";
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(parent, error)) {
+        const std::string name = entry.path().filename().string();
+        if (name.size() != start.size() + 6 || !name.starts_with(start)) continue;
+        UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        // Gone, another user's, or in use.
+        if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;
+        try {
+            remove_tree(entry.path());
+        } catch (const std::exception&) {
+            // Another try at the next TempDir.
+        }
+    }
+}
+
+}  // namespace
+
+TempDir::TempDir(const std::string& prefix, const fs::path& parent) {
+    remove_abandoned(parent, prefix);
+    for (;;) {
+        std::string pattern = (parent / (prefix + ".XXXXXX")).string();
+        if (!::mkdtemp(pattern.data())) throw SysError("mkdtemp", pattern);
+        path_ = pattern;
+        lock_ = UniqueFd(::open(pattern.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!lock_) throw SysError("open", pattern);
+        while (::flock(lock_.get(), LOCK_EX) != 0)
+            if (errno != EINTR) throw SysError("flock", pattern);
+        // Another TempDir may have taken it for abandoned before it was locked, and
+        // removed it (holding the lock, which this waited for): then make another.
+        struct stat st {};
+        if (::fstat(lock_.get(), &st) != 0) throw SysError("stat", pattern);
+        if (st.st_nlink > 0) return;
+    }
 }
 
 TempDir::~TempDir() {
     try {
         remove_tree(path_);
     } catch (const std::exception&) {
-        // Left behind in the temporary directory; nothing else depends on it.
+        // Left behind, unlocked once this process is gone: the next TempDir of its
+        // prefix removes it.
     }
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 
+#include "util/unique_fd.hpp"
+
 #include <filesystem>
 #include <string>
 
@@ -18,10 +20,12 @@ void copy_tree(const std::filesystem::path& from, const std::filesystem::path& t
 // $TMPDIR, or /tmp.
 std::filesystem::path temp_base();
 
-// A new private directory under $TMPDIR (or /tmp), removed with its contents when dropped.
+// A new private directory `prefix`.XXXXXX under `parent`, removed with its contents
+// when dropped. It is flocked while it lives, so that a later TempDir of the same
+// prefix and parent removes the ones whose process was killed before it could.
 class TempDir {
 public:
-    explicit TempDir(const std::string& prefix);
+    explicit TempDir(const std::string& prefix, const std::filesystem::path& parent = temp_base());
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
     ~TempDir();
@@ -30,6 +34,7 @@ public:
 
 private:
     std::filesystem::path path_;
+    UniqueFd lock_;
 };
 
 }  // namespace bincastle

@@ -351,6 +351,34 @@ TEST_CASE("remove_tree removes a symlink, never what it points to") {
     remove_tree(dir.path() / "target");
 }
 
+TEST_CASE("a temporary directory that a killed process left goes with the next one of its prefix") {
+    TempDir dir("bincastle-store-test");
+    pid_t child = ::fork();
+    if (child == 0) {
+        TempDir abandoned("work", dir.path());
+        write(abandoned.path() / "sub/file", "left behind");
+        ::kill(::getpid(), SIGKILL);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFSIGNALED(status));
+    write(dir.path() / "work.not-a-tempdir/file", "not ours");
+    CHECK(count_entries(dir.path()) == 2);
+    // The killed process's is gone; what is not a TempDir stays.
+    std::optional<TempDir> live;
+    live.emplace("work", dir.path());
+    CHECK(count_entries(dir.path()) == 2);
+    CHECK(fs::exists(dir.path() / "work.not-a-tempdir/file"));
+    {
+        // A live one stays too.
+        TempDir next("work", dir.path());
+        CHECK(count_entries(dir.path()) == 3);
+        CHECK(fs::exists(live->path()));
+    }
+    live.reset();
+    CHECK(count_entries(dir.path()) == 1);
+}
+
 // The layer builder's guarantees that are about the store: what a failed build leaves.
 
 TEST_CASE("a builder that fails while its build runs kills and reaps the build") {
