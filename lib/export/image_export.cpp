@@ -33,29 +33,6 @@ namespace {
 // Reproducible images carry no time of their own.
 const char* const epoch = "1970-01-01T00:00:00Z";
 
-// `path` + a suffix no other process uses, removed when dropped unless released.
-class Partial {
-public:
-    explicit Partial(const fs::path& output) : path_(output.string() + ".partial-" + std::to_string(::getpid())) {
-        remove_tree(path_);
-    }
-    ~Partial() {
-        try {
-            if (!released_) remove_tree(path_);
-        } catch (const std::exception&) {
-        }
-    }
-    const fs::path& path() const { return path_; }
-    void commit(const fs::path& output) {
-        if (::rename(path_.c_str(), output.c_str()) != 0) throw SysError("rename", path_.string() + " -> " + output.string());
-        released_ = true;
-    }
-
-private:
-    fs::path path_;
-    bool released_ = false;
-};
-
 void refuse_existing(const fs::path& output, bool file_ok) {
     struct stat st {};
     if (::lstat(output.c_str(), &st) != 0) return;
@@ -142,21 +119,25 @@ void export_image(const ImageSpec& image, const ExportOptions& options) {
     container::with_owner_access([&] {
         refuse_existing(options.output, options.format == Format::tar);
         if (!options.output.parent_path().empty()) fs::create_directories(options.output.parent_path());
-        Partial partial(options.output);
+        // Written beside the output, and renamed into place whole; what a killed
+        // export left there goes at the next export to the same output.
+        const fs::path parent = options.output.parent_path().empty() ? fs::path(".") : options.output.parent_path();
+        TempDir work(options.output.filename().string() + ".partial", parent);
+        const fs::path result = work.path() / "out";
         switch (options.format) {
-        case Format::oci: write_oci(image, options, partial.path()); break;
-        case Format::dir: merge(image, partial.path()); break;
+        case Format::oci: write_oci(image, options, result); break;
+        case Format::dir: merge(image, result); break;
         case Format::tar: {
-            Partial merged(options.output.string() + ".merged");
-            merge(image, merged.path());
+            merge(image, work.path() / "merged");
             TarOptions tar;
             tar.compression = options.compression.value_or(Compression::none);
             tar.whiteouts = false;
-            write_layer_tar(merged.path(), partial.path(), tar);
+            write_layer_tar(work.path() / "merged", result, tar);
             break;
         }
         }
-        partial.commit(options.output);
+        if (::rename(result.c_str(), options.output.c_str()) != 0)
+            throw SysError("rename", result.string() + " -> " + options.output.string());
     });
 }
 
