@@ -227,70 +227,68 @@ UniqueFd lock_entry(const fs::path& entry, int operation) {
     return fd;
 }
 
-// Compiles into a new entry directory under `cache_dir` and returns it, with `inputs`
-// written unless an input changed while the compiler read it (then the next run
-// compiles again rather than trust a program of unknown sources).
-fs::path compile_into(const fs::path& root, const std::string& subdir, const std::vector<std::string>& sources,
-                      const Toolchain& toolchain, const fs::path& cache_dir, int output_fd,
-                      const CompilerRunner& run_compiler) {
-    std::string work_template = (cache_dir / ".compiling.XXXXXX").string();
-    if (!::mkdtemp(work_template.data())) throw SysError("mkdtemp", work_template);
-    fs::path work = work_template;
+// Compiles into `work`, a new entry directory, with `inputs` written unless an input
+// changed while the compiler read it (then the next run compiles again rather than
+// trust a program of unknown sources).
+void compile_into(const fs::path& root, const std::string& subdir, const std::vector<std::string>& sources,
+                  const Toolchain& toolchain, const fs::path& work, int output_fd, const CompilerRunner& run_compiler) {
     std::vector<fs::path> readable = {root, toolchain.compiler_path, toolchain.library_dir};
     readable.insert(readable.end(), toolchain.include_dirs.begin(), toolchain.include_dirs.end());
     auto run = [&](std::vector<std::string> argv, const std::string& what) {
         if (run_compiler({std::move(argv), root, output_fd, readable, work}) != 0)
             throw Error(what + " failed (the compiler's messages are above)", "fix the definition and run again");
     };
-    try {
-        // Less a tick: the kernel stamps files from a coarse clock (HZ=250: 4 ms).
-        const auto started = fs::file_time_type::clock::now() - std::chrono::milliseconds(5);
-        std::string shown = (fs::path(subdir) / "main.cpp").string();
-        ::dprintf(output_fd, "bincastle: compiling %s (once per change)\n", shown.c_str());
-        std::vector<std::string> objects, prerequisites;
-        for (std::size_t i = 0; i < sources.size(); ++i) {
-            fs::path object = work / (std::to_string(i) + ".o");
-            fs::path depfile = work / (std::to_string(i) + ".d");
-            std::vector<std::string> argv = toolchain.compiler;
-            for (const auto& arg : compiler_args(toolchain)) argv.push_back(arg);
-            for (const auto& arg : {std::string("-MD"), std::string("-MF"), depfile.string(), std::string("-c"),
-                                    sources[i], std::string("-o"), object.string()})
-                argv.push_back(arg);
-            run(std::move(argv), "compiling " + sources[i]);
-            objects.push_back(object.string());
-            for (auto& path : parse_depfile(read_file(depfile.string()))) prerequisites.push_back(std::move(path));
-        }
+    // Less a tick: the kernel stamps files from a coarse clock (HZ=250: 4 ms).
+    const auto started = fs::file_time_type::clock::now() - std::chrono::milliseconds(5);
+    std::string shown = (fs::path(subdir) / "main.cpp").string();
+    ::dprintf(output_fd, "bincastle: compiling %s (once per change)\n", shown.c_str());
+    std::vector<std::string> objects, prerequisites;
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        fs::path object = work / (std::to_string(i) + ".o");
+        fs::path depfile = work / (std::to_string(i) + ".d");
         std::vector<std::string> argv = toolchain.compiler;
-        argv.push_back("-pthread");
-        for (const auto& object : objects) argv.push_back(object);
-        argv.push_back("-L" + toolchain.library_dir.string());
-        for (const auto& arg : toolchain.link_args) argv.push_back(arg);
-        argv.push_back("-o");
-        argv.push_back((work / "program").string());
-        run(std::move(argv), "linking " + shown);
-        for (const auto& object : objects) fs::remove(object);
-        std::sort(prerequisites.begin(), prerequisites.end());
-        prerequisites.erase(std::unique(prerequisites.begin(), prerequisites.end()), prerequisites.end());
-        bool racy = false;
-        for (const auto& path : prerequisites) {
-            std::error_code error;
-            auto written = fs::last_write_time(fs::path(path).is_absolute() ? fs::path(path) : root / path, error);
-            racy = racy || error || written >= started;
-        }
-        if (!racy) {
-            write_new_file((work / "inputs").string(), describe_inputs(root, prerequisites));
-            sync_path(work / "inputs");
-        }
-        // A linker that wrote through mmap learns of a full disk only here.
-        sync_path(work / "program");
-        write_new_file((work / "program.check").string(), program_fingerprint(work / "program"));
-        sync_path(work / "program.check");
-        sync_path(work);
-    } catch (...) {
-        remove_tree(work);
-        throw;
+        for (const auto& arg : compiler_args(toolchain)) argv.push_back(arg);
+        for (const auto& arg : {std::string("-MD"), std::string("-MF"), depfile.string(), std::string("-c"),
+                                sources[i], std::string("-o"), object.string()})
+            argv.push_back(arg);
+        run(std::move(argv), "compiling " + sources[i]);
+        objects.push_back(object.string());
+        for (auto& path : parse_depfile(read_file(depfile.string()))) prerequisites.push_back(std::move(path));
     }
-    return work;
+    std::vector<std::string> argv = toolchain.compiler;
+    argv.push_back("-pthread");
+    for (const auto& object : objects) argv.push_back(object);
+    argv.push_back("-L" + toolchain.library_dir.string());
+    for (const auto& arg : toolchain.link_args) argv.push_back(arg);
+    argv.push_back("-o");
+    argv.push_back((work / "program").string());
+    run(std::move(argv), "linking " + shown);
+    for (const auto& object : objects) fs::remove(object);
+    std::sort(prerequisites.begin(), prerequisites.end());
+    prerequisites.erase(std::unique(prerequisites.begin(), prerequisites.end()), prerequisites.end());
+    bool racy = false;
+    for (const auto& path : prerequisites) {
+        std::error_code error;
+        auto written = fs::last_write_time(fs::path(path).is_absolute() ? fs::path(path) : root / path, error);
+        racy = racy || error || written >= started;
+    }
+    if (!racy) {
+        write_new_file((work / "inputs").string(), describe_inputs(root, prerequisites));
+        sync_path(work / "inputs");
+    }
+    // A linker that wrote through mmap learns of a full disk only here.
+    sync_path(work / "program");
+    write_new_file((work / "program.check").string(), program_fingerprint(work / "program"));
+    sync_path(work / "program.check");
+    sync_path(work);
+}
+
+// Moves `entry` out of the cache by one rename (gone already is as good), into a
+// directory that is removed on return, or by the next one after a crash.
+void retire_entry(const fs::path& entry) {
+    TempDir replaced(".replaced", entry.parent_path());
+    if (::rename(entry.c_str(), (replaced.path() / "entry").c_str()) != 0 && errno != ENOENT)
+        throw SysError("rename", entry.string());
 }
 
 }  // namespace
@@ -298,11 +296,7 @@ fs::path compile_into(const fs::path& root, const std::string& subdir, const std
 void discard_compiled(const fs::path& program) {
     const fs::path entry = program.parent_path();
     UniqueFd lock = lock_entry(entry, LOCK_EX);
-    std::string stale = entry.string() + ".stale.XXXXXX";
-    if (!::mkdtemp(stale.data())) throw SysError("mkdtemp", stale);
-    // rename(2) replaces the empty directory; gone already is as good.
-    if (::rename(entry.c_str(), stale.c_str()) != 0 && errno != ENOENT) throw SysError("rename", entry.string());
-    remove_tree(stale);
+    retire_entry(entry);
 }
 
 CompiledDefinition compile_definition(const fs::path& root, const std::string& subdir, const Toolchain& toolchain,
@@ -325,13 +319,12 @@ CompiledDefinition compile_definition(const fs::path& root, const std::string& s
     // Another driver may have compiled it while this one waited.
     if (inputs_unchanged(root, entry / "inputs") && !program_damage(entry))
         return {entry / "program", false, std::move(lock)};
-    fs::path work = compile_into(root, subdir, sources, toolchain, cache_dir, output_fd, run_compiler);
-    fs::path stale = work.string() + ".stale";
-    std::error_code error;
-    fs::rename(entry, stale, error);
-    fs::rename(work, entry);
+    // Removed when dropped, or by the next compile after a crash: never half an entry.
+    TempDir work(".compiling", cache_dir);
+    compile_into(root, subdir, sources, toolchain, work.path(), output_fd, run_compiler);
+    retire_entry(entry);
+    if (::rename(work.path().c_str(), entry.c_str()) != 0) throw SysError("rename", work.path().string() + " -> " + entry.string());
     sync_path(cache_dir);
-    remove_tree(stale);
     return {entry / "program", true, std::move(lock)};
 }
 

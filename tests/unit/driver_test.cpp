@@ -193,7 +193,7 @@ TEST_CASE("compile cache: unchanged sources and headers do not start the compile
     CHECK_THROWS_AS(compile(), Error);
 }
 
-TEST_CASE("compile cache: a program discarded by its caller is compiled again") {
+TEST_CASE("compile cache: a program discarded by its caller is compiled again; what crashes left goes") {
     TempDir dir("driver-test");
     write_fake_compiler(dir.path());
     write_old(dir.path() / "repo" / "demo" / "main.cpp", "int main() {}\n");
@@ -207,6 +207,10 @@ TEST_CASE("compile cache: a program discarded by its caller is compiled again") 
     const auto first = compile();
     REQUIRE(first.compiled);
     CHECK_FALSE(compile().compiled);
+    // What a compile and a replacement killed half way left, unlocked: the next
+    // ones remove it.
+    write(dir.path() / "cache" / ".compiling.a1b2c3" / "0.o", "half an object");
+    write(dir.path() / "cache" / ".replaced.d4e5f6" / "entry" / "program", "an old program");
     // Its check passed, but it could not be started: the caller drops it.
     discard_compiled(first.program);
     CHECK_FALSE(fs::exists(first.program.parent_path()));
