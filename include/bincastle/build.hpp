@@ -33,6 +33,15 @@ namespace bincastle {
 // ${BINCASTLE_HOME:-$HOME/.bincastle}.
 BINCASTLE_API std::filesystem::path default_store_root();
 
+// Layers with a build script built as jobs of a Slurm cluster instead of here; they
+// travel through BuildOptions::export_cache, which must be set.
+struct SlurmOptions {
+    std::string partition;                    // empty: the cluster's default
+    std::vector<std::string> sbatch_options;  // more sbatch options, as given
+    std::string node_program;                 // the bincastle driver, as the nodes run it
+    std::string node_store;                   // the jobs' store on the nodes; empty: their default
+};
+
 struct BuildOptions {
     std::filesystem::path store_root;
     std::filesystem::path definition_dir;  // what LocalDir paths are relative to
@@ -45,6 +54,7 @@ struct BuildOptions {
     std::vector<std::string> import_caches;  // OCI registry refs pulled from, in order
     std::optional<std::string> export_cache;  // an OCI registry ref pushed to
     bool insecure_registry = false;           // plain http beyond loopback
+    std::optional<SlurmOptions> slurm;        // none: every layer is built here
     // The name under which gc keeps what this system needs.
     std::string system_name;
     SourceSettings sources;
@@ -69,7 +79,9 @@ struct BuiltSystem {
 };
 
 // Builds or pulls every layer the system needs that the store lacks (in parallel,
-// longest chain first), then pushes to the export cache. Reports every layer through
+// longest chain first), then pushes to the export cache. With `slurm`, the layers with
+// a build script that no cache has are built as jobs, and only what the system runs
+// on is pulled here. Reports every layer through
 // `progress`. Returns nothing when a layer failed (the event says which, with its log).
 // Throws bincastle::Error when the build cannot start (a source is missing, ...).
 BINCASTLE_API std::optional<BuiltSystem> build(const Plan& plan, const BuildOptions& options, ProgressSink& progress);

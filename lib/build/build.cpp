@@ -3,6 +3,8 @@
 #include "build/build_record.hpp"
 #include "exec/job_runner.hpp"
 #include "exec/layer_builder.hpp"
+#include "exec/remote_executor.hpp"
+#include "exec/slurm_engine.hpp"
 #include "plan/plan_graph.hpp"
 #include "remote/remote_cache.hpp"
 #include "source/source_dir.hpp"
@@ -166,6 +168,79 @@ bool build_missing(const Plan& plan, const Graph& graph, const std::vector<Key>&
     return ok;
 }
 
+// --executor slurm: what a cache has is not built, what is here and not there is pushed
+// (the jobs pull it), and every other needed layer is built through the executor.
+bool build_on_cluster(const Plan& plan, const Graph& graph, const std::vector<Key>& keys,
+                      const std::vector<std::vector<Placement>>& closures, const std::vector<bool>& needed,
+                      const Store& store, const BuildOptions& options, ProgressSink& progress) {
+    if (!options.export_cache)
+        throw Error("--executor slurm needs --export-cache REF",
+                    "the layers travel between the nodes and here through that registry");
+    std::vector<std::size_t> order = graph.topological_order();
+    std::vector<std::size_t> position(graph.size());
+    for (std::size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
+    std::vector<std::string> caches = options.import_caches;
+    caches.push_back(*options.export_cache);
+
+    std::vector<std::size_t> missing, here;
+    std::vector<remote::CacheLayer> wanted, local;
+    for (std::size_t node : order) {
+        if (!needed[node]) continue;
+        const bool always = graph.node(node).layer->always_run;
+        if (!always && store.find(keys[node])) {
+            here.push_back(node);
+            local.push_back(cache_layer(graph, keys, closures, node));
+        } else {
+            missing.push_back(node);
+            if (!always) wanted.push_back(cache_layer(graph, keys, closures, node));
+        }
+    }
+    std::vector<bool> in_cache = remote::cached_layers(caches, options.insecure_registry, wanted, stderr);
+    remote::export_layers(*options.export_cache, options.insecure_registry, local, store, progress, stderr);
+
+    std::vector<std::vector<std::size_t>> prerequisites(graph.size());
+    std::vector<bool> to_build(graph.size(), false);
+    for (std::size_t i = 0; i < order.size(); ++i)
+        for (const auto& placement : closures[order[i]]) prerequisites[i].push_back(position[placement.node]);
+    for (std::size_t node : here) progress.event({ProgressEvent::Kind::cached, graph.name(node), keys[node], 0, ""});
+    for (std::size_t m = 0, w = 0; m < missing.size(); ++m) {
+        const std::size_t node = missing[m];
+        const bool cached = !graph.node(node).layer->always_run && in_cache[w++];
+        if (cached) {
+            progress.event({ProgressEvent::Kind::cached, graph.name(node), keys[node], 0, "in " + *options.export_cache});
+        } else {
+            to_build[position[node]] = true;
+            progress.event({ProgressEvent::Kind::queued, graph.name(node), keys[node], 0, ""});
+        }
+    }
+    progress.flush();
+    const SlurmOptions& slurm = *options.slurm;
+    SlurmEngine engine({slurm.partition, slurm.sbatch_options});
+    BuildSetup setup{&graph,           &keys,        &store,   options.sandbox_program, options.jobs,
+                     options.definition_dir, &options.overrides, &progress, options.sources,
+                     options.insecure_registry};
+    Scheduler scheduler(std::move(prerequisites), std::move(to_build));
+    bool ok;
+    {
+        RemoteExecutor executor(setup, plan, engine,
+                                {slurm.node_program, options.import_caches, *options.export_cache,
+                                 options.insecure_registry, slurm.node_store});
+        ok = run_jobs(scheduler, RemoteExecutor::parallelism, [&](std::size_t i) { return executor.build(order[i]); });
+    }
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        if (scheduler.state(i) == Scheduler::State::skipped)
+            progress.event({ProgressEvent::Kind::skipped, graph.name(order[i]), keys[order[i]], 0,
+                            "a layer it is built on failed"});
+    }
+    if (!ok) return false;
+    // What the system runs on comes here; what it was only built on stays in the cache.
+    std::vector<remote::CacheLayer> run_layers;
+    for (const auto& placement : graph.run_closure(graph.root()))
+        if (!store.find(keys[placement.node])) run_layers.push_back(cache_layer(graph, keys, closures, placement.node));
+    remote::import_layers(caches, options.insecure_registry, run_layers, store, progress, stderr);
+    return true;
+}
+
 }  // namespace
 
 fs::path default_store_root() { return Store::default_root(); }
@@ -192,13 +267,21 @@ std::optional<BuiltSystem> build(const Plan& plan, const BuildOptions& options, 
     store.record_root(options.system_name, kept);
     // The layers found built, by node: what was not is looked up once built.
     std::vector<std::optional<fs::path>> files(keys.size());
-    if (!build_missing(plan, graph, keys, closures, source_keys, needed, store, options, progress, files))
-        return std::nullopt;
-    if (options.export_cache) push_to_cache(graph, keys, closures, needed, store, options, progress);
+    // On a cluster, only what the system runs on is here afterwards.
+    std::vector<bool> here = needed;
+    if (options.slurm) {
+        if (!build_on_cluster(plan, graph, keys, closures, needed, store, options, progress)) return std::nullopt;
+        here.assign(graph.size(), false);
+        for (const auto& placement : graph.run_closure(graph.root())) here[placement.node] = true;
+    } else {
+        if (!build_missing(plan, graph, keys, closures, source_keys, needed, store, options, progress, files))
+            return std::nullopt;
+        if (options.export_cache) push_to_cache(graph, keys, closures, needed, store, options, progress);
+    }
     BuiltSystem built{plan, keys, {}, options.store_root, options.system_name, std::move(live_root)};
     built.files.resize(keys.size());
     for (std::size_t node = 0; node < keys.size(); ++node) {
-        if (!needed[node]) continue;
+        if (!here[node]) continue;
         if (!files[node]) files[node] = store.find(keys[node]);
         if (!files[node]) throw Error("layer " + graph.name(node) + " is not in the store after its build");
         built.files[node] = *files[node];

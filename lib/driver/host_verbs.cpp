@@ -1,6 +1,7 @@
 #include "driver/host_verbs.hpp"
 
 #include "driver/definition_evaluator.hpp"
+#include "driver/layer_job_verb.hpp"
 #include "driver/plan_cache.hpp"
 #include "driver/prestarted_sandbox.hpp"
 #include "driver/source_confinement.hpp"
@@ -106,6 +107,7 @@ int store_verb(const std::string& verb, const std::vector<std::string>& args, co
 
 int run_host_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller) {
     if (verb == "gc" || verb == "clean") return store_verb(verb, args, caller);
+    if (verb == "build-layer") return build_layer_verb(args, caller);
     if (is_system_verb(verb)) return run_system_verb(verb, args, caller);
     DefinitionCommand command = parse_definition_command(verb, args);
     if (command.help) {
@@ -149,6 +151,11 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     options.import_caches = command.build.import_caches;
     options.export_cache = command.build.export_cache;
     options.insecure_registry = command.build.insecure_registry;
+    if (command.build.slurm) {
+        options.slurm = command.build.slurm_options;
+        // The nodes run this driver from where it is here (a shared install).
+        options.slurm->node_program = fs::canonical("/proc/self/exe").string();
+    }
     options.sources = source_settings_from_environment();
     options.system_name = launch.system;
     options.explain = command.build.explainer(caller.stdio[2]);

@@ -1,0 +1,42 @@
+#pragma once
+
+// A cluster's job engine, as the remote executor (remote_executor.hpp) uses it: submit
+// a shell script as a job, see where each job is, cancel jobs. Slurm is one
+// (slurm_engine.hpp); Kubernetes Jobs would be one more file behind this interface.
+
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace bincastle {
+
+struct JobSubmission {
+    std::string name;             // what the engine's listings show
+    std::string script;           // a /bin/sh script, run on some node
+    std::filesystem::path log;    // where the job's output goes (read back on failure)
+};
+
+struct JobStatus {
+    enum class State { queued, running, succeeded, failed, node_failed, gone };
+    State state = State::queued;
+    std::string node;    // where it runs or ran, when known
+    std::string detail;  // the engine's own words, for a failure ("FAILED, exit code 1:0")
+};
+
+class JobEngine {
+public:
+    virtual ~JobEngine() = default;
+    // "slurm", as the live view names jobs ("slurm job 12").
+    virtual std::string name() const = 0;
+    // Submits the job; returns its id. Throws an Error with the engine's own reason
+    // when it refuses it.
+    virtual std::string submit(const JobSubmission& job) = 0;
+    // The state of each of `ids` (`gone` for one the engine no longer knows).
+    virtual std::map<std::string, JobStatus> poll(const std::vector<std::string>& ids) = 0;
+    // The command that cancels jobs, their ids appended: run when the submitter ends
+    // before its jobs do (Ctrl-C, a crash), by a process that outlives it.
+    virtual std::vector<std::string> cancel_command() const = 0;
+};
+
+}  // namespace bincastle
