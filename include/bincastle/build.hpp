@@ -15,6 +15,7 @@
 
 #include <bincastle/container.hpp>
 #include <bincastle/export.hpp>
+#include <bincastle/job_engine.hpp>
 #include <bincastle/key.hpp>
 #include <bincastle/plan.hpp>
 #include <bincastle/progress.hpp>
@@ -33,13 +34,13 @@ namespace bincastle {
 // ${BINCASTLE_HOME:-$HOME/.bincastle}.
 BINCASTLE_API std::filesystem::path default_store_root();
 
-// Layers with a build script built as jobs of a Slurm cluster instead of here; they
-// travel through BuildOptions::export_cache, which must be set.
-struct SlurmOptions {
-    std::string partition;                    // empty: the cluster's default
-    std::vector<std::string> sbatch_options;  // more sbatch options, as given
-    std::string node_program;                 // the bincastle driver, as the nodes run it
-    std::string node_store;                   // the jobs' store on the nodes; empty: their default
+// Layers with a build script built as jobs of a cluster instead of here, each running
+// `NODE_PROGRAM build-layer` on a node; they travel through BuildOptions::export_cache,
+// which must be set.
+struct ClusterOptions {
+    std::shared_ptr<JobEngine> engine;  // make_slurm_engine(...), or another
+    std::string node_program;           // the bincastle driver, as the nodes run it
+    std::string node_store;             // the jobs' store on the nodes; empty: their default
 };
 
 struct BuildOptions {
@@ -54,7 +55,7 @@ struct BuildOptions {
     std::vector<std::string> import_caches;  // OCI registry refs pulled from, in order
     std::optional<std::string> export_cache;  // an OCI registry ref pushed to
     bool insecure_registry = false;           // plain http beyond loopback
-    std::optional<SlurmOptions> slurm;        // none: every layer is built here
+    std::optional<ClusterOptions> cluster;    // none: every layer is built here
     // The name under which gc keeps what this system needs.
     std::string system_name;
     SourceSettings sources;
@@ -79,7 +80,7 @@ struct BuiltSystem {
 };
 
 // Builds or pulls every layer the system needs that the store lacks (in parallel,
-// longest chain first), then pushes to the export cache. With `slurm`, the layers with
+// longest chain first), then pushes to the export cache. With `cluster`, the layers with
 // a build script that no cache has are built as jobs, and only what the system runs
 // on is pulled here. Reports every layer through
 // `progress`. Returns nothing when a layer failed (the event says which, with its log).

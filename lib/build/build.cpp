@@ -4,7 +4,6 @@
 #include "exec/job_runner.hpp"
 #include "exec/layer_builder.hpp"
 #include "exec/remote_executor.hpp"
-#include "exec/slurm_engine.hpp"
 #include "plan/plan_graph.hpp"
 #include "remote/remote_cache.hpp"
 #include "source/source_dir.hpp"
@@ -168,13 +167,14 @@ bool build_missing(const Plan& plan, const Graph& graph, const std::vector<Key>&
     return ok;
 }
 
-// --executor slurm: what a cache has is not built, what is here and not there is pushed
+// A cluster build (--executor slurm): what a cache has is not built, what is here and not there is pushed
 // (the jobs pull it), and every other needed layer is built through the executor.
 bool build_on_cluster(const Plan& plan, const Graph& graph, const std::vector<Key>& keys,
                       const std::vector<std::vector<Placement>>& closures, const std::vector<bool>& needed,
                       const Store& store, const BuildOptions& options, ProgressSink& progress) {
+    const ClusterOptions& cluster = *options.cluster;
     if (!options.export_cache)
-        throw Error("--executor slurm needs --export-cache REF",
+        throw Error("--executor " + cluster.engine->name() + " needs --export-cache REF",
                     "the layers travel between the nodes and here through that registry");
     std::vector<std::size_t> order = graph.topological_order();
     std::vector<std::size_t> position(graph.size());
@@ -214,17 +214,15 @@ bool build_on_cluster(const Plan& plan, const Graph& graph, const std::vector<Ke
         }
     }
     progress.flush();
-    const SlurmOptions& slurm = *options.slurm;
-    SlurmEngine engine({slurm.partition, slurm.sbatch_options});
     BuildSetup setup{&graph,           &keys,        &store,   options.sandbox_program, options.jobs,
                      options.definition_dir, &options.overrides, &progress, options.sources,
                      options.insecure_registry};
     Scheduler scheduler(std::move(prerequisites), std::move(to_build));
     bool ok;
     {
-        RemoteExecutor executor(setup, plan, engine,
-                                {slurm.node_program, options.import_caches, *options.export_cache,
-                                 options.insecure_registry, slurm.node_store});
+        RemoteExecutor executor(setup, plan, *cluster.engine,
+                                {cluster.node_program, options.import_caches, *options.export_cache,
+                                 options.insecure_registry, cluster.node_store});
         ok = run_jobs(scheduler, RemoteExecutor::parallelism, [&](std::size_t i) { return executor.build(order[i]); });
     }
     for (std::size_t i = 0; i < order.size(); ++i) {
@@ -269,7 +267,7 @@ std::optional<BuiltSystem> build(const Plan& plan, const BuildOptions& options, 
     std::vector<std::optional<fs::path>> files(keys.size());
     // On a cluster, only what the system runs on is here afterwards.
     std::vector<bool> here = needed;
-    if (options.slurm) {
+    if (options.cluster) {
         if (!build_on_cluster(plan, graph, keys, closures, needed, store, options, progress)) return std::nullopt;
         here.assign(graph.size(), false);
         for (const auto& placement : graph.run_closure(graph.root())) here[placement.node] = true;

@@ -71,11 +71,11 @@ bool parse_build_option(const std::vector<std::string>& args, std::size_t& i, bo
         if (*executor != "local" && *executor != "slurm") throw Error("--executor " + *executor + ": expected local or slurm");
         out.slurm = *executor == "slurm";
     } else if (auto partition = value_of(args, i, "--slurm-partition")) {
-        out.slurm_options.partition = *partition;
+        out.slurm_partition = *partition;
     } else if (auto option = value_of(args, i, "--slurm-option")) {
-        out.slurm_options.sbatch_options.push_back(*option);
+        out.sbatch_options.push_back(*option);
     } else if (auto store = value_of(args, i, "--slurm-node-store")) {
-        out.slurm_options.node_store = *store;
+        out.node_store = *store;
     } else if (arg == "--insecure-registry") {
         out.insecure_registry = true;
         out.export_request.insecure_registry = true;

@@ -21,8 +21,10 @@ struct BuildCommandLine {
     std::vector<std::string> import_caches;
     std::optional<std::string> export_cache;
     bool insecure_registry = false;
-    bool slurm = false;          // --executor slurm
-    SlurmOptions slurm_options;  // --slurm-partition, --slurm-option
+    bool slurm = false;                       // --executor slurm
+    std::string slurm_partition;              // --slurm-partition
+    std::vector<std::string> sbatch_options;  // --slurm-option, each
+    std::string node_store;                   // --slurm-node-store
     ExportRequest export_request;  // --format, -o, --compression, --push
 
     BuildCommandLine();

@@ -152,9 +152,9 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     options.export_cache = command.build.export_cache;
     options.insecure_registry = command.build.insecure_registry;
     if (command.build.slurm) {
-        options.slurm = command.build.slurm_options;
         // The nodes run this driver from where it is here (a shared install).
-        options.slurm->node_program = fs::canonical("/proc/self/exe").string();
+        options.cluster = ClusterOptions{make_slurm_engine(command.build.slurm_partition, command.build.sbatch_options),
+                                         fs::canonical("/proc/self/exe").string(), command.build.node_store};
     }
     options.sources = source_settings_from_environment();
     options.system_name = launch.system;

@@ -19,7 +19,7 @@ namespace bincastle::driver {
 
 namespace {
 
-const char* const usage = R"(usage: bincastle build-layer --recipe FILE|- --export-cache REF [OPTIONS]
+const char* const usage = R"(usage: bincastle build-layer [OPTIONS] --export-cache REF RECIPE
 
 Builds one layer of a plan, as a job of a cluster runs it ('bincastle build
 --executor slurm' submits these): checks that the recipe's key is what its layer and
@@ -27,8 +27,10 @@ the keys of its dependencies give (and refuses it otherwise), pulls the layers i
 built on from the caches, builds it in a sandbox and pushes it to --export-cache.
 Needs only this program, the recipe, and the registry.
 
+RECIPE is the job's recipe (JSON, from the driver): a file, or - for standard input.
+
 Options:
-  --recipe FILE|-        the job's recipe (JSON, from the driver; - for stdin)
+  --recipe RECIPE        the same, as an option
   --export-cache REF     push the layer here; also pulled from
   --import-cache REF     pull from here too, first (repeatable)
   --insecure-registry    plain http to registries beyond loopback
@@ -72,10 +74,13 @@ int build_layer_verb(const std::vector<std::string>& args, const Caller& caller)
             throw Error(arg + " needs a value", "see 'bincastle build-layer --help'");
         if (arg == "--recipe") recipe_file = args[++i];
         else if (arg == "--store") store_root = args[++i];
-        else if (!cli::parse_build_option(args, i, false, command))
-            throw Error("build-layer: unexpected argument '" + arg + "'", "see 'bincastle build-layer --help'");
+        else if (cli::parse_build_option(args, i, false, command)) continue;
+        else if (arg.starts_with("-") && arg != "-")
+            throw Error("build-layer: unknown option '" + arg + "'", "see 'bincastle build-layer --help'");
+        else if (recipe_file) throw Error("build-layer takes one RECIPE", "see 'bincastle build-layer --help'");
+        else recipe_file = arg;
     }
-    if (!recipe_file) throw Error("build-layer needs --recipe FILE (or - for stdin)");
+    if (!recipe_file) throw Error("build-layer needs a RECIPE (a file, or - for standard input)");
     if (!command.export_cache) throw Error("build-layer needs --export-cache REF: the layer is pushed there");
     const std::string text =
         *recipe_file == "-" ? read_fd(caller.stdio[0], "the recipe on standard input") : read_file(*recipe_file);

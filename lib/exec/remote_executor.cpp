@@ -154,7 +154,7 @@ std::string RemoteExecutor::job_script(std::size_t node) const {
     if (!settings_.node_store.empty()) command += " --store " + shell_quote(settings_.node_store);
     // The recipe is part of the script, so the job needs nothing from this machine.
     return "#!/bin/sh\n# bincastle: layer " + name + ", key " + key.hex() + "\n" + command +
-           " --recipe - <<'BINCASTLE_RECIPE_END'\n" + job_recipe_to_json({plan_, name, key, *setup_.keys}) +
+           " - <<'BINCASTLE_RECIPE_END'\n" + job_recipe_to_json({plan_, name, key, *setup_.keys}) +
            "\nBINCASTLE_RECIPE_END\n";
 }
 

@@ -13,10 +13,10 @@
 // once. Every job the driver submitted and has not seen end is cancelled by a watchdog
 // process that outlives the driver, whatever ends it (Ctrl-C, a kill, a crash).
 
-#include "exec/job_engine.hpp"
 #include "exec/layer_builder.hpp"
 #include "util/child_process.hpp"
 
+#include <bincastle/job_engine.hpp>
 #include <bincastle/plan.hpp>
 
 #include <array>

@@ -76,6 +76,10 @@ std::string SlurmEngine::submit(const JobSubmission& job) {
     return id;
 }
 
+std::shared_ptr<JobEngine> make_slurm_engine(std::string partition, std::vector<std::string> sbatch_options) {
+    return std::make_shared<SlurmEngine>(SlurmSettings{std::move(partition), std::move(sbatch_options)});
+}
+
 std::map<std::string, JobStatus> SlurmEngine::poll(const std::vector<std::string>& ids) {
     std::map<std::string, JobStatus> statuses;
     for (const auto& id : ids) statuses[id] = {JobStatus::State::gone, "", "no longer known to slurm"};

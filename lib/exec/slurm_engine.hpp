@@ -5,7 +5,7 @@
 // database is needed), scancel cancels. They find the cluster as the user's own do
 // (SLURM_CONF, /etc/slurm).
 
-#include "exec/job_engine.hpp"
+#include <bincastle/job_engine.hpp>
 
 namespace bincastle {
 

@@ -1,11 +1,15 @@
 #pragma once
 
-// A cluster's job engine, as the remote executor (remote_executor.hpp) uses it: submit
-// a shell script as a job, see where each job is, cancel jobs. Slurm is one
-// (slurm_engine.hpp); Kubernetes Jobs would be one more file behind this interface.
+// A cluster's job engine, as a cluster build (BuildOptions::cluster) uses it: submit a
+// shell script as a job, see where each job is, cancel jobs. Slurm is one
+// (make_slurm_engine); Kubernetes Jobs, or a caller's own, would be one more
+// implementation of this interface.
+
+#include <bincastle/export.hpp>
 
 #include <filesystem>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -38,5 +42,11 @@ public:
     // before its jobs do (Ctrl-C, a crash), by a process that outlives it.
     virtual std::vector<std::string> cancel_command() const = 0;
 };
+
+// Slurm, through its command-line clients (sbatch, scontrol, scancel), which find the
+// cluster as the user's own do (SLURM_CONF, /etc/slurm). `partition` empty: the
+// cluster's default; `sbatch_options` are passed to sbatch as given.
+BINCASTLE_API std::shared_ptr<JobEngine> make_slurm_engine(std::string partition,
+                                                           std::vector<std::string> sbatch_options);
 
 }  // namespace bincastle
