@@ -69,18 +69,22 @@ struct BuildOptions {
 // hashes, git commits), nothing else.
 BINCASTLE_API std::vector<Key> plan_keys(const Plan& plan, const BuildOptions& options);
 
-// A system whose layers are all in the store, and kept there (from gc) while this lives.
+// A system whose layers (what it runs on) are in the store, and kept there (from gc),
+// with what it was built on, while this lives.
 struct BuiltSystem {
     Plan plan;
     std::vector<Key> keys;                          // like plan.layers
-    std::vector<std::filesystem::path> files;       // like plan.layers; empty for a layer the system does not need
+    // Like plan.layers: each layer the system runs on; empty for the others (what it was
+    // only built on, which may be in a cache only after a cluster build)
+    std::vector<std::filesystem::path> files;
     std::filesystem::path store_root;
     std::string system_name;
     std::shared_ptr<const void> live_root;          // what keeps gc away
 };
 
-// Builds or pulls every layer the system needs that the store lacks (in parallel,
-// longest chain first), then pushes to the export cache. With `cluster`, the layers with
+// Builds or pulls every layer the system runs on that the store lacks, and what each of
+// those is built on in turn (in parallel, longest chain first), then pushes to the
+// export cache. With `cluster`, the layers with
 // a build script that no cache has are built as jobs, and only what the system runs
 // on is pulled here. Reports every layer through
 // `progress`. Returns nothing when a layer failed (the event says which, with its log).

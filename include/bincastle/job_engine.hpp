@@ -16,9 +16,8 @@
 namespace bincastle {
 
 struct JobSubmission {
-    std::string name;             // what the engine's listings show
-    std::string script;           // a /bin/sh script, run on some node
-    std::filesystem::path log;    // where the job's output goes (read back on failure)
+    std::string name;    // what the engine's listings show
+    std::string script;  // a /bin/sh script, run on some node; it sends its own output to its log
 };
 
 struct JobStatus {

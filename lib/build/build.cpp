@@ -42,6 +42,26 @@ std::vector<bool> needed_layers(const Graph& graph, const std::vector<std::vecto
     return needed;
 }
 
+// What this build must make or find: the system's run closure and, for each of those
+// the store lacks (or rebuilds on every run), what it is built on, in turn. What the
+// system was only built on is not made again while what was built on it is here (it
+// may live in a cache only, after a cluster build).
+std::vector<bool> wanted_layers(const Graph& graph, const std::vector<std::vector<Placement>>& closures,
+                                const std::vector<Key>& keys, const Store& store) {
+    std::vector<bool> wanted(graph.size(), false);
+    std::vector<std::size_t> pending;
+    for (const auto& placement : graph.run_closure(graph.root())) pending.push_back(placement.node);
+    while (!pending.empty()) {
+        std::size_t node = pending.back();
+        pending.pop_back();
+        if (wanted[node]) continue;
+        wanted[node] = true;
+        if (!graph.node(node).layer->always_run && store.find(keys[node])) continue;
+        for (const auto& placement : closures[node]) pending.push_back(placement.node);
+    }
+    return wanted;
+}
+
 std::vector<std::vector<Placement>> build_closures(const Graph& graph) {
     std::vector<std::vector<Placement>> closures(graph.size());
     for (std::size_t node = 0; node < graph.size(); ++node) closures[node] = graph.build_closure(node);
@@ -235,7 +255,12 @@ bool build_on_cluster(const Plan& plan, const Graph& graph, const std::vector<Ke
     std::vector<remote::CacheLayer> run_layers;
     for (const auto& placement : graph.run_closure(graph.root()))
         if (!store.find(keys[placement.node])) run_layers.push_back(cache_layer(graph, keys, closures, placement.node));
-    remote::import_layers(caches, options.insecure_registry, run_layers, store, progress, stderr);
+    const std::vector<bool> present = remote::import_layers(caches, options.insecure_registry, run_layers, store, progress, stderr);
+    for (std::size_t i = 0; i < run_layers.size(); ++i)
+        if (!present[i])
+            throw Error("layer " + run_layers[i].name + " was built, but none of the caches has it now: " +
+                            *options.export_cache + (caches.size() > 1 ? " and the import caches" : ""),
+                        "is the registry up, and does it keep what it was sent?");
     return true;
 }
 
@@ -265,17 +290,17 @@ std::optional<BuiltSystem> build(const Plan& plan, const BuildOptions& options, 
     store.record_root(options.system_name, kept);
     // The layers found built, by node: what was not is looked up once built.
     std::vector<std::optional<fs::path>> files(keys.size());
-    // On a cluster, only what the system runs on is here afterwards.
-    std::vector<bool> here = needed;
+    const std::vector<bool> wanted = wanted_layers(graph, closures, keys, store);
     if (options.cluster) {
-        if (!build_on_cluster(plan, graph, keys, closures, needed, store, options, progress)) return std::nullopt;
-        here.assign(graph.size(), false);
-        for (const auto& placement : graph.run_closure(graph.root())) here[placement.node] = true;
+        if (!build_on_cluster(plan, graph, keys, closures, wanted, store, options, progress)) return std::nullopt;
     } else {
-        if (!build_missing(plan, graph, keys, closures, source_keys, needed, store, options, progress, files))
+        if (!build_missing(plan, graph, keys, closures, source_keys, wanted, store, options, progress, files))
             return std::nullopt;
         if (options.export_cache) push_to_cache(graph, keys, closures, needed, store, options, progress);
     }
+    // What the system runs on is here now; what it was built on may be in a cache only.
+    std::vector<bool> here(graph.size(), false);
+    for (const auto& placement : graph.run_closure(graph.root())) here[placement.node] = true;
     BuiltSystem built{plan, keys, {}, options.store_root, options.system_name, std::move(live_root)};
     built.files.resize(keys.size());
     for (std::size_t node = 0; node < keys.size(); ++node) {

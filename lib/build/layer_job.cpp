@@ -46,7 +46,7 @@ bool build_layer_job(const JobRecipe& recipe, const LayerJobOptions& options, Pr
     for (const auto& placement : closure) kept.push_back(recipe.keys[placement.node]);
     const Store::LiveRoot live = store.register_live_root(kept);
     const remote::CacheLayer self = cache_layer(graph, recipe.keys, node);
-    if (store.find(recipe.key)) {
+    if (!layer.always_run && store.find(recipe.key)) {
         progress.event({ProgressEvent::Kind::cached, layer.name, recipe.key, 0, ""});
     } else {
         std::vector<remote::CacheLayer> wanted;

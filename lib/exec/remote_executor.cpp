@@ -25,8 +25,9 @@ using Clock = std::chrono::steady_clock;
 // Often enough that a job's end is seen within a fraction of its own start-up time;
 // one engine call per interval, whatever the number of jobs.
 constexpr std::chrono::milliseconds poll_interval{200};
-// The engine's client failing this many times in a row fails every waiting job.
-constexpr int poll_failures_allowed = 50;
+// The engine's client failing for this long (a controller restarting, say) fails every
+// waiting job; the watchdog then cancels them when the driver ends.
+constexpr std::chrono::minutes poll_failures_allowed{2};
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
@@ -85,7 +86,9 @@ RemoteExecutor::RemoteExecutor(const BuildSetup& setup, const Plan& plan, JobEng
       engine_(engine),
       settings_(std::move(settings)),
       watchdog_input_(std::move(watchdog_pipe[1])),
-      watchdog_(spawn_watchdog(engine, watchdog_pipe[0].get())) {
+      watchdog_(spawn_watchdog(engine, watchdog_pipe[0].get())),
+      quiet_(std::fopen("/dev/null", "w"), &std::fclose) {
+    if (!quiet_) throw SysError("fopen", "/dev/null");
     poller_ = std::thread([this] { poll_loop(); });
 }
 
@@ -116,32 +119,50 @@ bool RemoteExecutor::build(std::size_t node) {
 }
 
 bool RemoteExecutor::build_here(std::size_t node) {
+    const LayerData& layer = *setup_.graph->node(node).layer;
+    try {
+        pull_build_closure(node);
+    } catch (const std::exception& error) {
+        setup_.progress->event({ProgressEvent::Kind::failed, layer.name, (*setup_.keys)[node], 0,
+                                std::string(error.what()) + "\n"});
+        return false;
+    }
     if (!build_layer(setup_, node)) return false;
     try {
         push(node);
         return true;
     } catch (const std::exception& error) {
-        const LayerData& layer = *setup_.graph->node(node).layer;
         setup_.progress->event({ProgressEvent::Kind::failed, layer.name, (*setup_.keys)[node], 0,
                                 std::string(error.what()) + "\n"});
         return false;
     }
 }
 
+remote::CacheLayer RemoteExecutor::cache_layer(std::size_t node) const {
+    remote::CacheLayer layer{setup_.graph->name(node), (*setup_.keys)[node], {}};
+    for (const auto& placement : setup_.graph->build_closure(node))
+        layer.build_deps.push_back((*setup_.keys)[placement.node]);
+    return layer;
+}
+
+void RemoteExecutor::pull_build_closure(std::size_t node) {
+    std::vector<remote::CacheLayer> wanted;
+    for (const auto& placement : setup_.graph->build_closure(node))
+        if (!setup_.store->find((*setup_.keys)[placement.node])) wanted.push_back(cache_layer(placement.node));
+    if (wanted.empty()) return;
+    std::vector<std::string> caches = settings_.import_caches;
+    caches.push_back(settings_.export_cache);
+    const std::vector<bool> present =
+        remote::import_layers(caches, settings_.insecure_registry, wanted, *setup_.store, *setup_.progress, quiet_.get());
+    for (std::size_t i = 0; i < wanted.size(); ++i)
+        if (!present[i])
+            throw Error("layer " + wanted[i].name + ", which " + setup_.graph->name(node) +
+                        " is built on, is in none of the caches");
+}
+
 void RemoteExecutor::push(std::size_t node) {
-    const Graph& graph = *setup_.graph;
-    remote::CacheLayer layer{graph.name(node), (*setup_.keys)[node], {}};
-    for (const auto& placement : graph.build_closure(node)) layer.build_deps.push_back((*setup_.keys)[placement.node]);
-    std::FILE* quiet = std::fopen("/dev/null", "w");
-    if (!quiet) throw SysError("fopen", "/dev/null");
-    try {
-        remote::export_layers(settings_.export_cache, settings_.insecure_registry, {layer}, *setup_.store,
-                              *setup_.progress, quiet);
-    } catch (...) {
-        std::fclose(quiet);
-        throw;
-    }
-    std::fclose(quiet);
+    remote::export_layers(settings_.export_cache, settings_.insecure_registry, {cache_layer(node)}, *setup_.store,
+                          *setup_.progress, quiet_.get());
 }
 
 std::string RemoteExecutor::job_script(std::size_t node) const {
@@ -153,9 +174,19 @@ std::string RemoteExecutor::job_script(std::size_t node) const {
     if (settings_.insecure_registry) command += " --insecure-registry";
     if (!settings_.node_store.empty()) command += " --store " + shell_quote(settings_.node_store);
     // The recipe is part of the script, so the job needs nothing from this machine.
-    return "#!/bin/sh\n# bincastle: layer " + name + ", key " + key.hex() + "\n" + command +
-           " - <<'BINCASTLE_RECIPE_END'\n" + job_recipe_to_json({plan_, name, key, *setup_.keys}) +
+    // Its output goes to a log of its own, beside the layer's build log (which the job's
+    // own build writes when the store is shared) under the driver's store, when the
+    // node sees it; the recipe is part of the script, so the job needs nothing else.
+    const std::string log = shell_quote(job_log(node).string());
+    const std::string log_dir = shell_quote(job_log(node).parent_path().string());
+    return "#!/bin/sh\n# bincastle: key " + key.hex() + "\nmkdir -p " + log_dir + " 2>/dev/null && exec >>" + log +
+           " 2>&1\n" + command + " - <<'BINCASTLE_RECIPE_END'\n" + job_recipe_to_json({plan_, name, key, *setup_.keys}) +
            "\nBINCASTLE_RECIPE_END\n";
+}
+
+fs::path RemoteExecutor::job_log(std::size_t node) const {
+    fs::path log = setup_.store->log_path((*setup_.keys)[node]);
+    return log.replace_extension(".job.log");
 }
 
 bool RemoteExecutor::run_job(std::size_t node) {
@@ -163,13 +194,17 @@ bool RemoteExecutor::run_job(std::size_t node) {
     const Key& key = (*setup_.keys)[node];
     ProgressSink& progress = *setup_.progress;
     const auto start = Clock::now();
-    const fs::path log = setup_.store->log_path(key);
-    const JobSubmission submission{"bincastle:" + name, job_script(node), log};
+    const fs::path log = job_log(node);
+    const JobSubmission submission{"bincastle:" + name, job_script(node)};
     std::string again;  // why this is a second attempt
     for (int attempt = 1;; ++attempt) {
         Job job;
         try {
             job.id = engine_.submit(submission);
+            // It goes to the watchdog's shell and sed as a word.
+            if (job.id.empty() || job.id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") !=
+                                      std::string::npos)
+                throw Error(engine_.name() + " answered the job id '" + job.id + "', which is not a plain word");
         } catch (const std::exception& error) {
             progress.event({ProgressEvent::Kind::failed, name, key, seconds_since(start), std::string(error.what()) + "\n"});
             return false;
@@ -177,24 +212,31 @@ bool RemoteExecutor::run_job(std::size_t node) {
         const std::string what = engine_.name() + " job " + job.id;
         tell_watchdog("+" + job.id);
         progress.event({ProgressEvent::Kind::submitted, name, key, 0, what + again});
-        std::unique_lock lock(mutex_);
-        jobs_[job.id] = &job;
-        // A short job may have ended by the first look at it: it ran all the same.
-        bool running = false;
-        for (;;) {
-            changed_.wait(lock, [&] { return job.done || (!running && job.status.state != JobStatus::State::queued); });
-            if (!running && !job.status.node.empty()) {
-                running = true;
-                const std::string where = job.status.node.empty() ? "" : "on " + job.status.node + " ";
-                lock.unlock();
-                progress.event({ProgressEvent::Kind::started, name, key, 0, where + "(" + what + ")"});
-                lock.lock();
+        {
+            std::unique_lock lock(mutex_);
+            jobs_[job.id] = &job;
+            // The poller never sees `job` after this scope, however it is left.
+            struct Forget {
+                RemoteExecutor& executor;
+                const std::string& id;
+                ~Forget() { executor.jobs_.erase(id); }
+            } forget{*this, job.id};
+            // A short job may have ended by the first look at it: it ran all the same.
+            bool seen_running = false;
+            for (;;) {
+                changed_.wait(lock, [&] { return job.done || (!seen_running && job.status.state != JobStatus::State::queued); });
+                if (!seen_running) {
+                    seen_running = true;
+                    const std::string where = job.status.node.empty() ? "" : "on " + job.status.node + " ";
+                    lock.unlock();
+                    progress.event({ProgressEvent::Kind::started, name, key, 0, where + "(" + what + ")"});
+                    lock.lock();
+                }
+                if (job.done) break;
             }
-            if (job.done) break;
-            running = true;
         }
-        lock.unlock();
-        tell_watchdog("-" + job.id);
+        // An abandoned job may still run: the watchdog cancels it when the driver ends.
+        if (!job.abandoned) tell_watchdog("-" + job.id);
         const JobStatus& status = job.status;
         const std::string on = status.node.empty() ? "" : " on " + status.node;
         switch (status.state) {
@@ -217,7 +259,8 @@ bool RemoteExecutor::run_job(std::size_t node) {
 }
 
 void RemoteExecutor::poll_loop() {
-    int failures = 0;
+    bool failing = false;
+    Clock::time_point failing_since;
     std::unique_lock lock(mutex_);
     while (!stopping_) {
         changed_.wait_for(lock, poll_interval, [&] { return stopping_; });
@@ -231,20 +274,25 @@ void RemoteExecutor::poll_loop() {
             statuses = engine_.poll(ids);
         } catch (const std::exception& e) {
             error = e.what();
+        } catch (...) {
+            error = "an unknown error";
         }
         lock.lock();
         if (!error.empty()) {
-            if (++failures < poll_failures_allowed) continue;
+            if (!failing) failing_since = Clock::now();
+            failing = true;
+            if (Clock::now() - failing_since < poll_failures_allowed) continue;
             // The engine cannot be asked: every waiting job fails, saying why.
             for (auto& [id, job] : jobs_) {
                 job->status = {JobStatus::State::failed, job->status.node, "cannot follow it: " + error};
                 job->done = true;
+                job->abandoned = true;
             }
             jobs_.clear();
             changed_.notify_all();
             continue;
         }
-        failures = 0;
+        failing = false;
         for (const auto& [id, status] : statuses) {
             auto it = jobs_.find(id);
             if (it == jobs_.end()) continue;

@@ -14,6 +14,7 @@
 // process that outlives the driver, whatever ends it (Ctrl-C, a kill, a crash).
 
 #include "exec/layer_builder.hpp"
+#include "remote/remote_cache.hpp"
 #include "util/child_process.hpp"
 
 #include <bincastle/job_engine.hpp>
@@ -21,6 +22,8 @@
 
 #include <array>
 #include <condition_variable>
+#include <cstdio>
+#include <memory>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -58,13 +61,19 @@ private:
         std::string id;
         JobStatus status;
         bool done = false;
+        bool abandoned = false;  // given up on while it may still run
     };
 
     RemoteExecutor(const BuildSetup& setup, const Plan& plan, JobEngine& engine, RemoteSettings settings,
                    std::array<UniqueFd, 2> watchdog_pipe);
     bool build_here(std::size_t node);
+    // Pulls what `node` is built on into the store (a layer built here may be built on
+    // what only jobs have built).
+    void pull_build_closure(std::size_t node);
+    remote::CacheLayer cache_layer(std::size_t node) const;
     bool run_job(std::size_t node);
     std::string job_script(std::size_t node) const;
+    std::filesystem::path job_log(std::size_t node) const;
     void poll_loop();
     void tell_watchdog(const std::string& line);
     void push(std::size_t node);
@@ -75,6 +84,8 @@ private:
     RemoteSettings settings_;
     UniqueFd watchdog_input_;
     ChildProcess watchdog_;
+    // Where the caches' summaries go: one line per pushed layer would drown the view.
+    std::unique_ptr<std::FILE, int (*)(std::FILE*)> quiet_;
     std::mutex mutex_;
     std::condition_variable changed_;
     std::map<std::string, Job*> jobs_;  // the jobs not yet ended, by id

@@ -62,7 +62,7 @@ std::string SlurmEngine::submit(const JobSubmission& job) {
     // --no-requeue: a job whose node fails ends as NODE_FAIL, and the driver submits it
     // again once, as it does for every engine, instead of Slurm requeueing it forever.
     std::vector<std::string> argv = {"sbatch", "--parsable", "--no-requeue", "--job-name=" + job.name,
-                                     "--output=" + job.log.string()};
+                                     "--output=/dev/null"};
     if (!settings_.partition.empty()) argv.push_back("--partition=" + settings_.partition);
     argv.insert(argv.end(), settings_.options.begin(), settings_.options.end());
     argv.push_back(script);

@@ -13,14 +13,15 @@ here=$(cd "$(dirname "$0")" && pwd)
 B=$PREFIX/bin/bincastle
 
 # A definition: two source layers (base, msg), two layers with scripts (greeting on
-# base, shout on greeting) and the system. EXTRA_LAYER adds a layer with that script.
+# base, shout on greeting) and the system. EXTRA_LAYER adds a layer with that script,
+# on EXTRA_ON (default base), rebuilt on every build with EXTRA_ALWAYS=1.
 setup() {
     R=$T/repo
     mkdir -p "$R/sys" "$R/msg"
     echo "first message" >"$R/msg/greeting.txt"
     extra=""
     [ -z "${EXTRA_LAYER:-}" ] ||
-        extra="extra.push_back(Layer(Name(\"extra\"), Dep(base), BuildScript({$EXTRA_LAYER})));"
+        extra="extra.push_back(Layer(Name(\"extra\"), Dep(${EXTRA_ON:-base}), BuildScript({$EXTRA_LAYER})${EXTRA_ALWAYS:+, AlwaysRun()}));"
     cat >"$R/sys/main.cpp" <<CPP
 #include <bincastle/main.hpp>
 using namespace bincastle;
@@ -74,12 +75,27 @@ t_layers_built_as_jobs() {
         grep -l "^name=$layer\$" "$T"/store/layers/*/meta | xargs grep -q "^pulled-from=$REG/cache" ||
             fail "$layer was not pulled from the cache: $(grep -h . "$T"/store/layers/*/meta)"
     done
-    out=$(bc run "$R" sys 2>"$T/r") || fail "run failed: $(cat "$T/r")"
+    # The system runs, and nothing is built again for it: not here, not as a job.
+    out=$(bc run --progress=json "$R" sys 2>"$T/r") || fail "run failed: $(cat "$T/r")"
     [ "$out" = "FIRST MESSAGE" ] || fail "the system shows '$out'"
-    # A second build submits nothing.
-    on_slurm "$R" sys 2>"$T/b" || fail "the second build failed: $(cat "$T/b")"
-    [ "$(events submitted "$T/b")" = "" ] || fail "submitted again: $(events submitted "$T/b")"
+    [ "$(events built "$T/r")" = "" ] || fail "a plain run built: $(events built "$T/r")"
+    out=$(bc run --executor slurm --export-cache "$REG/cache" --progress=json "$R" sys 2>"$T/b") ||
+        fail "run --executor slurm failed: $(cat "$T/b")"
+    [ "$out" = "FIRST MESSAGE" ] || fail "run --executor slurm shows '$out'"
+    [ "$(events submitted "$T/b")$(events built "$T/b")" = "" ] ||
+        fail "submitted again: $(events submitted "$T/b"); built: $(events built "$T/b")"
     [ "$(jobs_with COMPLETED)" = "greeting shout " ] || fail "jobs after the second build: $(jobs_with COMPLETED)"
+}
+
+t_layer_rebuilt_every_run_builds_here_on_job_layers() {
+    EXTRA_LAYER='"cat /opt/shout >/opt/always"' EXTRA_ON=shout EXTRA_ALWAYS=1
+    setup
+    cd "$T" || fail "cd"
+    out=$(bc run --executor slurm --export-cache "$REG/cache" --slurm-node-store "$T/node" --progress=json "$R" sys \
+        -- cat /opt/always 2>"$T/a") || fail "run failed: $(cat "$T/a")"
+    [ "$out" = "FIRST MESSAGE" ] || fail "the system shows '$out'"
+    [ "$(events submitted "$T/a")" = "greeting shout " ] || fail "submitted: $(events submitted "$T/a")"
+    grep -q '"event": "built", "layer": "extra"' "$T/a" || fail "extra was not built here: $(grep extra "$T/a")"
 }
 
 t_same_layer_as_a_local_build() {
@@ -178,6 +194,7 @@ t_job_of_a_failed_node_runs_again() {
 }
 
 tap_case t_layers_built_as_jobs "every layer with a script is built by a job, the system runs, a second build submits nothing"
+tap_case t_layer_rebuilt_every_run_builds_here_on_job_layers "a layer rebuilt on every run builds here, on layers jobs built"
 tap_case t_same_layer_as_a_local_build "a layer built by a job has the key and blob of the same layer built here"
 tap_case t_failed_job_shows_its_log "a failing job: its id, its state and its log's tail"
 tap_case t_ctrl_c_cancels_every_job "Ctrl-C cancels every submitted job"
