@@ -90,9 +90,10 @@ private:
 };
 
 // Copies at most `limit` bytes of the file `in` (named `from` in errors) to `to` (or
-// into `content`), refusing a file that is larger or whose sha256 is not `digest`. The
-// copy is what is checked and used: the layout may change meanwhile.
-void copy_checked(int in, const fs::path& from, const std::string& digest, std::uint64_t limit, const fs::path* to,
+// into `content`), refusing a file that is larger or, when `digest` is given, whose
+// sha256 is not that. The copy is what is checked and used: the layout may change
+// meanwhile.
+void copy_checked(int in, const fs::path& from, const std::string* digest, std::uint64_t limit, const fs::path* to,
                   std::string* content) {
     UniqueFd out;
     if (to) {
@@ -114,7 +115,8 @@ void copy_checked(int in, const fs::path& from, const std::string& digest, std::
         if (content) content->append(buffer, static_cast<std::size_t>(n));
     }
     const std::string got = hash.digest();
-    if (got != digest) throw Error(from.string() + " does not match its digest " + digest + " (got " + got + ")");
+    if (digest && got != *digest)
+        throw Error(from.string() + " does not match its digest " + *digest + " (got " + got + ")");
 }
 
 // An OCI layout in a directory. Its files are opened beneath it, through no symlink:
@@ -132,7 +134,8 @@ public:
     std::string resolve(const std::string&) override {
         std::string index;
         UniqueFd in = open_beneath("index.json");
-        copy_unchecked(in.get(), dir_ / "index.json", index);
+        // It names digests, which are checked on their own.
+        copy_checked(in.get(), dir_ / "index.json", nullptr, max_manifest_size, nullptr, &index);
         try {
             return oci::find_layout_image(index, tag_.empty() ? "latest" : tag_, dir_.string()).manifest_digest;
         } catch (const Error&) {
@@ -145,22 +148,22 @@ public:
     std::string document(const std::string& digest) override {
         std::string body;
         UniqueFd in = open_beneath(blob_path(digest));
-        copy_checked(in.get(), dir_ / blob_path(digest), digest, max_manifest_size, nullptr, &body);
+        copy_checked(in.get(), dir_ / blob_path(digest), &digest, max_manifest_size, nullptr, &body);
         return body;
     }
 
     std::string small_blob(const oci::ImageLayer& blob) override {
         std::string body;
         UniqueFd in = open_beneath(blob_path(blob.digest));
-        copy_checked(in.get(), dir_ / blob_path(blob.digest), blob.digest, std::min(blob.size, max_manifest_size), nullptr,
-                     &body);
+        copy_checked(in.get(), dir_ / blob_path(blob.digest), &blob.digest, std::min(blob.size, max_manifest_size),
+                     nullptr, &body);
         return body;
     }
 
     void blob(const oci::ImageLayer& layer, const fs::path& file) override {
         const fs::path from = dir_ / blob_path(layer.digest);
         UniqueFd in = open_beneath(blob_path(layer.digest));
-        copy_checked(in.get(), from, layer.digest, layer.size, &file, nullptr);
+        copy_checked(in.get(), from, &layer.digest, layer.size, &file, nullptr);
         if (fs::file_size(file) != layer.size)
             throw Error(from.string() + " is not of the " + std::to_string(layer.size) + " bytes its manifest gives");
     }
@@ -186,19 +189,6 @@ private:
         if (::fstat(fd.get(), &st) != 0) throw SysError("fstat", path.string());
         if (!S_ISREG(st.st_mode)) throw Error(path.string() + " is not a regular file");
         return fd;
-    }
-
-    // index.json names digests, which are checked on their own.
-    static void copy_unchecked(int in, const fs::path& from, std::string& content) {
-        char buffer[1 << 16];
-        for (;;) {
-            ssize_t n = ::read(in, buffer, sizeof buffer);
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) throw SysError("read", from.string());
-            if (n == 0) return;
-            content.append(buffer, static_cast<std::size_t>(n));
-            if (content.size() > max_manifest_size) throw Error(from.string() + " is larger than an index should be");
-        }
     }
 
     fs::path dir_;
