@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <array>
 #include <deque>
 #include <fcntl.h>
@@ -87,7 +88,8 @@ RemoteExecutor::RemoteExecutor(const BuildSetup& setup, const Plan& plan, JobEng
       settings_(std::move(settings)),
       watchdog_input_(std::move(watchdog_pipe[1])),
       watchdog_(spawn_watchdog(engine, watchdog_pipe[0].get())),
-      quiet_(std::fopen("/dev/null", "w"), &std::fclose) {
+      quiet_(std::fopen("/dev/null", "w"), &std::fclose),
+      local_slots_(std::clamp<std::ptrdiff_t>(setup.jobs, 1, parallelism)) {
     if (!quiet_) throw SysError("fopen", "/dev/null");
     poller_ = std::thread([this] { poll_loop(); });
 }
@@ -119,6 +121,11 @@ bool RemoteExecutor::build(std::size_t node) {
 }
 
 bool RemoteExecutor::build_here(std::size_t node) {
+    local_slots_.acquire();
+    struct Release {
+        std::counting_semaphore<parallelism>& slots;
+        ~Release() { slots.release(); }
+    } release{local_slots_};
     const LayerData& layer = *setup_.graph->node(node).layer;
     try {
         pull_build_closure(node);
@@ -239,8 +246,22 @@ bool RemoteExecutor::run_job(std::size_t node) {
         if (!job.abandoned) tell_watchdog("-" + job.id);
         const JobStatus& status = job.status;
         const std::string on = status.node.empty() ? "" : " on " + status.node;
+        // Forgotten by the engine before its end was seen: the cache says how it ended.
+        bool in_cache = false;
+        if (status.state == JobStatus::State::gone) {
+            try {
+                in_cache = remote::cached_layers({settings_.export_cache}, settings_.insecure_registry,
+                                                 {cache_layer(node)}, quiet_.get())[0];
+            } catch (const std::exception&) {
+                // Not known: it failed, as far as this build can tell.
+            }
+        }
         switch (status.state) {
         case JobStatus::State::succeeded:
+            progress.event({ProgressEvent::Kind::built, name, key, seconds_since(start), ""});
+            return true;
+        case JobStatus::State::gone:
+            if (!in_cache) break;
             progress.event({ProgressEvent::Kind::built, name, key, seconds_since(start), ""});
             return true;
         case JobStatus::State::node_failed:

@@ -22,6 +22,7 @@
 
 #include <array>
 #include <condition_variable>
+#include <semaphore>
 #include <cstdio>
 #include <memory>
 #include <map>
@@ -86,6 +87,8 @@ private:
     ChildProcess watchdog_;
     // Where the caches' summaries go: one line per pushed layer would drown the view.
     std::unique_ptr<std::FILE, int (*)(std::FILE*)> quiet_;
+    // What is built here takes -j's slots, whatever the number of jobs waiting.
+    std::counting_semaphore<parallelism> local_slots_;
     std::mutex mutex_;
     std::condition_variable changed_;
     std::map<std::string, Job*> jobs_;  // the jobs not yet ended, by id

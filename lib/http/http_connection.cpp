@@ -75,7 +75,8 @@ struct HttpConnection::Impl {
         std::string reason = error.message();
         if (error == beast::error::timeout)
             reason = "no answer within " + std::to_string(timeout.count()) + " s";
-        else if (error == http::error::partial_message || error == http::error::end_of_stream)
+        else if (error == http::error::partial_message || error == http::error::end_of_stream ||
+                 error == asio::error::eof || error == ssl::error::stream_truncated)
             reason = "the connection closed early";
         throw TransportError(request.method + " " + request.url + ": " + std::string(step) + ": " + reason, retryable,
                              std::move(hint));

@@ -1,12 +1,19 @@
 #include "build/layer_job.hpp"
 #include "exec/job_recipe.hpp"
+#include "exec/remote_executor.hpp"
 #include "exec/slurm_engine.hpp"
 #include "graph/key_encoder.hpp"
 #include "plan/plan_graph.hpp"
+#include "store/store.hpp"
+#include "test_files.hpp"
+#include "util/file_tree.hpp"
 
 #include <bincastle/error.hpp>
 
 #include <doctest/doctest.h>
+
+#include <mutex>
+#include <utility>
 
 using namespace bincastle;
 
@@ -83,4 +90,117 @@ TEST_CASE("scontrol's one-line job records become states, with the node and the 
     CHECK(parse_scontrol_job("JobId=17 JobState=COMPLETING ExitCode=0:0").second.state == JobStatus::State::running);
     CHECK(parse_scontrol_job("JobId=18 JobState=TIMEOUT ExitCode=0:15").second.state == JobStatus::State::failed);
     CHECK_THROWS_AS(parse_scontrol_job("JobName=x JobState=RUNNING"), Error);
+}
+
+namespace {
+
+// A job engine whose jobs end as a script says: the states each job goes through, one
+// per poll; what is cancelled is written to a file by the watchdog.
+class FakeEngine : public JobEngine {
+public:
+    explicit FakeEngine(std::filesystem::path cancelled) : cancelled_(std::move(cancelled)) {}
+
+    std::vector<std::vector<JobStatus>> plans;  // one per job, in submission order
+    std::vector<std::string> scripts;
+    std::string next_id;  // when set, the id the next submission gets
+
+    std::string name() const override { return "fake"; }
+    std::string submit(const JobSubmission& job) override {
+        std::lock_guard lock(mutex_);
+        scripts.push_back(job.script);
+        if (!next_id.empty()) return std::exchange(next_id, "");
+        return std::to_string(scripts.size());
+    }
+    std::map<std::string, JobStatus> poll(const std::vector<std::string>& ids) override {
+        std::lock_guard lock(mutex_);
+        std::map<std::string, JobStatus> out;
+        for (const auto& id : ids) {
+            auto& steps = plans.at(std::stoul(id) - 1);
+            out[id] = steps.front();
+            if (steps.size() > 1) steps.erase(steps.begin());
+        }
+        return out;
+    }
+    std::vector<std::string> cancel_command() const override {
+        return {"sh", "-c", "echo \"$@\" >>'" + cancelled_.string() + "'", "cancel"};
+    }
+
+private:
+    std::filesystem::path cancelled_;
+    std::mutex mutex_;
+};
+
+class Events : public ProgressSink {
+public:
+    void event(const ProgressEvent& event) override {
+        std::lock_guard lock(mutex_);
+        lines.push_back(std::string(kind(event.kind)) + " " + event.layer + (event.text.empty() ? "" : ": " + event.text));
+    }
+    std::vector<std::string> lines;
+
+private:
+    static const char* kind(ProgressEvent::Kind kind) {
+        switch (kind) {
+        case ProgressEvent::Kind::submitted: return "submitted";
+        case ProgressEvent::Kind::started: return "started";
+        case ProgressEvent::Kind::built: return "built";
+        case ProgressEvent::Kind::failed: return "failed";
+        default: return "other";
+        }
+    }
+    std::mutex mutex_;
+};
+
+struct ExecutorFixture {
+    TempDir dir{"bincastle-executor-test"};
+    JobRecipe recipe = recipe_for("tool");
+    Graph graph = graph_of(recipe.plan);
+    Store store{dir.path() / "store"};
+    SourceOverrides overrides;
+    Events events;
+    FakeEngine engine{dir.path() / "cancelled"};
+    BuildSetup setup{&graph, &recipe.keys, &store, "/bin/false", 1, dir.path(), &overrides, &events, {}, false};
+    RemoteSettings settings{"/opt/bincastle/bin/bincastle", {}, "127.0.0.1:1/cache", false, ""};
+    std::size_t tool = 1;  // base, tool, system
+
+    std::string cancelled() { return testing::read(dir.path() / "cancelled"); }
+};
+
+}  // namespace
+
+TEST_CASE("a job whose node fails is submitted once more, and the watchdog has nothing left to cancel") {
+    ExecutorFixture f;
+    using State = JobStatus::State;
+    f.engine.plans = {{{State::queued, "", "PENDING"}, {State::running, "n1", "RUNNING"}, {State::node_failed, "n1", "NODE_FAIL"}},
+                      {{State::running, "n2", "RUNNING"}, {State::succeeded, "n2", "COMPLETED"}}};
+    {
+        RemoteExecutor executor(f.setup, f.recipe.plan, f.engine, f.settings);
+        CHECK(executor.build(f.tool));
+    }
+    CHECK(f.events.lines == std::vector<std::string>{"submitted tool: fake job 1", "started tool: on n1 (fake job 1)",
+                                                     "submitted tool: fake job 2, again: fake job 1 on n1 ended with its node (NODE_FAIL)",
+                                                     "started tool: on n2 (fake job 2)", "built tool"});
+    CHECK(f.cancelled().empty());
+    // The script carries the recipe and names only the key.
+    REQUIRE(f.engine.scripts.size() == 2);
+    CHECK(f.engine.scripts[0].starts_with("#!/bin/sh\n# bincastle: key " + f.recipe.keys[f.tool].hex() + "\n"));
+    CHECK(f.engine.scripts[0].find("exec '/opt/bincastle/bin/bincastle' build-layer --export-cache '127.0.0.1:1/cache' - <<") !=
+          std::string::npos);
+}
+
+TEST_CASE("a failed job says its id, node and state; a job id that is not a word is refused") {
+    ExecutorFixture f;
+    using State = JobStatus::State;
+    f.engine.plans = {{{State::failed, "n1", "FAILED, exit code 1:0"}}};
+    {
+        RemoteExecutor executor(f.setup, f.recipe.plan, f.engine, f.settings);
+        CHECK_FALSE(executor.build(f.tool));
+        f.engine.next_id = "7; rm -rf ~";
+        CHECK_FALSE(executor.build(f.tool));
+    }
+    REQUIRE(f.events.lines.size() == 4);
+    CHECK(f.events.lines[2].starts_with("failed tool: fake job 1 on n1: FAILED, exit code 1:0; log: "));
+    CHECK(f.events.lines[2].find(".job.log") != std::string::npos);
+    CHECK(f.events.lines[3] == "failed tool: fake answered the job id '7; rm -rf ~', which is not a plain word\n");
+    CHECK(f.cancelled().empty());
 }
