@@ -8,7 +8,7 @@ build_packages="meson ninja-build g++ pkg-config libboost1.81-dev doctest-dev bu
 # The fuzz tree's compiler: clang 16 (clang 14, Debian 12's default, cannot compile
 # std::source_location against libstdc++ 12) with its libFuzzer and sanitizer runtimes.
 fuzz_packages="clang-16 libclang-rt-16-dev"
-test_packages="uidmap fuse-overlayfs util-linux procps tmux gcc libc6-dev git tar gzip bzip2 xz-utils zstd openssl ca-certificates docker-registry skopeo umoci curl python3 slirp4netns iproute2"
+test_packages="uidmap fuse-overlayfs util-linux procps tmux gcc libc6-dev git tar gzip bzip2 xz-utils zstd openssl ca-certificates docker-registry skopeo umoci curl python3 slirp4netns iproute2 slurm-wlm munge"
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

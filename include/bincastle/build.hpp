@@ -15,6 +15,7 @@
 
 #include <bincastle/container.hpp>
 #include <bincastle/export.hpp>
+#include <bincastle/job_engine.hpp>
 #include <bincastle/key.hpp>
 #include <bincastle/plan.hpp>
 #include <bincastle/progress.hpp>
@@ -33,6 +34,15 @@ namespace bincastle {
 // ${BINCASTLE_HOME:-$HOME/.bincastle}.
 BINCASTLE_API std::filesystem::path default_store_root();
 
+// Layers with a build script built as jobs of a cluster instead of here, each running
+// `NODE_PROGRAM build-layer` on a node; they travel through BuildOptions::export_cache,
+// which must be set.
+struct ClusterOptions {
+    std::shared_ptr<JobEngine> engine;  // make_slurm_engine(...), or another
+    std::string node_program;           // the bincastle driver, as the nodes run it
+    std::string node_store;             // the jobs' store on the nodes; empty: their default
+};
+
 struct BuildOptions {
     std::filesystem::path store_root;
     std::filesystem::path definition_dir;  // what LocalDir paths are relative to
@@ -45,6 +55,7 @@ struct BuildOptions {
     std::vector<std::string> import_caches;  // OCI registry refs pulled from, in order
     std::optional<std::string> export_cache;  // an OCI registry ref pushed to
     bool insecure_registry = false;           // plain http beyond loopback
+    std::optional<ClusterOptions> cluster;    // none: every layer is built here
     // The name under which gc keeps what this system needs.
     std::string system_name;
     SourceSettings sources;
@@ -58,18 +69,24 @@ struct BuildOptions {
 // hashes, git commits), nothing else.
 BINCASTLE_API std::vector<Key> plan_keys(const Plan& plan, const BuildOptions& options);
 
-// A system whose layers are all in the store, and kept there (from gc) while this lives.
+// A system whose layers (what it runs on) are in the store, and kept there (from gc),
+// with what it was built on, while this lives.
 struct BuiltSystem {
     Plan plan;
     std::vector<Key> keys;                          // like plan.layers
-    std::vector<std::filesystem::path> files;       // like plan.layers; empty for a layer the system does not need
+    // Like plan.layers: each layer the system runs on; empty for the others (what it was
+    // only built on, which may be in a cache only after a cluster build)
+    std::vector<std::filesystem::path> files;
     std::filesystem::path store_root;
     std::string system_name;
     std::shared_ptr<const void> live_root;          // what keeps gc away
 };
 
-// Builds or pulls every layer the system needs that the store lacks (in parallel,
-// longest chain first), then pushes to the export cache. Reports every layer through
+// Builds or pulls every layer the system runs on that the store lacks, and what each of
+// those is built on in turn (in parallel, longest chain first), then pushes to the
+// export cache. With `cluster`, the layers with
+// a build script that no cache has are built as jobs, and only what the system runs
+// on is pulled here. Reports every layer through
 // `progress`. Returns nothing when a layer failed (the event says which, with its log).
 // Throws bincastle::Error when the build cannot start (a source is missing, ...).
 BINCASTLE_API std::optional<BuiltSystem> build(const Plan& plan, const BuildOptions& options, ProgressSink& progress);

@@ -13,8 +13,10 @@
 namespace bincastle {
 
 struct ProgressEvent {
-    // pulled: fetched from a remote cache instead of built; pushed: sent to one.
-    enum class Kind { queued, started, cached, built, failed, skipped, output, pulled, pushed };
+    // pulled: fetched from a remote cache instead of built; pushed: sent to one;
+    // submitted: handed to a cluster's job engine (text: "slurm job 12"), then started
+    // when the job runs (text: "on NODE (slurm job 12)").
+    enum class Kind { queued, started, cached, built, failed, skipped, output, pulled, pushed, submitted };
     Kind kind;
     std::string layer;
     Key key;

@@ -3,6 +3,7 @@
 #include "build/build_record.hpp"
 #include "exec/job_runner.hpp"
 #include "exec/layer_builder.hpp"
+#include "exec/remote_executor.hpp"
 #include "plan/plan_graph.hpp"
 #include "remote/remote_cache.hpp"
 #include "source/source_dir.hpp"
@@ -39,6 +40,26 @@ std::vector<bool> needed_layers(const Graph& graph, const std::vector<std::vecto
         for (const auto& placement : closures[node]) pending.push_back(placement.node);
     }
     return needed;
+}
+
+// What this build must make or find: the system's run closure and, for each of those
+// the store lacks (or rebuilds on every run), what it is built on, in turn. What the
+// system was only built on is not made again while what was built on it is here (it
+// may live in a cache only, after a cluster build).
+std::vector<bool> wanted_layers(const Graph& graph, const std::vector<std::vector<Placement>>& closures,
+                                const std::vector<Key>& keys, const Store& store) {
+    std::vector<bool> wanted(graph.size(), false);
+    std::vector<std::size_t> pending;
+    for (const auto& placement : graph.run_closure(graph.root())) pending.push_back(placement.node);
+    while (!pending.empty()) {
+        std::size_t node = pending.back();
+        pending.pop_back();
+        if (wanted[node]) continue;
+        wanted[node] = true;
+        if (!graph.node(node).layer->always_run && store.find(keys[node])) continue;
+        for (const auto& placement : closures[node]) pending.push_back(placement.node);
+    }
+    return wanted;
 }
 
 std::vector<std::vector<Placement>> build_closures(const Graph& graph) {
@@ -166,6 +187,83 @@ bool build_missing(const Plan& plan, const Graph& graph, const std::vector<Key>&
     return ok;
 }
 
+// A cluster build (--executor slurm): what a cache has is not built, what is here and not there is pushed
+// (the jobs pull it), and every other needed layer is built through the executor.
+bool build_on_cluster(const Plan& plan, const Graph& graph, const std::vector<Key>& keys,
+                      const std::vector<std::vector<Placement>>& closures, const std::vector<bool>& needed,
+                      const Store& store, const BuildOptions& options, ProgressSink& progress) {
+    const ClusterOptions& cluster = *options.cluster;
+    if (!options.export_cache)
+        throw Error("--executor " + cluster.engine->name() + " needs --export-cache REF",
+                    "the layers travel between the nodes and here through that registry");
+    std::vector<std::size_t> order = graph.topological_order();
+    std::vector<std::size_t> position(graph.size());
+    for (std::size_t i = 0; i < order.size(); ++i) position[order[i]] = i;
+    std::vector<std::string> caches = options.import_caches;
+    caches.push_back(*options.export_cache);
+
+    std::vector<std::size_t> missing, here;
+    std::vector<remote::CacheLayer> wanted, local;
+    for (std::size_t node : order) {
+        if (!needed[node]) continue;
+        const bool always = graph.node(node).layer->always_run;
+        if (!always && store.find(keys[node])) {
+            here.push_back(node);
+            local.push_back(cache_layer(graph, keys, closures, node));
+        } else {
+            missing.push_back(node);
+            if (!always) wanted.push_back(cache_layer(graph, keys, closures, node));
+        }
+    }
+    std::vector<bool> in_cache = remote::cached_layers(caches, options.insecure_registry, wanted, stderr);
+    remote::export_layers(*options.export_cache, options.insecure_registry, local, store, progress, stderr);
+
+    std::vector<std::vector<std::size_t>> prerequisites(graph.size());
+    std::vector<bool> to_build(graph.size(), false);
+    for (std::size_t i = 0; i < order.size(); ++i)
+        for (const auto& placement : closures[order[i]]) prerequisites[i].push_back(position[placement.node]);
+    for (std::size_t node : here) progress.event({ProgressEvent::Kind::cached, graph.name(node), keys[node], 0, ""});
+    for (std::size_t m = 0, w = 0; m < missing.size(); ++m) {
+        const std::size_t node = missing[m];
+        const bool cached = !graph.node(node).layer->always_run && in_cache[w++];
+        if (cached) {
+            progress.event({ProgressEvent::Kind::cached, graph.name(node), keys[node], 0, "in " + *options.export_cache});
+        } else {
+            to_build[position[node]] = true;
+            progress.event({ProgressEvent::Kind::queued, graph.name(node), keys[node], 0, ""});
+        }
+    }
+    progress.flush();
+    BuildSetup setup{&graph,           &keys,        &store,   options.sandbox_program, options.jobs,
+                     options.definition_dir, &options.overrides, &progress, options.sources,
+                     options.insecure_registry};
+    Scheduler scheduler(std::move(prerequisites), std::move(to_build));
+    bool ok;
+    {
+        RemoteExecutor executor(setup, plan, *cluster.engine,
+                                {cluster.node_program, options.import_caches, *options.export_cache,
+                                 options.insecure_registry, cluster.node_store});
+        ok = run_jobs(scheduler, RemoteExecutor::parallelism, [&](std::size_t i) { return executor.build(order[i]); });
+    }
+    for (std::size_t i = 0; i < order.size(); ++i) {
+        if (scheduler.state(i) == Scheduler::State::skipped)
+            progress.event({ProgressEvent::Kind::skipped, graph.name(order[i]), keys[order[i]], 0,
+                            "a layer it is built on failed"});
+    }
+    if (!ok) return false;
+    // What the system runs on comes here; what it was only built on stays in the cache.
+    std::vector<remote::CacheLayer> run_layers;
+    for (const auto& placement : graph.run_closure(graph.root()))
+        if (!store.find(keys[placement.node])) run_layers.push_back(cache_layer(graph, keys, closures, placement.node));
+    const std::vector<bool> present = remote::import_layers(caches, options.insecure_registry, run_layers, store, progress, stderr);
+    for (std::size_t i = 0; i < run_layers.size(); ++i)
+        if (!present[i])
+            throw Error("layer " + run_layers[i].name + " was built, but none of the caches has it now: " +
+                            *options.export_cache + (caches.size() > 1 ? " and the import caches" : ""),
+                        "is the registry up, and does it keep what it was sent?");
+    return true;
+}
+
 }  // namespace
 
 fs::path default_store_root() { return Store::default_root(); }
@@ -192,13 +290,21 @@ std::optional<BuiltSystem> build(const Plan& plan, const BuildOptions& options, 
     store.record_root(options.system_name, kept);
     // The layers found built, by node: what was not is looked up once built.
     std::vector<std::optional<fs::path>> files(keys.size());
-    if (!build_missing(plan, graph, keys, closures, source_keys, needed, store, options, progress, files))
-        return std::nullopt;
-    if (options.export_cache) push_to_cache(graph, keys, closures, needed, store, options, progress);
+    const std::vector<bool> wanted = wanted_layers(graph, closures, keys, store);
+    if (options.cluster) {
+        if (!build_on_cluster(plan, graph, keys, closures, wanted, store, options, progress)) return std::nullopt;
+    } else {
+        if (!build_missing(plan, graph, keys, closures, source_keys, wanted, store, options, progress, files))
+            return std::nullopt;
+        if (options.export_cache) push_to_cache(graph, keys, closures, needed, store, options, progress);
+    }
+    // What the system runs on is here now; what it was built on may be in a cache only.
+    std::vector<bool> here(graph.size(), false);
+    for (const auto& placement : graph.run_closure(graph.root())) here[placement.node] = true;
     BuiltSystem built{plan, keys, {}, options.store_root, options.system_name, std::move(live_root)};
     built.files.resize(keys.size());
     for (std::size_t node = 0; node < keys.size(); ++node) {
-        if (!needed[node]) continue;
+        if (!here[node]) continue;
         if (!files[node]) files[node] = store.find(keys[node]);
         if (!files[node]) throw Error("layer " + graph.name(node) + " is not in the store after its build");
         built.files[node] = *files[node];

@@ -67,6 +67,15 @@ bool parse_build_option(const std::vector<std::string>& args, std::size_t& i, bo
     } else if (auto ref = value_of(args, i, "--export-cache")) {
         if (ref->empty()) throw Error("--export-cache needs a registry REF (host[:port]/repo[:tag])");
         out.export_cache = *ref;
+    } else if (auto executor = value_of(args, i, "--executor")) {
+        if (*executor != "local" && *executor != "slurm") throw Error("--executor " + *executor + ": expected local or slurm");
+        out.slurm = *executor == "slurm";
+    } else if (auto partition = value_of(args, i, "--slurm-partition")) {
+        out.slurm_partition = *partition;
+    } else if (auto option = value_of(args, i, "--slurm-option")) {
+        out.sbatch_options.push_back(*option);
+    } else if (auto store = value_of(args, i, "--slurm-node-store")) {
+        out.node_store = *store;
     } else if (arg == "--insecure-registry") {
         out.insecure_registry = true;
         out.export_request.insecure_registry = true;

@@ -1,7 +1,7 @@
 #pragma once
 
 // The options that the driver's build verbs and a definition program's verbs share:
-// -j, -v, --progress, the remote caches, and export's.
+// -j, -v, --progress, the remote caches, the executor, and export's.
 
 #include <bincastle/build.hpp>
 #include <bincastle/progress.hpp>
@@ -21,6 +21,10 @@ struct BuildCommandLine {
     std::vector<std::string> import_caches;
     std::optional<std::string> export_cache;
     bool insecure_registry = false;
+    bool slurm = false;                       // --executor slurm
+    std::string slurm_partition;              // --slurm-partition
+    std::vector<std::string> sbatch_options;  // --slurm-option, each
+    std::string node_store;                   // --slurm-node-store
     ExportRequest export_request;  // --format, -o, --compression, --push
 
     BuildCommandLine();

@@ -214,6 +214,9 @@ int main_verbs(int argc, char** argv, const Layer& system, const std::source_loc
     build_options.import_caches = options.build.import_caches;
     build_options.export_cache = options.build.export_cache;
     build_options.insecure_registry = options.build.insecure_registry;
+    if (options.build.slurm)
+        throw Error("--executor slurm is the driver's: bincastle build --executor slurm DIR",
+                    "a cluster job runs 'bincastle build-layer', which a definition program has not");
     build_options.system_name = environment.system_name;
     build_options.sources = environment.sources;
     build_options.explain = options.build.explainer(STDERR_FILENO);

@@ -55,6 +55,16 @@ Options:
   --progress=FORMAT      auto, tty, plain, or json (one JSON object per line)
   --import-cache REF     pull layers from an OCI registry (repeatable)
   --export-cache REF     push built layers to an OCI registry
+  --insecure-registry    plain http to registries beyond loopback
+  --executor local|slurm where layers with a build script are built: here (the
+                         default), or each as a job of the Slurm cluster that sbatch
+                         reaches, running 'bincastle build-layer' on a node; the
+                         layers travel through --export-cache, which must be given
+  --slurm-partition P    (slurm) submit to partition P
+  --slurm-option ARG     (slurm) pass ARG to sbatch, e.g. --slurm-option=--cpus-per-task=4;
+                         repeatable
+  --slurm-node-store DIR (slurm) the jobs' store on the nodes (default: their
+                         ${BINCASTLE_HOME:-$HOME/.bincastle})
   -h, --help             this text
 
 Inside the system, /bincastle asks this bincastle, which stays behind, to compile,

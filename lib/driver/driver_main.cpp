@@ -36,6 +36,8 @@ Commands:
   ps          list the systems that run
   exec        run a command in a running system (on the host only)
   stop        end a running system (TERM, then KILL after a timeout)
+  build-layer build one layer from a job's recipe and push it (what a cluster job
+              runs for 'build --executor slurm')
   gc          remove the layers no system needs any more
   verify      check every layer in the store against what it held when it was
               committed; --repair removes the damaged ones
@@ -72,6 +74,11 @@ int driver_main(int argc, char** argv, HostMain host) {
         if (verb == "sandbox") return cli::sandbox_main({args.begin() + 1, args.end()});
         const char* socket = std::getenv(names::socket_variable);
         if (verb == "exec" && host && !(socket && *socket)) return host(verb, {args.begin() + 1, args.end()});
+        // A cluster job's command: on a node's host, never sent from inside a system.
+        if (verb == "build-layer") {
+            if (!host || (socket && *socket)) throw Error("build-layer runs on a host (a cluster's node), not inside a system");
+            return host(verb, {args.begin() + 1, args.end()});
+        }
         if (!names::is_forwarded_verb(verb)) throw Error("unknown command '" + verb + "'", "see 'bincastle --help'");
         if (socket && *socket)
             return forward_to_supervisor(socket, args);

@@ -3,6 +3,7 @@
 #include "cli/verify_command.hpp"
 #include "driver/definition_compiler.hpp"
 #include "driver/definition_evaluator.hpp"
+#include "driver/layer_job_verb.hpp"
 #include "driver/plan_cache.hpp"
 #include "driver/prestarted_sandbox.hpp"
 #include "driver/source_confinement.hpp"
@@ -134,6 +135,7 @@ std::optional<Plan> plan_of(ProgramLaunch& launch, const DefinitionCommand& comm
 int run_host_verb(const std::string& verb, const std::vector<std::string>& args, const Caller& caller) {
     if (verb == "gc" || verb == "clean") return store_verb(verb, args, caller);
     if (verb == "verify") return cli::verify_main("bincastle", args, Store::default_root(), caller.stdio[1], caller.stdio[2]);
+    if (verb == "build-layer") return build_layer_verb(args, caller);
     if (is_system_verb(verb)) return run_system_verb(verb, args, caller);
     DefinitionCommand command = parse_definition_command(verb, args);
     if (command.help) {
@@ -170,6 +172,11 @@ int run_host_verb(const std::string& verb, const std::vector<std::string>& args,
     options.import_caches = command.build.import_caches;
     options.export_cache = command.build.export_cache;
     options.insecure_registry = command.build.insecure_registry;
+    if (command.build.slurm) {
+        // The nodes run this driver from where it is here (a shared install).
+        options.cluster = ClusterOptions{make_slurm_engine(command.build.slurm_partition, command.build.sbatch_options),
+                                         fs::canonical("/proc/self/exe").string(), command.build.node_store};
+    }
     options.sources = source_settings_from_environment();
     options.system_name = launch.system;
     options.explain = command.build.explainer(caller.stdio[2]);

@@ -27,6 +27,7 @@ const char* kind_name(ProgressEvent::Kind kind) {
     case ProgressEvent::Kind::output: return "output";
     case ProgressEvent::Kind::pulled: return "pulled";
     case ProgressEvent::Kind::pushed: return "pushed";
+    case ProgressEvent::Kind::submitted: return "submitted";
     }
     return "?";
 }
@@ -102,7 +103,10 @@ private:
             pending_ += event.layer + " | " + event.text + "\n";
             break;
         case ProgressEvent::Kind::started:
-            pending_ += "building " + event.layer + "\n";
+            pending_ += "building " + event.layer + (event.text.empty() ? "" : " " + event.text) + "\n";
+            break;
+        case ProgressEvent::Kind::submitted:
+            pending_ += "submitted " + event.layer + " (" + event.text + ")\n";
             break;
         case ProgressEvent::Kind::failed:
             print("failed   %s (%.1fs)\n", event.layer.c_str(), event.seconds);
@@ -160,6 +164,7 @@ public:
             if (building_.erase(event.layer) || event.kind != ProgressEvent::Kind::cached) ++finished_;
             break;
         case ProgressEvent::Kind::output:
+        case ProgressEvent::Kind::submitted:
         case ProgressEvent::Kind::pushed: break;
         }
         lines_.event(event);

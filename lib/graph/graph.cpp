@@ -4,6 +4,8 @@
 
 #include <bincastle/error.hpp>
 
+#include <cstdio>
+
 #include <boost/graph/adjacency_list.hpp>
 #include <boost/graph/depth_first_search.hpp>
 
@@ -91,6 +93,21 @@ void check_options(const LayerData& layer) {
         check_path(layer, "RunWorkingDir(\"" + *layer.run_working_dir + "\")", *layer.run_working_dir);
 }
 
+// `text` with control characters shown as \xNN, for an error message of one line.
+std::string printable(const std::string& text) {
+    std::string out;
+    for (unsigned char c : text) {
+        if (c >= 0x20 && c != 0x7f) {
+            out += static_cast<char>(c);
+        } else {
+            char escaped[5];
+            std::snprintf(escaped, sizeof escaped, "\\x%02x", c);
+            out += escaped;
+        }
+    }
+    return out;
+}
+
 class Builder {
 public:
     std::size_t add(const std::shared_ptr<const LayerData>& layer, const std::string& needed_by) {
@@ -98,6 +115,14 @@ public:
             throw Error("a layer without a Name" +
                         (needed_by.empty() ? std::string() : " (a dependency of '" + needed_by + "')"),
                         "give every layer Name(\"...\")");
+        // A name reaches file names, job names and the scripts a cluster runs: nothing in
+        // it may be read as anything else.
+        if (layer->name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._+-") !=
+                std::string::npos ||
+            layer->name.front() == '-' || layer->name.front() == '.')
+            throw Error("the layer name '" + printable(layer->name) + "' has other characters than letters, digits, "
+                        "'.', '_', '+' and '-', or starts with '-' or '.'",
+                        "rename it");
         check_options(*layer);
         if (layer->source && !layer->build_script.empty())
             throw Error("layer '" + layer->name + "' has both a source and a BuildScript",

@@ -106,6 +106,29 @@ std::string manifest_for_platform(const std::string& body, const std::string& ar
     throw Error(where + " has no image for linux/" + architecture + (seen.empty() ? "" : " (it has " + seen + ")"));
 }
 
+ImageLayer image_config(const std::string& body, const std::string& where) {
+    const json::object document = parse_object(body, where);
+    const json::value* config = document.if_contains("config");
+    if (!config || !config->is_object()) throw Error(where + ": 'config' is missing or not an object");
+    ImageLayer out{digest_member(config->as_object(), where), "", 0};
+    const json::value* size = config->as_object().if_contains("size");
+    if (!size || !size->is_int64() || size->as_int64() <= 0) throw Error(where + ": the config " + out.digest + " has no size");
+    out.size = static_cast<std::uint64_t>(size->as_int64());
+    return out;
+}
+
+void check_image_platform(const std::string& body, const std::string& architecture, const std::string& where) {
+    const json::object document = parse_object(body, where);
+    auto member = [&](const char* name) {
+        const json::value* value = document.if_contains(name);
+        return value && value->is_string() ? std::string(value->as_string()) : std::string();
+    };
+    const std::string os = member("os"), arch = member("architecture");
+    if ((!os.empty() && os != "linux") || (!arch.empty() && arch != architecture))
+        throw Error(where + " is an image for " + (os.empty() ? "?" : os) + "/" + (arch.empty() ? "?" : arch) +
+                    ", not for this machine's linux/" + architecture);
+}
+
 std::vector<ImageLayer> image_layers(const std::string& body, const std::string& where) {
     const json::object document = parse_object(body, where);
     std::vector<ImageLayer> layers;

@@ -37,6 +37,13 @@ LayoutImage find_layout_image(const std::string& index_json, const std::string& 
 // Boost.JSON throws when the manifest is malformed.
 std::vector<std::string> manifest_blobs(const std::string& manifest_body);
 
+// The config blob the image manifest `body` names.
+ImageLayer image_config(const std::string& body, const std::string& where);
+
+// Throws an Error when the image config `body` says it is for another platform than
+// linux/`architecture` (one that says nothing is taken at its word).
+void check_image_platform(const std::string& body, const std::string& architecture, const std::string& where);
+
 // The layers of the image manifest `body`, base first. Refuses a layer that is not a
 // filesystem tarball (an artifact's blob), is not named by sha256, or has no size.
 std::vector<ImageLayer> image_layers(const std::string& body, const std::string& where);

@@ -1,6 +1,7 @@
 #include "remote/registry_client.hpp"
 
 #include "remote/credentials.hpp"
+#include "http/redirects.hpp"
 #include "remote/registry_auth.hpp"
 #include "util/sha256.hpp"
 #include "util/unique_fd.hpp"
@@ -29,10 +30,6 @@ const char* const manifest_accept =
     "application/vnd.docker.distribution.manifest.v2+json, "
     "application/vnd.docker.distribution.manifest.list.v2+json";
 
-bool is_redirect(unsigned status) {
-    return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
-}
-
 std::string url_encode(std::string_view text) {
     static const char hex[] = "0123456789ABCDEF";
     std::string out;
@@ -56,10 +53,6 @@ std::string with_query(const std::string& url, const std::string& query) {
 
 bool may_send_credentials(const std::string& registry_origin, const std::string& realm) {
     return Url::parse(realm).tls || !Url::parse(registry_origin).tls;
-}
-
-bool may_follow_redirect(const std::string& from, const std::string& to) {
-    return !Url::parse(from).tls || Url::parse(to).tls;
 }
 
 struct RegistryClient::Lease {
@@ -177,7 +170,9 @@ HttpResponse RegistryClient::execute(HttpRequest request, const std::function<vo
             continue;
         }
         if (!retry && is_redirect(response.status) && !response.header("location").empty()) {
-            if (++redirects > 5) throw Error(request.method + " " + request.url + ": more than 5 redirects");
+            if (++redirects > max_redirects)
+                throw Error(request.method + " " + request.url + ": more than " + std::to_string(max_redirects) +
+                            " redirects");
             const std::string next = resolve_location(request.url, response.header("location"));
             if (!may_follow_redirect(request.url, next))
                 throw Error(request.method + " " + request.url + ": refusing a redirect from https to " + next);

@@ -9,7 +9,7 @@
 // Thread-safe: each call takes a kept-alive connection from a pool, so calls from
 // several threads run in parallel.
 
-#include "remote/http_connection.hpp"
+#include "http/http_connection.hpp"
 #include "remote/reference.hpp"
 
 #include <atomic>
@@ -99,8 +99,6 @@ private:
 // registry at `registry_origin`: never over plain http unless the registry itself is
 // spoken to over plain http (loopback or --insecure-registry).
 bool may_send_credentials(const std::string& registry_origin, const std::string& realm);
-// Whether a redirect from `from` to `to` may be followed: never from https to http.
-bool may_follow_redirect(const std::string& from, const std::string& to);
 
 // Media types of the OCI image spec.
 inline constexpr const char* oci_manifest_type = "application/vnd.oci.image.manifest.v1+json";

@@ -93,11 +93,11 @@ CacheBlob parse_cache_manifest(const std::string& body, const CacheLayer& layer,
     }
 }
 
-std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insecure,
-                                const std::vector<CacheLayer>& wanted, const Store& store, ProgressSink& progress,
-                                std::FILE* notices) {
-    std::vector<bool> present(wanted.size(), false);
-    if (wanted.empty() || refs.empty()) return present;
+namespace {
+
+// The registries of `refs` that answer; one that does not is named on `notices`.
+std::vector<std::unique_ptr<RegistryClient>> reachable_registries(const std::vector<std::string>& refs, bool insecure,
+                                                                   std::FILE* notices) {
     std::vector<std::unique_ptr<RegistryClient>> clients;
     for (const auto& ref : refs) {
         auto client = std::make_unique<RegistryClient>(Reference::parse(ref, insecure), false);
@@ -110,9 +110,12 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
         }
         clients.push_back(std::move(client));
     }
-    if (clients.empty()) return present;
+    return clients;
+}
 
-    // Look every layer up in every registry at once; the first registry that has it wins.
+// Looks every layer up in every registry at once; the first registry that has it wins.
+std::vector<std::optional<Found>> look_up(const std::vector<std::unique_ptr<RegistryClient>>& clients,
+                                          const std::vector<CacheLayer>& wanted, std::FILE* notices) {
     std::vector<std::optional<Found>> found(wanted.size());
     std::mutex notice_mutex;
     parallel_for(wanted.size(), lookup_connections, [&](std::size_t i) {
@@ -129,6 +132,29 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
             }
         }
     });
+    return found;
+}
+
+}  // namespace
+
+std::vector<bool> cached_layers(const std::vector<std::string>& refs, bool insecure, const std::vector<CacheLayer>& wanted,
+                                std::FILE* notices) {
+    std::vector<bool> present(wanted.size(), false);
+    if (wanted.empty() || refs.empty()) return present;
+    const auto clients = reachable_registries(refs, insecure, notices);
+    const auto found = look_up(clients, wanted, notices);
+    for (std::size_t i = 0; i < wanted.size(); ++i) present[i] = found[i].has_value();
+    return present;
+}
+
+std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insecure,
+                                const std::vector<CacheLayer>& wanted, const Store& store, ProgressSink& progress,
+                                std::FILE* notices) {
+    std::vector<bool> present(wanted.size(), false);
+    if (wanted.empty() || refs.empty()) return present;
+    const auto clients = reachable_registries(refs, insecure, notices);
+    if (clients.empty()) return present;
+    const auto found = look_up(clients, wanted, notices);
 
     std::vector<std::size_t> pulls;
     for (std::size_t i = 0; i < wanted.size(); ++i) {

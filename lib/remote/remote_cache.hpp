@@ -51,6 +51,11 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
                                 const std::vector<CacheLayer>& wanted, const Store& store, ProgressSink& progress,
                                 std::FILE* notices);
 
+// Which layers of `wanted` one of `refs` has: a lookup, nothing is pulled. A registry
+// that cannot be reached is named on `notices` and has none.
+std::vector<bool> cached_layers(const std::vector<std::string>& refs, bool insecure, const std::vector<CacheLayer>& wanted,
+                                std::FILE* notices);
+
 // Pushes every layer of `layers` (all built in `store`) that `ref` lacks, with a
 // `pushed` event each, and writes a one-line summary to `notices`. Throws an Error when
 // the registry cannot take them.

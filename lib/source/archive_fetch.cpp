@@ -1,7 +1,7 @@
 #include "source/archive_fetch.hpp"
 
 #include "source/archive_extract.hpp"
-#include "source/http_client.hpp"
+#include "http/http_get.hpp"
 #include "util/sha256.hpp"
 #include "util/unique_fd.hpp"
 

@@ -1,20 +1,24 @@
 #include "source/image_source.hpp"
 
+#include "container/linux_api.hpp"
 #include "graph/key_encoder.hpp"
 #include "oci/image_manifest.hpp"
 #include "oci/layer_tar.hpp"
 #include "oci/oci_platform.hpp"
 #include "remote/registry_client.hpp"
 #include "util/file_io.hpp"
+#include "util/file_tree.hpp"
 #include "util/parallel.hpp"
 #include "util/sha256.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
 #include <memory>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -44,6 +48,8 @@ public:
     // The digest that `tag` (empty: the default) names now.
     virtual std::string resolve(const std::string& tag) = 0;
     virtual std::string document(const std::string& digest) = 0;
+    // A small blob (an image config), checked against its digest and size.
+    virtual std::string small_blob(const oci::ImageLayer& blob) = 0;
     // Writes the blob to `file` (created).
     virtual void blob(const oci::ImageLayer& layer, const fs::path& file) = 0;
 };
@@ -72,18 +78,23 @@ public:
         client_.get_blob(layer.digest, layer.size, file);
     }
 
+    std::string small_blob(const oci::ImageLayer& blob) override {
+        if (blob.size > max_manifest_size) throw Error(where() + ": the blob " + blob.digest + " is too large for a config");
+        TempDir dir("bincastle-image");
+        client_.get_blob(blob.digest, blob.size, dir.path() / "blob");
+        return read_file((dir.path() / "blob").string());
+    }
+
 private:
     remote::RegistryClient client_;
 };
 
-// Copies at most `limit` bytes of `from` to `to` (or into `content`), refusing a file
-// that is larger or whose sha256 is not `digest`. The copy is what is checked and
-// used: the layout may change meanwhile.
-void copy_checked(const fs::path& from, const std::string& digest, std::uint64_t limit, const fs::path* to,
+// Copies at most `limit` bytes of the file `in` (named `from` in errors) to `to` (or
+// into `content`), refusing a file that is larger or, when `digest` is given, whose
+// sha256 is not that. The copy is what is checked and used: the layout may change
+// meanwhile.
+void copy_checked(int in, const fs::path& from, const std::string* digest, std::uint64_t limit, const fs::path* to,
                   std::string* content) {
-    // The final component may not be a symlink: a blob is a file of the layout.
-    UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!in) throw SysError("open", from.string());
     UniqueFd out;
     if (to) {
         out = UniqueFd(::open(to->c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
@@ -93,7 +104,7 @@ void copy_checked(const fs::path& from, const std::string& digest, std::uint64_t
     std::uint64_t total = 0;
     char buffer[1 << 16];
     for (;;) {
-        ssize_t n = ::read(in.get(), buffer, sizeof buffer);
+        ssize_t n = ::read(in, buffer, sizeof buffer);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) throw SysError("read", from.string());
         if (n == 0) break;
@@ -104,17 +115,27 @@ void copy_checked(const fs::path& from, const std::string& digest, std::uint64_t
         if (content) content->append(buffer, static_cast<std::size_t>(n));
     }
     const std::string got = hash.digest();
-    if (got != digest) throw Error(from.string() + " does not match its digest " + digest + " (got " + got + ")");
+    if (digest && got != *digest)
+        throw Error(from.string() + " does not match its digest " + *digest + " (got " + got + ")");
 }
 
+// An OCI layout in a directory. Its files are opened beneath it, through no symlink:
+// the layout is the definition's, and must not lead to files elsewhere on the host that
+// happen to be named by their digest (another tool's image store, say).
 class LayoutRepository final : public ImageRepository {
 public:
-    LayoutRepository(fs::path dir, std::string tag) : dir_(std::move(dir)), tag_(std::move(tag)) {}
+    LayoutRepository(fs::path dir, std::string tag) : dir_(std::move(dir)), tag_(std::move(tag)) {
+        dir_fd_ = UniqueFd(::open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        if (!dir_fd_) throw SysError("open", dir_.string());
+    }
 
     std::string where() const override { return "the OCI layout " + dir_.string(); }
 
     std::string resolve(const std::string&) override {
-        const std::string index = read_file((dir_ / "index.json").string());
+        std::string index;
+        UniqueFd in = open_beneath("index.json");
+        // It names digests, which are checked on their own.
+        copy_checked(in.get(), dir_ / "index.json", nullptr, max_manifest_size, nullptr, &index);
         try {
             return oci::find_layout_image(index, tag_.empty() ? "latest" : tag_, dir_.string()).manifest_digest;
         } catch (const Error&) {
@@ -126,25 +147,53 @@ public:
 
     std::string document(const std::string& digest) override {
         std::string body;
-        copy_checked(blob_path(digest), digest, max_manifest_size, nullptr, &body);
+        UniqueFd in = open_beneath(blob_path(digest));
+        copy_checked(in.get(), dir_ / blob_path(digest), &digest, max_manifest_size, nullptr, &body);
+        return body;
+    }
+
+    std::string small_blob(const oci::ImageLayer& blob) override {
+        std::string body;
+        UniqueFd in = open_beneath(blob_path(blob.digest));
+        copy_checked(in.get(), dir_ / blob_path(blob.digest), &blob.digest, std::min(blob.size, max_manifest_size),
+                     nullptr, &body);
         return body;
     }
 
     void blob(const oci::ImageLayer& layer, const fs::path& file) override {
-        const fs::path from = blob_path(layer.digest);
-        copy_checked(from, layer.digest, layer.size, &file, nullptr);
+        const fs::path from = dir_ / blob_path(layer.digest);
+        UniqueFd in = open_beneath(blob_path(layer.digest));
+        copy_checked(in.get(), from, &layer.digest, layer.size, &file, nullptr);
         if (fs::file_size(file) != layer.size)
             throw Error(from.string() + " is not of the " + std::to_string(layer.size) + " bytes its manifest gives");
     }
 
 private:
-    fs::path blob_path(const std::string& digest) const {
+    std::string blob_path(const std::string& digest) const {
         if (!is_sha256_digest(digest)) throw Error(where() + ": a blob named " + digest);
-        return dir_ / "blobs" / "sha256" / digest.substr(7);
+        return "blobs/sha256/" + digest.substr(7);
+    }
+
+    // A regular file at `relative` under the layout, reached through no symlink and no `..`.
+    UniqueFd open_beneath(const std::string& relative) const {
+        const fs::path path = dir_ / relative;
+        UniqueFd fd(container::linux_api::openat2(dir_fd_.get(), relative.c_str(), O_RDONLY | O_CLOEXEC, 0,
+                                                  RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS));
+        if (!fd) {
+            if (errno == ELOOP || errno == EXDEV)
+                throw Error(path.string() + " is reached through a symlink or leaves the layout",
+                            "an OCI layout's files must be its own");
+            throw SysError("open", path.string());
+        }
+        struct stat st {};
+        if (::fstat(fd.get(), &st) != 0) throw SysError("fstat", path.string());
+        if (!S_ISREG(st.st_mode)) throw Error(path.string() + " is not a regular file");
+        return fd;
     }
 
     fs::path dir_;
     std::string tag_;
+    UniqueFd dir_fd_;
 };
 
 std::unique_ptr<ImageRepository> open_repository(const std::string& ref, const ImageSourceOptions& options,
@@ -212,6 +261,8 @@ void unpack_image(const Store& store, const SourceSpec& source, const ImageSourc
         if (oci::is_image_index(body, where)) throw Error(where + " is an index inside an index, which is not supported");
     }
     const std::vector<oci::ImageLayer> layers = oci::image_layers(body, where);
+    // An index names each image's platform; a lone image says it in its config.
+    oci::check_image_platform(repository->small_blob(oci::image_config(body, where)), remote::oci_architecture(), where);
     std::vector<Key> keys;
     for (const auto& layer : layers) keys.push_back(image_layer_key(layer.digest));
     // No gc removes an image layer between its pull and the merge below.

@@ -98,6 +98,8 @@ set -- PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
 [ -z "${PREFIX:-}" ] || set -- "$@" PREFIX="$PREFIX"
 [ -z "${TAP_VERBOSE:-}" ] || set -- "$@" TAP_VERBOSE="$TAP_VERBOSE"
 [ -z "${TAP_ONLY:-}" ] || set -- "$@" TAP_ONLY="$TAP_ONLY"
+# A cluster's, for the scripts that submit jobs (local-slurm.sh).
+[ -z "${SLURM_CONF:-}" ] || set -- "$@" SLURM_CONF="$SLURM_CONF" SLURM_JOBCOMP="$SLURM_JOBCOMP"
 runuser -u "$TEST_USER" -- env -i "$@" sh "$stage/tests/$(basename "$script")" </dev/null
 status=$?
 exit "$status"

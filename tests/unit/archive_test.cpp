@@ -1,6 +1,6 @@
 #include "source/archive_extract.hpp"
 #include "source/archive_fetch.hpp"
-#include "source/http_client.hpp"
+#include "http/http_get.hpp"
 #include "util/file_tree.hpp"
 #include "util/process.hpp"
 
@@ -53,8 +53,8 @@ std::string sha256_of(const fs::path& path) {
 }
 
 // Serves the files of one directory on 127.0.0.1, plus /fail (500), /redirect/NAME (302 to
-// /NAME) and /loop (a redirect to itself), until stopped or dropped; over TLS when given a
-// certificate and its key.
+// /NAME), /plain/PORT/NAME (302 to http://127.0.0.1:PORT/NAME) and /loop (a redirect to
+// itself), until stopped or dropped; over TLS when given a certificate and its key.
 class TestServer {
 public:
     explicit TestServer(fs::path root, const fs::path& certificate = {}, const fs::path& key = {})
@@ -115,6 +115,9 @@ private:
         } else if (target == "/loop") {
             response.result(http::status::found);
             response.set(http::field::location, "/loop");
+        } else if (target.starts_with("/plain/")) {
+            response.result(http::status::found);
+            response.set(http::field::location, "http://127.0.0.1:" + target.substr(7));
         } else if (target.starts_with("/redirect/")) {
             response.result(http::status::found);
             response.set(http::field::location, "/" + target.substr(10));
@@ -415,6 +418,12 @@ TEST_CASE("archive: https verifies the certificate against the trusted store") {
     ScopedEnv trust("SSL_CERT_FILE", certificate.string());
     fetch_archive(dir.path() / "store", server.url("pkg.tar.gz"), sha256_of(archive), 1, dir.path() / "out");
     check_extracted(dir.path() / "out");
+
+    // From https, a redirect to plain http is refused, as the registry client refuses it.
+    TestServer plain(dir.path() / "served");
+    const std::string port = plain.url("").substr(17, plain.url("").size() - 18);
+    CHECK(error_of([&] { http_get(server.url("plain/" + port + "/pkg.tar.gz"), [](std::string_view) {}); })
+              .find("refusing a redirect from https to http://127.0.0.1:" + port + "/pkg.tar.gz") != std::string::npos);
 }
 
 TEST_CASE("archive: a server that never answers times out") {

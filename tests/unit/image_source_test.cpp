@@ -83,6 +83,16 @@ TEST_CASE("an index gives the manifest of this machine's platform, or says which
     CHECK(error_of([&] { oci::is_image_index("[1]", "x"); }) == "x is not a JSON object | ");
 }
 
+TEST_CASE("a lone image's config says its platform") {
+    CHECK(error_of([] { oci::check_image_platform(R"({"architecture":"amd64","os":"linux"})", "amd64", "img"); }) ==
+          "no error");
+    CHECK(error_of([] { oci::check_image_platform(R"({"rootfs":{}})", "amd64", "img"); }) == "no error");
+    CHECK(error_of([] { oci::check_image_platform(R"({"architecture":"arm64","os":"linux"})", "amd64", "img"); }) ==
+          "img is an image for linux/arm64, not for this machine's linux/amd64 | ");
+    CHECK(error_of([] { oci::check_image_platform(R"({"architecture":"amd64","os":"windows"})", "amd64", "img"); })
+              .starts_with("img is an image for windows/amd64"));
+}
+
 TEST_CASE("a manifest's layers are filesystem tarballs named by sha256, with sizes") {
     const std::string docker = R"({"schemaVersion":2,"layers":[{"mediaType":"application/vnd.docker.image.rootfs.diff.tar.gzip",)"
                                R"("digest":")" + digest_a + R"(","size":12}]})";
@@ -169,4 +179,28 @@ TEST_CASE("an image from a layout unpacks to its layers' union, each layer store
               unpack_image(store, image_source("oci:bad", other), {dir.path(), false}, dir.path() / "bad-out",
                            [](const std::string&) {});
           }).find("does not match its digest") != std::string::npos);
+}
+
+TEST_CASE("a layout's files are its own: none is reached through a symlink") {
+    TempDir dir("bincastle-image-test");
+    testing::write(dir.path() / "tree" / "file", "secret\n");
+    // The blobs live elsewhere (another tool's store, say); the layout only links to them.
+    const std::string digest = make_layout(dir.path() / "elsewhere", {dir.path() / "tree"});
+    fs::create_directories(dir.path() / "layout");
+    fs::copy_file(dir.path() / "elsewhere" / "index.json", dir.path() / "layout" / "index.json");
+    fs::create_directory_symlink(dir.path() / "elsewhere" / "blobs", dir.path() / "layout" / "blobs");
+    Store store(dir.path() / "store");
+    fs::create_directories(dir.path() / "out");
+    const std::string refusal = error_of([&] {
+        unpack_image(store, image_source("oci:layout", digest), {dir.path(), false}, dir.path() / "out",
+                     [](const std::string&) {});
+    });
+    CHECK(refusal.find("/layout/blobs/sha256/" + digest.substr(7) + " is reached through a symlink or leaves the layout") !=
+          std::string::npos);
+    CHECK(fs::is_empty(dir.path() / "out"));
+    // index.json too, when the tag is looked up.
+    fs::remove(dir.path() / "layout" / "index.json");
+    fs::create_symlink(dir.path() / "elsewhere" / "index.json", dir.path() / "layout" / "index.json");
+    CHECK(error_of([&] { image_content_key("base", image_source("oci:layout:t", ""), {dir.path(), false}); })
+              .find("index.json is reached through a symlink") != std::string::npos);
 }

@@ -1,3 +1,4 @@
+#include "http/redirects.hpp"
 #include "oci/layer_tar.hpp"
 #include "remote/credentials.hpp"
 #include "remote/reference.hpp"
@@ -283,7 +284,7 @@ TEST_CASE("credentials never go over plain http from an https registry; no redir
     CHECK(remote::may_send_credentials("https://registry.example", "https://auth.example/token"));
     CHECK_FALSE(remote::may_send_credentials("https://registry.example", "http://auth.example/token"));
     CHECK(remote::may_send_credentials("http://127.0.0.1:5000", "http://127.0.0.1:5001/token"));
-    CHECK(remote::may_follow_redirect("https://registry.example/v2/x", "https://cdn.example/blob"));
-    CHECK(remote::may_follow_redirect("http://127.0.0.1:5000/v2/x", "http://127.0.0.1:5001/blob"));
-    CHECK_FALSE(remote::may_follow_redirect("https://registry.example/v2/x", "http://cdn.example/blob"));
+    CHECK(may_follow_redirect("https://registry.example/v2/x", "https://cdn.example/blob"));
+    CHECK(may_follow_redirect("http://127.0.0.1:5000/v2/x", "http://127.0.0.1:5001/blob"));
+    CHECK_FALSE(may_follow_redirect("https://registry.example/v2/x", "http://cdn.example/blob"));
 }

@@ -1,4 +1,4 @@
-#include "remote/http_connection.hpp"
+#include "http/http_connection.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -25,7 +25,7 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
-namespace bincastle::remote {
+namespace bincastle {
 
 std::string HttpResponse::header(std::string_view name) const {
     for (const auto& [key, value] : headers)
@@ -75,7 +75,8 @@ struct HttpConnection::Impl {
         std::string reason = error.message();
         if (error == beast::error::timeout)
             reason = "no answer within " + std::to_string(timeout.count()) + " s";
-        else if (error == http::error::partial_message || error == http::error::end_of_stream)
+        else if (error == http::error::partial_message || error == http::error::end_of_stream ||
+                 error == asio::error::eof || error == ssl::error::stream_truncated)
             reason = "the connection closed early";
         throw TransportError(request.method + " " + request.url + ": " + std::string(step) + ": " + reason, retryable,
                              std::move(hint));
@@ -129,8 +130,8 @@ struct HttpConnection::Impl {
             co_await secure->async_handshake(ssl::stream_base::client, token(error));
             if (error)
                 fail(request, "TLS handshake with " + url.authority, error, false,
-                     "certificates are checked against the system's store (Debian: ca-certificates); for a "
-                     "registry without TLS, use --insecure-registry");
+                     "certificates are checked against the system's store (Debian: ca-certificates; SSL_CERT_FILE "
+                     "or SSL_CERT_DIR name another); a registry without TLS needs --insecure-registry");
         }
         origin = url.origin();
         co_return true;
@@ -189,6 +190,7 @@ struct HttpConnection::Impl {
 
         HttpResponse response;
         response.status = parser.get().result_int();
+        response.reason = std::string(parser.get().reason());
         for (const auto& field : parser.get())
             response.headers.emplace_back(lowercase(field.name_string()), std::string(field.value()));
         const bool to_sink = request.sink && response.status / 100 == 2;
@@ -279,4 +281,4 @@ HttpResponse HttpConnection::send(const HttpRequest& request) {
     }
 }
 
-}  // namespace bincastle::remote
+}  // namespace bincastle

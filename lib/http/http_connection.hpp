@@ -1,8 +1,11 @@
 #pragma once
 
-// One kept-alive HTTP/1.1 connection (plain or TLS, Boost.Beast), for the registry
-// client: any method, a body streamed from a file or given whole, a response body
-// streamed to a sink. Not thread-safe: one per thread at a time (the client pools them).
+// bincastle's one HTTP client: a kept-alive HTTP/1.1 connection (plain or TLS, verified
+// against the system's certificates; Boost.Beast), for the registry client and for
+// fetching sources (http_get.hpp): any method, a body streamed from a file or given
+// whole, a response body streamed to a sink. Redirects are the caller's, under the
+// rules of redirects.hpp. Not thread-safe: one per thread at a time (the registry
+// client pools them).
 
 #include "util/url.hpp"
 
@@ -17,7 +20,7 @@
 #include <utility>
 #include <vector>
 
-namespace bincastle::remote {
+namespace bincastle {
 
 struct HttpRequest {
     std::string method = "GET";  // GET, HEAD, PUT, POST, PATCH, DELETE
@@ -37,6 +40,7 @@ struct HttpRequest {
 
 struct HttpResponse {
     unsigned status = 0;
+    std::string reason;  // the status line's reason phrase
     std::vector<std::pair<std::string, std::string>> headers;  // names in lowercase
     std::string body;  // unless it went to the sink (the first 4 MiB of it)
 
@@ -76,4 +80,4 @@ private:
     std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace bincastle::remote
+}  // namespace bincastle
