@@ -10,6 +10,7 @@
 #include <bincastle/verify.hpp>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <optional>
 #include <sys/stat.h>
