@@ -60,11 +60,16 @@ fs::path temp_base() {
 
 namespace {
 
-// Removes the directories `prefix`.XXXXXX under `parent` that no TempDir holds: their
-// process is gone (a killed one cannot remove its own). Pids could not tell: a killed
-// process may linger as a zombie, and pids are reused.
+// What a TempDir's name has between its prefix and mkdtemp's six characters. Only
+// such directories are ever taken for abandoned: a directory of the same prefix made
+// otherwise (an older bincastle's, which held no lock; a script's mktemp) may be in use.
+constexpr std::string_view held_mark = ".held-";
+
+// Removes the directories `prefix`.held-XXXXXX under `parent` that no TempDir holds:
+// their process is gone (a killed one cannot remove its own). Pids could not tell: a
+// killed process may linger as a zombie, and pids are reused.
 void remove_abandoned(const fs::path& parent, const std::string& prefix) {
-    const std::string start = prefix + ".";
+    const std::string start = prefix + std::string(held_mark);
     std::error_code error;
     for (const auto& entry : fs::directory_iterator(parent, error)) {
         const std::string name = entry.path().filename().string();
@@ -85,7 +90,7 @@ void remove_abandoned(const fs::path& parent, const std::string& prefix) {
 TempDir::TempDir(const std::string& prefix, const fs::path& parent) {
     remove_abandoned(parent, prefix);
     for (;;) {
-        std::string pattern = (parent / (prefix + ".XXXXXX")).string();
+        std::string pattern = (parent / (prefix + std::string(held_mark) + "XXXXXX")).string();
         if (!::mkdtemp(pattern.data())) throw SysError("mkdtemp", pattern);
         path_ = pattern;
         lock_ = UniqueFd(::open(pattern.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));

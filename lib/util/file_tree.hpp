@@ -20,9 +20,10 @@ void copy_tree(const std::filesystem::path& from, const std::filesystem::path& t
 // $TMPDIR, or /tmp.
 std::filesystem::path temp_base();
 
-// A new private directory `prefix`.XXXXXX under `parent`, removed with its contents
-// when dropped. It is flocked while it lives, so that a later TempDir of the same
-// prefix and parent removes the ones whose process was killed before it could.
+// A new private directory `prefix`.held-XXXXXX under `parent`, removed with its
+// contents when dropped. It is flocked while it lives, so that a later TempDir of the
+// same prefix and parent removes the ones whose process was killed before it could
+// (and only those: never a directory another program, or an older bincastle, made).
 class TempDir {
 public:
     explicit TempDir(const std::string& prefix, const std::filesystem::path& parent = temp_base());

@@ -209,8 +209,8 @@ TEST_CASE("compile cache: a program discarded by its caller is compiled again; w
     CHECK_FALSE(compile().compiled);
     // What a compile and a replacement killed half way left, unlocked: the next
     // ones remove it.
-    write(dir.path() / "cache" / ".compiling.a1b2c3" / "0.o", "half an object");
-    write(dir.path() / "cache" / ".replaced.d4e5f6" / "entry" / "program", "an old program");
+    write(dir.path() / "cache" / ".compiling.held-a1b2c3" / "0.o", "half an object");
+    write(dir.path() / "cache" / ".replaced.held-d4e5f6" / "entry" / "program", "an old program");
     // Its check passed, but it could not be started: the caller drops it.
     discard_compiled(first.program);
     CHECK_FALSE(fs::exists(first.program.parent_path()));
