@@ -1,0 +1,89 @@
+#!/bin/sh
+# Integration tests of a full disk and of too few file descriptors: a build, a pull
+# from a real registry, an export and a compile of a definition (by the installed
+# driver, $PREFIX/bin/bincastle) on $SMALL_FS, a small tmpfs that run-as.sh mounts for
+# the user the cases run as, filled by a ballast file up to what a case leaves free.
+# Each failure is one line that names the path and the reason, exits 125, leaves
+# nothing partial, and the same command succeeds once there is room again. TAP on
+# stdout; run by run-as.sh as root and as an unprivileged user.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/tap.sh"
+. "$here/remote-registry.sh"
+
+[ -x "${DEFINITION:-}" ] || { echo "Bail out! DEFINITION must name the test definition program"; exit 1; }
+[ -x "${PREFIX:-}/bin/bincastle" ] || { echo "Bail out! PREFIX must hold an installed bincastle"; exit 1; }
+[ -d "${SMALL_FS:-}" ] || { echo "Bail out! SMALL_FS must name a small filesystem (run-as.sh with SMALL_FS_SIZE)"; exit 1; }
+
+nospace="No space left on device"
+
+# leave_free KIB: a ballast file on $SMALL_FS so that about KIB KiB stay free.
+leave_free() {
+    rm -f "$SMALL_FS/ballast"
+    avail=$(df -k --output=avail "$SMALL_FS" | tail -n 1)
+    [ "$avail" -gt "$1" ] || fail "only $avail KiB free on $SMALL_FS, $1 wanted"
+    fallocate -l $(((avail - $1) * 1024)) "$SMALL_FS/ballast" || fail "fallocate on $SMALL_FS failed"
+}
+
+# Each case starts with $SMALL_FS empty, and leaves it so.
+use_small_fs() {
+    [ -z "$(ls -A "$SMALL_FS")" ] || fail "$SMALL_FS is not empty: $(ls -A "$SMALL_FS")"
+    on_exit "chmod -R u+rwX '$SMALL_FS' 2>/dev/null; rm -rf '$SMALL_FS'/* '$SMALL_FS'/.[!.]*"
+}
+
+# The test definition on the store $SMALL_FS/store.
+small() {
+    BINCASTLE_HOME="$SMALL_FS/store" timeout -k 5 120 "$DEFINITION" "$@"
+}
+
+# one_line FILE PATTERN WHAT: FILE has exactly one line matching PATTERN.
+one_line() {
+    [ "$(grep -c -- "$2" "$1")" -eq 1 ] || fail "$3: not one line matching '$2': $(cat "$1")"
+}
+
+# no_partial STORE: nothing half made in STORE: no build directory, no file being
+# replaced (NAME.XXXXXX), no compile in progress.
+no_partial() {
+    [ -z "$(ls -A "$1/building" 2>/dev/null)" ] || fail "left in building/: $(ls -A "$1/building")"
+    left=$(find "$1" -name '*.??????' -o -name '*partial*' -o -name '.compiling.*')
+    [ -z "$left" ] || fail "left behind: $left"
+}
+
+t_build_full_disk() {
+    setup_definition
+    use_small_fs
+    small build 2>"$T/log" || fail "the first build failed: $(cat "$T/log")"
+    export BC_FILL=4096
+    key=$(small keys | awk '$2 == "fill" { print $1 }')
+    leave_free 2048
+    small build 2>"$T/log"
+    rc=$?
+    [ $rc -eq 125 ] || fail "exit status $rc: $(cat "$T/log")"
+    one_line "$T/log" "$nospace" "the build"
+    grep -q "dd: error writing '/opt/fill': $nospace" "$T/log" || fail "the line does not say what: $(cat "$T/log")"
+    [ ! -e "$SMALL_FS/store/layers/$key" ] || fail "the failed layer is in the store"
+    no_partial "$SMALL_FS/store"
+    rm "$SMALL_FS/ballast"
+    small build 2>"$T/log" || fail "the build with room failed: $(cat "$T/log")"
+    [ -d "$SMALL_FS/store/layers/$key" ] || fail "no fill layer after the build"
+}
+
+t_export_full_disk() {
+    setup_definition
+    use_small_fs
+    def A build 2>"$T/log" || fail "build failed: $(cat "$T/log")"
+    for format in dir tar oci; do
+        leave_free 1024
+        def A export --format $format -o "$SMALL_FS/out" 2>"$T/log"
+        rc=$?
+        [ $rc -eq 125 ] || fail "$format: exit status $rc: $(cat "$T/log")"
+        one_line "$T/log" "($SMALL_FS/out[^)]*): $nospace$" "$format"
+        [ "$(ls -A "$SMALL_FS")" = "ballast" ] || fail "$format: left on the disk: $(ls -A "$SMALL_FS")"
+        rm "$SMALL_FS/ballast"
+        def A export --format $format -o "$SMALL_FS/out" 2>"$T/log" || fail "$format with room failed: $(cat "$T/log")"
+        chmod -R u+rwX "$SMALL_FS/out" && rm -rf "$SMALL_FS/out"
+    done
+}
+
+tap_case t_build_full_disk "a build that fills the disk: one line, nothing kept, builds once there is room"
+tap_case t_export_full_disk "dir, tar and oci exports onto a full disk: one line, no partial output"
+tap_main
