@@ -67,6 +67,23 @@ t_build_full_disk() {
     [ -d "$SMALL_FS/store/layers/$key" ] || fail "no fill layer after the build"
 }
 
+t_source_copy_full_disk() {
+    setup_definition
+    use_small_fs
+    leave_free 1024
+    # One layer at a time: the base layer's copy of rootfs/ fails (busybox alone is
+    # larger than what is free), the others are small.
+    small build -j 1 2>"$T/log"
+    rc=$?
+    [ $rc -eq 125 ] || fail "exit status $rc: $(cat "$T/log")"
+    one_line "$T/log" "$nospace" "the copy"
+    grep -q "^write($SMALL_FS/store/building/[0-9a-f]*\.[0-9]*/fs/bin/busybox): $nospace$" "$T/log" ||
+        fail "the line does not say where: $(cat "$T/log")"
+    no_partial "$SMALL_FS/store"
+    rm "$SMALL_FS/ballast"
+    small build 2>"$T/log" || fail "the build with room failed: $(cat "$T/log")"
+}
+
 t_export_full_disk() {
     setup_definition
     use_small_fs
@@ -85,5 +102,6 @@ t_export_full_disk() {
 }
 
 tap_case t_build_full_disk "a build that fills the disk: one line, nothing kept, builds once there is room"
+tap_case t_source_copy_full_disk "a source copied onto a full disk: one line with the path and ENOSPC (not EIO)"
 tap_case t_export_full_disk "dir, tar and oci exports onto a full disk: one line, no partial output"
 tap_main
