@@ -461,7 +461,8 @@ void extract_layer_tar(const fs::path& archive_path, const fs::path& destination
     archive_read_support_filter_zstd(reader.get());
     archive_read_support_filter_xz(reader.get());
     archive_read_support_filter_bzip2(reader.get());
-    archive_write_disk_set_options(writer.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+    // Runs of zeros become holes: a sparse file stays sparse through a pull.
+    archive_write_disk_set_options(writer.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SPARSE |
                                                      ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                                      ARCHIVE_EXTRACT_SECURE_NODOTDOT);
     if (archive_read_open_filename(reader.get(), archive_path.c_str(), 1 << 20) != ARCHIVE_OK)

@@ -103,5 +103,111 @@ t_odd_tree_exported() {
     check_outside export
 }
 
+# A layer made by hand, pushed under a cache tag: see `push_crafted`.
+craft() {
+    cat >"$T/craft.py" <<'PY'
+import io, sys, tarfile
+kind, out, outside = sys.argv[1:4]
+tar = tarfile.open(out, "w:gz", format=tarfile.PAX_FORMAT)
+def add(name, type=tarfile.REGTYPE, data=b"", mode=0o644, **fields):
+    entry = tarfile.TarInfo(name)
+    entry.type, entry.mode = type, mode
+    entry.size = len(data) if type == tarfile.REGTYPE else 0
+    for key, value in fields.items():
+        setattr(entry, key, value)
+    tar.addfile(entry, io.BytesIO(data) if type == tarfile.REGTYPE else None)
+add("opt/", tarfile.DIRTYPE, mode=0o755)
+if kind == "odd":
+    add("opt/app/", tarfile.DIRTYPE, mode=0o755)
+    add("opt/app/content", data=b"crafted\n")
+    add("opt/fifo", tarfile.FIFOTYPE, mode=0o600)
+    add("opt/closed/", tarfile.DIRTYPE, mode=0o000)
+    add("opt/closed/file", data=b"secret\n", mode=0o000)
+    add("opt/readonly/", tarfile.DIRTYPE, mode=0o555)
+    add("opt/readonly/file", data=b"kept\n")
+    add("opt/new\nline", data=b"newline\n")
+    add("opt/" + "/".join(["d" * 200] * 25) + "/file", data=b"deep\n")
+    add("opt/su", data=b"#!/bin/sh\n", mode=0o6755)
+    add("opt/hard1", data=b"linked\n")
+    add("opt/hard2", tarfile.LNKTYPE, linkname="opt/hard1")
+    add("opt/shadow", tarfile.SYMTYPE, linkname="/etc/shadow")
+    add("opt/outside", tarfile.SYMTYPE, linkname=outside)
+    add("opt/sparse", data=b"\0" * (16 << 20) + b"end\n")
+tar.close()
+PY
+    python3 "$T/craft.py" "$1" "$T/crafted.tgz" "$T/outside" || fail "cannot craft the $1 layer"
+}
+
+# push_blob FILE: uploads FILE to $REG/cache; prints its digest.
+push_blob() {
+    digest=sha256:$(sha256sum "$1" | cut -d' ' -f1)
+    location=$(curl -fsS -X POST -D - -o /dev/null "http://$REG/v2/cache/blobs/uploads/" | tr -d '\r' |
+        sed -n 's/^[Ll]ocation: //p') || return 1
+    case $location in http*) ;; *) location=http://$REG$location ;; esac
+    case $location in *\?*) separator='&' ;; *) separator='?' ;; esac
+    curl -fsS -X PUT -H 'Content-Type: application/octet-stream' --data-binary "@$1" \
+        "$location${separator}digest=$digest" >/dev/null || return 1
+    echo "$digest"
+}
+
+# push_crafted KEY: $T/crafted.tgz as the cache's layer of KEY, as remote_cache.cpp
+# names it: one layer, a config with its diff id, the key in an annotation, tag key-KEY.
+push_crafted() {
+    layer=$(push_blob "$T/crafted.tgz") || fail "cannot push the crafted layer"
+    diff_id=sha256:$(gzip -dc "$T/crafted.tgz" | sha256sum | cut -d' ' -f1)
+    printf '{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["%s"]}}' "$diff_id" >"$T/config"
+    config=$(push_blob "$T/config") || fail "cannot push the crafted config"
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"%s","size":%d},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"%s","size":%d}],"annotations":{"dev.bincastle.key":"%s"}}' \
+        "$config" "$(wc -c <"$T/config")" "$layer" "$(wc -c <"$T/crafted.tgz")" "$1" >"$T/manifest"
+    curl -fsS -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' --data-binary "@$T/manifest" \
+        "http://$REG/v2/cache/manifests/key-$1" >/dev/null || fail "cannot push the crafted manifest"
+}
+
+# The app layer's key, with every layer pushed to $REG/cache; the crafted layers take
+# the app layer's place there.
+push_system() {
+    setup_definition
+    mkdir "$T/outside" && echo keep >"$T/outside/keep" || fail "cannot make $T/outside"
+    start_registry
+    def A build --export-cache "$REG/cache" 2>"$T/a" || fail "build and push failed: $(cat "$T/a")"
+    app=$(def A keys | awk '$2 == "app" { print $1 }')
+}
+
+t_pulled_odd_layer() {
+    push_system
+    craft odd
+    push_crafted "$app"
+    out=$(def B run --import-cache "$REG/cache" -- cat /opt/app/content /opt/readonly/file 2>"$T/b") ||
+        fail "pull and run failed: $(cat "$T/b")"
+    [ "$out" = "crafted${nl}kept" ] || fail "B shows '$out'"
+    files=$T/B/layers/$app/fs/opt
+    [ -p "$files/fifo" ] || fail "no fifo"
+    [ "$(stat -c %a "$files/closed" "$files/readonly" "$files/su")" = "0${nl}555${nl}755" ] ||
+        fail "modes: $(stat -c '%a %n' "$files/closed" "$files/readonly" "$files/su")"
+    [ "$(stat -c %i "$files/hard1")" = "$(stat -c %i "$files/hard2")" ] || fail "the hard link was not kept"
+    [ "$(cat "$files/new${nl}line")" = "newline" ] || fail "the name with a newline"
+    [ "$(allocated_kib "$files/sparse")" -lt 1024 ] || fail "the sparse file's zeros were written out"
+    [ "$(readlink "$files/outside")" = "$T/outside" ] || fail "the symlink to the host"
+    for format in dir tar oci; do
+        def B export --format $format -o "$T/$format" 2>"$T/log" || fail "export --format $format failed: $(cat "$T/log")"
+    done
+    (
+        cd "$T/dir/opt" || exit 1
+        for _ in $(seq 25); do cd -P "$long" || exit 1; done
+        [ "$(cat file)" = "deep" ]
+    ) || fail "the dir export lost the file deeper than PATH_MAX"
+    [ "$(tar -xOf "$T/tar" opt/readonly/file)" = "kept" ] || fail "the tar export lost opt/readonly/file"
+    # A changed source makes the pulled layer garbage: gc removes it, mode-000 directory
+    # and all, without following its symlink.
+    echo "second version" >"$T/def/src/a.txt"
+    def B gc 2>"$T/log" || fail "gc failed: $(cat "$T/log")"
+    [ ! -e "$T/B/layers/$app" ] || fail "gc kept the pulled layer: $(cat "$T/log")"
+    def B clean 2>"$T/log" || fail "clean failed: $(cat "$T/log")"
+    [ ! -e "$T/B" ] || fail "clean left $(ls -R "$T/B" | head)"
+    [ "$(ls -A "$T/outside")" = "keep" ] && [ "$(cat "$T/outside/keep")" = "keep" ] ||
+        fail "written outside: $(ls -lA "$T/outside")"
+}
+
 tap_case t_odd_tree_exported "fifos, sockets, newlines, paths past PATH_MAX, hard links, holes, host symlinks: run and exported"
+tap_case t_pulled_odd_layer "a pulled layer of odd entries: run, exported, gc and clean; setuid stripped, holes kept"
 tap_main
