@@ -103,6 +103,36 @@ t_odd_tree_exported() {
     check_outside export
 }
 
+t_odd_tree_through_the_cache() {
+    setup_definition
+    make_outside
+    export BC_HOSTILE=1
+    start_registry
+    def A build --export-cache "$REG/cache" 2>"$T/a" || fail "build and push failed: $(cat "$T/a")"
+    out=$(def B run --progress=json --import-cache "$REG/cache" -- cat /opt/hostile/closed/inner/file 2>"$T/b") ||
+        fail "pull and run failed: $(cat "$T/b")"
+    [ "$out" = "secret" ] || fail "B's system shows '$out'"
+    [ "$(layers_with built "$T/b")" = "" ] || fail "built in B: $(layers_with built "$T/b")"
+    key=$(def A keys | awk '$2 == "odd" { print $1 }')
+    # The same layer, but the socket, which no tar holds.
+    for store in A B; do
+        (cd "$T/$store/layers/$key/fs" && find . ! -name socket -printf '%y %m %s %p %l\n' | LC_ALL=C sort) >"$T/$store.list" ||
+            fail "cannot list $store's layer"
+    done
+    diff "$T/A.list" "$T/B.list" >"$T/diff" || fail "the pulled layer differs: $(cat "$T/diff")"
+    files=$T/B/layers/$key/fs
+    [ "$(stat -c %i "$files/opt/odd/hard1")" = "$(stat -c %i "$files/opt/odd/hard2")" ] || fail "the pull broke a hard link"
+    [ "$(allocated_kib "$files/opt/odd/sparse")" -lt 1024 ] || fail "the pull filled the sparse file's holes"
+    def B export --format dir -o "$T/dir" 2>"$T/log" || fail "export of the pulled system failed: $(cat "$T/log")"
+    check_odd_tree "$T/dir" "the pulled system's export"
+    # Neither gc nor clean follows a symlink out of the store.
+    (unset BC_ODD BC_HOSTILE && def B gc 2>"$T/log") || fail "gc failed: $(cat "$T/log")"
+    grep -q "removed 3 layers" "$T/log" || fail "gc: $(cat "$T/log")"
+    def A clean 2>"$T/log" && def B clean 2>>"$T/log" || fail "clean failed: $(cat "$T/log")"
+    [ ! -e "$T/A" ] && [ ! -e "$T/B" ] || fail "clean left $(ls -R "$T/A" "$T/B" 2>&1 | head)"
+    check_outside "gc or clean"
+}
+
 # A layer made by hand, pushed under a cache tag: see `push_crafted`.
 craft() {
     cat >"$T/craft.py" <<'PY'
@@ -209,5 +239,6 @@ t_pulled_odd_layer() {
 }
 
 tap_case t_odd_tree_exported "fifos, sockets, newlines, paths past PATH_MAX, hard links, holes, host symlinks: run and exported"
+tap_case t_odd_tree_through_the_cache "the same and unreadable directories: pushed, pulled whole, exported, gc and clean stay inside"
 tap_case t_pulled_odd_layer "a pulled layer of odd entries: run, exported, gc and clean; setuid stripped, holes kept"
 tap_main
