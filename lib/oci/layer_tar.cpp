@@ -60,6 +60,15 @@ std::string reason(archive* handle) {
     return text ? text : "unknown error";
 }
 
+// A disk writer's reason with the system's own ("Write failed: No space left on
+// device"), which libarchive keeps apart. Its refusals carry no errno.
+std::string disk_reason(archive* writer) {
+    std::string text = reason(writer);
+    const int number = archive_errno(writer);
+    if (number > 0 && text.find(std::strerror(number)) == std::string::npos) text += std::string(": ") + std::strerror(number);
+    return text;
+}
+
 // The value of xattr `name` of the open file `fd`, or nullopt.
 std::optional<std::string> xattr(int fd, const char* name) {
     char value[16];
@@ -509,20 +518,21 @@ void extract_layer_tar(const fs::path& archive_path, const fs::path& destination
         archive_entry_set_pathname(entry, (root / name).c_str());
         if (const char* target = archive_entry_hardlink(entry))
             archive_entry_set_hardlink(entry, (root / clean_path(target, archive_path)).c_str());
+        const std::string written = (root / name).string();
         if (archive_write_header(writer.get(), entry) < ARCHIVE_WARN)
-            throw Error(where + ": cannot write entry '" + name + "': " + reason(writer.get()));
+            throw Error(where + ": cannot write entry '" + name + "': " + disk_reason(writer.get()));
         for (;;) {
             la_ssize_t n = archive_read_data(reader.get(), buffer.data(), buffer.size());
             if (n == 0) break;
             if (n < 0) throw Error(where + ": reading '" + name + "': " + reason(reader.get()));
             count(static_cast<std::uint64_t>(n), name);
             if (archive_write_data(writer.get(), buffer.data(), static_cast<std::size_t>(n)) < 0)
-                throw Error(where + ": writing '" + name + "': " + reason(writer.get()));
+                throw Error(where + ": writing " + written + ": " + disk_reason(writer.get()));
         }
         if (archive_write_finish_entry(writer.get()) < ARCHIVE_WARN)
-            throw Error(where + ": writing '" + name + "': " + reason(writer.get()));
+            throw Error(where + ": writing " + written + ": " + disk_reason(writer.get()));
     }
-    if (archive_write_close(writer.get()) != ARCHIVE_OK) throw Error(where + ": " + reason(writer.get()));
+    if (archive_write_close(writer.get()) != ARCHIVE_OK) throw Error(where + ": " + disk_reason(writer.get()));
 }
 
 namespace {

@@ -13,6 +13,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -152,7 +153,7 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
     }
     progress.flush();
     std::mutex failure_mutex;
-    std::vector<std::string> failures;
+    std::vector<std::string> failed;
     parallel_for(pulls.size(), transfer_connections, [&](std::size_t p) {
         const std::size_t i = pulls[p];
         const CacheLayer& layer = wanted[i];
@@ -176,10 +177,14 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
             present[i] = true;
             progress.event({ProgressEvent::Kind::pulled, layer.name, layer.key, seconds_since(start), ""});
         } catch (const std::exception& error) {
-            const std::string text = "pulling layer " + layer.name + " from " + client.reference().str() + ": " + error.what();
-            progress.event({ProgressEvent::Kind::failed, layer.name, layer.key, seconds_since(start), text + "\n"});
+            // Said here, once: the error below only names the layers.
+            const auto* ours = dynamic_cast<const Error*>(&error);
+            const std::string hint = ours && !ours->hint().empty() ? ours->hint() : "nothing of it entered the store";
+            progress.event({ProgressEvent::Kind::failed, layer.name, layer.key, seconds_since(start),
+                            "pulling layer " + layer.name + " from " + client.reference().str() + ": " + error.what() +
+                                "; " + hint + "\n"});
             std::lock_guard lock(failure_mutex);
-            failures.push_back(text);
+            failed.push_back(layer.name);
         }
     });
     for (const auto& client : clients) {
@@ -188,9 +193,13 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
                      client->reference().str().c_str(), pulls.size(), wanted.size(),
                      static_cast<double>(counts.bytes_received) / 1e6, static_cast<unsigned long long>(counts.requests));
     }
-    if (!failures.empty())
-        throw Error(failures.front() + (failures.size() > 1 ? " (and " + std::to_string(failures.size() - 1) + " more)" : ""),
-                    "nothing of it entered the store; build without --import-cache, or fix the registry");
+    if (!failed.empty()) {
+        std::sort(failed.begin(), failed.end());
+        std::string names;
+        for (const auto& name : failed) names += (names.empty() ? "" : ", ") + name;
+        throw Error("pulling " + names + " failed, as said above",
+                    "nothing of it entered the store; build without --import-cache, or fix what failed");
+    }
     return present;
 }
 

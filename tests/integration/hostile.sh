@@ -147,7 +147,28 @@ def add(name, type=tarfile.REGTYPE, data=b"", mode=0o644, **fields):
         setattr(entry, key, value)
     tar.addfile(entry, io.BytesIO(data) if type == tarfile.REGTYPE else None)
 add("opt/", tarfile.DIRTYPE, mode=0o755)
-if kind == "odd":
+if kind == "char-device":
+    add("opt/mem", tarfile.CHRTYPE, devmajor=1, devminor=1)
+elif kind == "block-device":
+    add("opt/sda", tarfile.BLKTYPE, devmajor=8, devminor=0)
+elif kind == "absolute":
+    add(outside + "/evil", data=b"evil\n")
+elif kind == "dotdot":
+    add("opt/../../../../../../../../../.." + outside + "/evil", data=b"evil\n")
+elif kind == "through-symlink":
+    add("opt/link", tarfile.SYMTYPE, linkname=outside)
+    add("opt/link/evil", data=b"evil\n")
+elif kind == "hard-link-out":
+    add("opt/passwd", tarfile.LNKTYPE, linkname="/etc/passwd")
+elif kind == "hard-link-up":
+    add("opt/passwd", tarfile.LNKTYPE, linkname="../../../../../../../../../../etc/passwd")
+elif kind == "hard-link-through-symlink":
+    add("opt/link", tarfile.SYMTYPE, linkname=outside)
+    add("opt/keep", tarfile.LNKTYPE, linkname="opt/link/keep")
+elif kind == "whiteout-through-symlink":
+    add("opt/link", tarfile.SYMTYPE, linkname=outside)
+    add("opt/link/.wh.keep")
+elif kind == "odd":
     add("opt/app/", tarfile.DIRTYPE, mode=0o755)
     add("opt/app/content", data=b"crafted\n")
     add("opt/fifo", tarfile.FIFOTYPE, mode=0o600)
@@ -203,6 +224,38 @@ push_system() {
     app=$(def A keys | awk '$2 == "app" { print $1 }')
 }
 
+t_pulled_layers_refused() {
+    push_system
+    # KIND and what the one line says about it.
+    while read -r kind reason; do
+        craft "$kind"
+        push_crafted "$app"
+        rm -rf "$T/B"
+        def B build --import-cache "$REG/cache" 2>"$T/b"
+        rc=$?
+        [ $rc -eq 125 ] || fail "$kind: exit status $rc: $(cat "$T/b")"
+        [ "$(grep -c "pulling layer app from $REG/cache: extracting .*$reason" "$T/b")" -eq 1 ] ||
+            fail "$kind: not one line that says '$reason': $(cat "$T/b")"
+        [ ! -e "$T/B/layers/$app" ] || fail "$kind: the layer entered the store"
+        [ -z "$(ls -A "$T/B/building")" ] || fail "$kind: leftovers: $(ls -A "$T/B/building")"
+        [ "$(ls -A "$T/outside")" = "keep" ] && [ "$(cat "$T/outside/keep")" = "keep" ] ||
+            fail "$kind: written outside: $(ls -lA "$T/outside")"
+    done <<EOF2
+char-device refusing entry 'opt/mem': a character device 1:1
+block-device refusing entry 'opt/sda': a block device 8:0
+absolute refusing entry '$T/outside/evil': absolute path
+dotdot '..' in the path
+through-symlink Cannot extract through symlink
+hard-link-out refusing entry '/etc/passwd': absolute path
+hard-link-up '..' in the path
+hard-link-through-symlink Cannot extract through symlink
+whiteout-through-symlink refusing 'opt/link/.wh.keep': .* is not a directory
+EOF2
+    # Built here instead, the system runs.
+    out=$(def B run -- cat /opt/app/content 2>"$T/b") || fail "B without the cache failed: $(cat "$T/b")"
+    [ "$out" = "first version" ] || fail "B shows '$out'"
+}
+
 t_pulled_odd_layer() {
     push_system
     craft odd
@@ -240,5 +293,6 @@ t_pulled_odd_layer() {
 
 tap_case t_odd_tree_exported "fifos, sockets, newlines, paths past PATH_MAX, hard links, holes, host symlinks: run and exported"
 tap_case t_odd_tree_through_the_cache "the same and unreadable directories: pushed, pulled whole, exported, gc and clean stay inside"
+tap_case t_pulled_layers_refused "pulled layers with device nodes or escapes (/, .., symlinks, hard links) are refused in one line"
 tap_case t_pulled_odd_layer "a pulled layer of odd entries: run, exported, gc and clean; setuid stripped, holes kept"
 tap_main

@@ -84,6 +84,36 @@ t_source_copy_full_disk() {
     small build 2>"$T/log" || fail "the build with room failed: $(cat "$T/log")"
 }
 
+t_pull_full_disk() {
+    setup_definition
+    use_small_fs
+    start_registry
+    BC_FILL=4096 def A build --export-cache "$REG/cache" 2>"$T/a" || fail "build and push failed: $(cat "$T/a")"
+    # All but the fill layer, built here: only that one is pulled.
+    small build 2>"$T/log" || fail "the first build failed: $(cat "$T/log")"
+    export BC_FILL=4096
+    key=$(small keys | awk '$2 == "fill" { print $1 }')
+    # Its blob does not fit, then its files do not.
+    for free in 2048 6144; do
+        leave_free $free
+        small build --import-cache "$REG/cache" 2>"$T/log"
+        rc=$?
+        [ $rc -eq 125 ] || fail "$free KiB free: exit status $rc: $(cat "$T/log")"
+        one_line "$T/log" "$nospace" "$free KiB free"
+        case $free in
+        2048) where="write($SMALL_FS/store/building/$key\.[0-9]*/scratch/blob): $nospace" ;;
+        *) where="writing $SMALL_FS/store/building/$key\.[0-9]*/fs/opt/fill: Write failed: $nospace" ;;
+        esac
+        grep -q "^pulling layer fill from $REG/cache: .*$where; nothing of it entered the store$" "$T/log" ||
+            fail "$free KiB free: the line does not say what and where: $(cat "$T/log")"
+        [ ! -e "$SMALL_FS/store/layers/$key" ] || fail "$free KiB free: the layer entered the store"
+        no_partial "$SMALL_FS/store"
+    done
+    rm "$SMALL_FS/ballast"
+    small build --progress=json --import-cache "$REG/cache" 2>"$T/log" || fail "the pull with room failed: $(cat "$T/log")"
+    [ "$(layers_with pulled "$T/log")" = "fill " ] || fail "pulled: $(layers_with pulled "$T/log")"
+}
+
 t_export_full_disk() {
     setup_definition
     use_small_fs
@@ -103,5 +133,6 @@ t_export_full_disk() {
 
 tap_case t_build_full_disk "a build that fills the disk: one line, nothing kept, builds once there is room"
 tap_case t_source_copy_full_disk "a source copied onto a full disk: one line with the path and ENOSPC (not EIO)"
+tap_case t_pull_full_disk "a pull onto a full disk (blob, then files): one line, nothing kept, pulls once there is room"
 tap_case t_export_full_disk "dir, tar and oci exports onto a full disk: one line, no partial output"
 tap_main
