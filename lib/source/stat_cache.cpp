@@ -195,18 +195,9 @@ void StatCache::save(const fs::path& file) const {
     if (loaded_digest_ && *loaded_digest_ == digest && loaded_from_ == file) return;
     data += bytes_of(digest);
 
-    std::string temp = file.string() + ".XXXXXX";
-    UniqueFd fd(::mkostemp(temp.data(), O_CLOEXEC));
-    if (!fd) throw SysError("mkostemp", temp);
-    try {
-        // No fsync: a file torn by a power loss fails its checksum and is ignored,
-        // which costs one rehash of the tree, not a wrong key.
-        write_all(fd.get(), data, temp);
-        if (::rename(temp.c_str(), file.c_str()) != 0) throw SysError("rename", file.string());
-    } catch (...) {
-        ::unlink(temp.c_str());
-        throw;
-    }
+    // No fsync: a file torn by a power loss fails its checksum and is ignored, which
+    // costs one rehash of the tree, not a wrong key.
+    replace_file(file.string(), data);
 }
 
 }  // namespace bincastle
