@@ -43,7 +43,12 @@ fs::path wrapped_copy(const fs::path& system_dir, const std::string& mount_dir, 
         fs::create_directories(copy.parent_path());
         fs::path partial = copy.string() + ".partial." + std::to_string(::getpid());
         remove_tree(partial);
-        copy_tree(files, partial);
+        try {
+            copy_tree(files, partial);
+        } catch (...) {
+            remove_tree(partial);  // a full disk leaves no half copy
+            throw;
+        }
         fs::rename(partial, copy);
     }
     if (copied_from != key.hex()) {

@@ -131,8 +131,26 @@ t_export_full_disk() {
     done
 }
 
+t_run_full_disk() {
+    setup_definition
+    use_small_fs
+    # A wrapped source larger than what will be free: the system's own copy of it.
+    head -c 4194304 /dev/urandom >"$D/src/big"
+    small build 2>"$T/log" || fail "the build failed: $(cat "$T/log")"
+    leave_free 2048
+    small run -- true 2>"$T/log"
+    rc=$?
+    [ $rc -eq 125 ] || fail "exit status $rc: $(cat "$T/log")"
+    one_line "$T/log" "($SMALL_FS/store/systems/[^)]*/mounts/[^)]*): $nospace$" "the run"
+    no_partial "$SMALL_FS/store"
+    rm "$SMALL_FS/ballast"
+    out=$(small run -- cat /home/src/a.txt 2>"$T/log") || fail "the run with room failed: $(cat "$T/log")"
+    [ "$out" = "first version" ] || fail "the system shows '$out'"
+}
+
 tap_case t_build_full_disk "a build that fills the disk: one line, nothing kept, builds once there is room"
 tap_case t_source_copy_full_disk "a source copied onto a full disk: one line with the path and ENOSPC (not EIO)"
 tap_case t_pull_full_disk "a pull onto a full disk (blob, then files): one line, nothing kept, pulls once there is room"
 tap_case t_export_full_disk "dir, tar and oci exports onto a full disk: one line, no partial output"
+tap_case t_run_full_disk "a system's copy of a wrapped source onto a full disk: one line, no half copy"
 tap_main
