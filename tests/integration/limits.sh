@@ -148,9 +148,36 @@ t_run_full_disk() {
     [ "$out" = "first version" ] || fail "the system shows '$out'"
 }
 
+t_compile_full_disk() {
+    use_small_fs
+    R=$T/repo
+    mkdir -p "$R/sys"
+    sh "$BUSYBOX_ROOTFS" "$R/rootfs" >/dev/null || fail "busybox-rootfs failed"
+    cat >"$R/sys/main.cpp" <<'CPP'
+#include <bincastle/main.hpp>
+int main(int argc, char** argv) {
+    using namespace bincastle;
+    return bincastle::main(argc, argv, Layer(Name("sys"), LocalDir("../rootfs"), RunArgs({"/bin/sh"})));
+}
+CPP
+    export BINCASTLE_HOME="$SMALL_FS/store"
+    # Less than the program the linker writes.
+    leave_free 4096
+    timeout -k 5 300 "$PREFIX/bin/bincastle" run "$R" sys -- echo hi >"$T/out" 2>"$T/log"
+    rc=$?
+    [ $rc -eq 125 ] || fail "exit status $rc: $(cat "$T/log")"
+    grep -q "$nospace" "$T/log" || fail "the compiler does not say why: $(cat "$T/log")"
+    one_line "$T/log" "^bincastle: .* failed (the compiler's messages are above); the disk of $SMALL_FS/store/definitions/bin is full ([0-9]* MiB free): make room there and run again$" "the compile"
+    no_partial "$SMALL_FS/store"
+    rm "$SMALL_FS/ballast"
+    out=$(timeout -k 5 300 "$PREFIX/bin/bincastle" run "$R" sys -- echo hi 2>"$T/log") || fail "the run with room failed: $(cat "$T/log")"
+    [ "$out" = "hi" ] || fail "the system says '$out'"
+}
+
 tap_case t_build_full_disk "a build that fills the disk: one line, nothing kept, builds once there is room"
 tap_case t_source_copy_full_disk "a source copied onto a full disk: one line with the path and ENOSPC (not EIO)"
 tap_case t_pull_full_disk "a pull onto a full disk (blob, then files): one line, nothing kept, pulls once there is room"
 tap_case t_export_full_disk "dir, tar and oci exports onto a full disk: one line, no partial output"
 tap_case t_run_full_disk "a system's copy of a wrapped source onto a full disk: one line, no half copy"
+tap_case t_compile_full_disk "a definition compiled onto a full disk: one line naming the disk, compiles once there is room"
 tap_main
