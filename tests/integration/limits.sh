@@ -174,10 +174,44 @@ CPP
     [ "$out" = "hi" ] || fail "the system says '$out'"
 }
 
+# limited N WHAT ARGS...: the test definition on store A with at most N open files;
+# fails unless it fails within 30 s, in one line that says so.
+limited() {
+    n=$1 what=$2
+    shift 2
+    (ulimit -n "$n" && BINCASTLE_HOME="$T/A" timeout -k 5 30 "$DEFINITION" "$@") 2>"$T/log"
+    rc=$?
+    [ $rc -eq 125 ] || fail "$what with $n files: exit status $rc (124: it hung): $(cat "$T/log")"
+    grep -q "Too many open files" "$T/log" || fail "$what with $n files: no line says why: $(cat "$T/log")"
+    ! grep -q "canceled\|interrupter" "$T/log" || fail "$what with $n files: the line hides why: $(cat "$T/log")"
+}
+
+t_too_many_open_files() {
+    setup_definition
+    limited 10 "a build"
+    # What a build left in building/ (removing it takes descriptors too) is cleared by
+    # the next build of its key, as a crash's is.
+    def A build 2>"$T/log" || fail "the build failed: $(cat "$T/log")"
+    no_partial "$T/A"
+    limited 6 "an export" export --format dir -o "$T/out"
+    [ ! -e "$T/out" ] && [ -z "$(find "$T" -maxdepth 1 -name 'out*')" ] || fail "the export left $(ls -d "$T"/out*)"
+    start_registry
+    limited 12 "a push" build --export-cache "$REG/cache"
+    def A build --export-cache "$REG/cache" 2>"$T/log" || fail "the push failed: $(cat "$T/log")"
+    (ulimit -n 12 && BINCASTLE_HOME="$T/B" timeout -k 5 30 "$DEFINITION" build --import-cache "$REG/cache") 2>"$T/log"
+    rc=$?
+    # Lookups that cannot open a socket are a notice, and the build goes on.
+    [ $rc -eq 125 ] || [ $rc -eq 0 ] || fail "a pull with 12 files: exit status $rc: $(cat "$T/log")"
+    grep -q "^bincastle: looking up layer .*: Too many open files; it will be built here$" "$T/log" ||
+        fail "a pull with 12 files: no notice says why: $(cat "$T/log")"
+    ! grep -q "canceled\|interrupter" "$T/log" || fail "a pull with 12 files: the line hides why: $(cat "$T/log")"
+}
+
 tap_case t_build_full_disk "a build that fills the disk: one line, nothing kept, builds once there is room"
 tap_case t_source_copy_full_disk "a source copied onto a full disk: one line with the path and ENOSPC (not EIO)"
 tap_case t_pull_full_disk "a pull onto a full disk (blob, then files): one line, nothing kept, pulls once there is room"
 tap_case t_export_full_disk "dir, tar and oci exports onto a full disk: one line, no partial output"
 tap_case t_run_full_disk "a system's copy of a wrapped source onto a full disk: one line, no half copy"
 tap_case t_compile_full_disk "a definition compiled onto a full disk: one line naming the disk, compiles once there is room"
+tap_case t_too_many_open_files "builds, exports, pushes and pulls with too few file descriptors: one line that says so, no hang"
 tap_main
