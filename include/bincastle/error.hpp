@@ -23,8 +23,15 @@ public:
     // What to do about it, or empty.
     const std::string& hint() const noexcept { return hint_; }
 
-    // A copy with "context: " in front of the message, keeping the hint.
+    // A copy with "context: " in front of the message, keeping the hint and the errno.
     Error with_context(std::string_view context) const;
+
+    // The errno of the failed system call this error stems from (a SysError, with
+    // context or not), or 0.
+    int error_number() const noexcept { return errno_; }
+
+protected:
+    int errno_ = 0;
 
 private:
     std::string hint_;
@@ -36,11 +43,6 @@ public:
     SysError(std::string_view operation, std::string_view path, std::string hint = {});
     SysError(int error_number, std::string_view operation, std::string_view path,
              std::string hint = {});
-
-    int error_number() const noexcept { return errno_; }
-
-private:
-    int errno_;
 };
 
 }  // namespace bincastle

@@ -78,9 +78,7 @@ void write_build_record(const fs::path& store_root, const BuildRecord& record) {
                      {"deps", std::move(deps)}};
     fs::path file = build_record_path(store_root, record.recipe.name);
     fs::create_directories(file.parent_path());
-    fs::path partial = file.string() + ".partial." + std::to_string(::getpid());
-    write_new_file(partial.string(), json::serialize(out));
-    fs::rename(partial, file);
+    replace_file(file.string(), json::serialize(out));
 }
 
 std::optional<BuildRecord> read_build_record(const fs::path& store_root, const std::string& layer) {

@@ -43,13 +43,16 @@ fs::path wrapped_copy(const fs::path& system_dir, const std::string& mount_dir, 
         fs::create_directories(copy.parent_path());
         fs::path partial = copy.string() + ".partial." + std::to_string(::getpid());
         remove_tree(partial);
-        copy_tree(files, partial);
+        try {
+            copy_tree(files, partial);
+        } catch (...) {
+            remove_tree(partial);  // a full disk leaves no half copy
+            throw;
+        }
         fs::rename(partial, copy);
     }
     if (copied_from != key.hex()) {
-        fs::path partial_key = key_file.string() + ".partial";
-        write_new_file(partial_key.string(), key.hex());
-        fs::rename(partial_key, key_file);
+        replace_file(key_file.string(), key.hex());
     }
     return copy;
 }
@@ -86,9 +89,7 @@ SystemEntry prepare_entry(const BuiltSystem& system, const EntryOptions& options
     // At once: what a previous run recorded (its processes) is not this run's.
     record_running(running->get(), system_dir / "running", {});
     if (!options.origin.empty() && read_file_if_exists((system_dir / "origin").string()) != options.origin + "\n") {
-        const fs::path partial = system_dir / ("origin.partial." + std::to_string(::getpid()));
-        write_new_file(partial.string(), options.origin + "\n");
-        fs::rename(partial, system_dir / "origin");
+        replace_file((system_dir / "origin").string(), options.origin + "\n");
     }
     SystemEntry entry;
     entry.running = running;

@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -203,6 +204,17 @@ std::optional<std::string> program_damage(const fs::path& entry) {
     return std::nullopt;
 }
 
+// What a compile writes at most, with room to spare: its objects, and a program that
+// links the library statically (some 16 MiB).
+constexpr std::uint64_t compile_room = 64ULL << 20;
+
+// The bytes free for us on the filesystem of `dir`, or nullopt when it cannot tell.
+std::optional<std::uint64_t> free_bytes(const fs::path& dir) {
+    struct statvfs info {};
+    if (::statvfs(dir.c_str(), &info) != 0) return std::nullopt;
+    return std::uint64_t{info.f_bavail} * info.f_frsize;
+}
+
 // Flushed to the disk, so that a crash after the rename that commits it finds it whole.
 void sync_path(const fs::path& path) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
@@ -235,8 +247,15 @@ void compile_into(const fs::path& root, const std::string& subdir, const std::ve
     std::vector<fs::path> readable = {root, toolchain.compiler_path, toolchain.library_dir};
     readable.insert(readable.end(), toolchain.include_dirs.begin(), toolchain.include_dirs.end());
     auto run = [&](std::vector<std::string> argv, const std::string& what) {
-        if (run_compiler({std::move(argv), root, output_fd, readable, work}) != 0)
-            throw Error(what + " failed (the compiler's messages are above)", "fix the definition and run again");
+        if (run_compiler({std::move(argv), root, output_fd, readable, work}) == 0) return;
+        // A full disk fails the compiler too, which says so among its messages; this
+        // line says where. What the compiler wrote is gone by now, hence a margin.
+        const fs::path cache_dir = work.parent_path();
+        if (const auto room = free_bytes(cache_dir); room && *room < compile_room)
+            throw Error(what + " failed (the compiler's messages are above)",
+                        "the disk of " + cache_dir.string() + " is full (" + std::to_string(*room >> 20) +
+                            " MiB free): make room there and run again");
+        throw Error(what + " failed (the compiler's messages are above)", "fix the definition and run again");
     };
     // Less a tick: the kernel stamps files from a coarse clock (HZ=250: 4 ms).
     const auto started = fs::file_time_type::clock::now() - std::chrono::milliseconds(5);

@@ -36,9 +36,7 @@ std::optional<Plan> PlanCache::find(const Key& key) const {
 void PlanCache::store(const Key& key, const Plan& plan) const {
     fs::create_directories(dir_);
     fs::path file = dir_ / (key.hex() + ".json");
-    fs::path partial = file.string() + ".partial." + std::to_string(::getpid());
-    write_new_file(partial.string(), plan_to_json(plan));
-    fs::rename(partial, file);
+    replace_file(file.string(), plan_to_json(plan));
 }
 
 }  // namespace bincastle::driver

@@ -105,8 +105,7 @@ void copy_excluding(const fs::path& from, const fs::path& to, const std::vector<
             if (above_excluded) copy_excluding(entry.path(), target, exclude, path);
             else copy_tree(entry.path(), target);
         } else {
-            fs::copy(entry.path(), target, fs::copy_options::copy_symlinks, error);
-            if (error) throw SysError(error.value(), "copy", entry.path().string() + " -> " + target.string());
+            copy_entry(entry.path(), target);
         }
     }
     fs::permissions(to, fs::status(from).permissions(), fs::perm_options::replace, error);

@@ -115,7 +115,17 @@ struct HttpConnection::Impl {
             stream = &*plain;
         }
         stream->expires_after(timeout);
-        co_await stream->async_connect(endpoints, token(error));
+        // One address at a time, on a socket opened here: asio's connect to a range
+        // reports a socket it cannot open (too many open files) as "canceled".
+        error = asio::error::host_not_found;
+        for (const auto& entry : endpoints) {
+            boost::system::error_code ignored;
+            stream->socket().close(ignored);
+            stream->socket().open(entry.endpoint().protocol(), error);
+            if (error) break;
+            co_await stream->async_connect(entry.endpoint(), token(error));
+            if (!error) break;
+        }
         // Refused or unreachable: the registry is down, and retrying will not help soon.
         if (error) fail(request, "connect to " + url.authority, error, false);
         stream->socket().set_option(tcp::no_delay(true), error);
@@ -253,6 +263,16 @@ HttpConnection::HttpConnection(std::chrono::seconds timeout) : impl_(std::make_u
 HttpConnection::~HttpConnection() = default;
 
 HttpResponse HttpConnection::send(const HttpRequest& request) {
+    try {
+        return send_once(request);
+    } catch (const boost::system::system_error& error) {
+        impl_->close();
+        // Asio's own set-up failed (its event fds, on too many open files): no retry helps.
+        throw TransportError(request.method + " " + request.url + ": " + error.code().message(), false);
+    }
+}
+
+HttpResponse HttpConnection::send_once(const HttpRequest& request) {
     const Url url = Url::parse(request.url);
     const bool reuse = !impl_->origin.empty() && impl_->origin == url.origin();
     if (!reuse) {

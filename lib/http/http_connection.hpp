@@ -76,6 +76,7 @@ public:
     HttpResponse send(const HttpRequest& request);
 
 private:
+    HttpResponse send_once(const HttpRequest& request);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

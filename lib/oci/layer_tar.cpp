@@ -15,7 +15,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <dirent.h>
 #include <fcntl.h>
 #include <map>
 #include <memory>
@@ -62,16 +61,39 @@ std::string reason(archive* handle) {
     return text ? text : "unknown error";
 }
 
-std::vector<std::string> sorted_names(const std::string& dir) {
-    std::unique_ptr<DIR, int (*)(DIR*)> handle(::opendir(dir.c_str()), ::closedir);
-    if (!handle) throw SysError("opendir", dir);
-    std::vector<std::string> names;
-    errno = 0;
-    while (dirent* entry = ::readdir(handle.get())) {
-        if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) names.emplace_back(entry->d_name);
-    }
-    std::sort(names.begin(), names.end());
-    return names;
+// A disk writer's reason with the system's own ("Write failed: No space left on
+// device"), which libarchive keeps apart. Its refusals carry no errno.
+std::string disk_reason(archive* writer) {
+    std::string text = reason(writer);
+    const int number = archive_errno(writer);
+    if (number > 0 && text.find(std::strerror(number)) == std::string::npos) text += std::string(": ") + std::strerror(number);
+    return text;
+}
+
+// The value of xattr `name` of the open file `fd`, or nullopt.
+std::optional<std::string> xattr(int fd, const char* name) {
+    char value[16];
+    ssize_t n = ::fgetxattr(fd, name, value, sizeof value);
+    if (n < 0) return std::nullopt;
+    return std::string(value, static_cast<std::size_t>(n));
+}
+
+bool is_opaque(int dirfd) {
+    return xattr(dirfd, "user.overlay.opaque") == "y" || xattr(dirfd, "trusted.overlay.opaque") == "y";
+}
+
+// Overlay's whiteout: a 0/0 character device, or (kernel 6.7 on) an empty file marked
+// so, whose open fd `file` is then needed.
+bool is_whiteout_device(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == 0; }
+bool is_whiteout_file(int file) {
+    return xattr(file, "user.overlay.whiteout") || xattr(file, "trusted.overlay.whiteout");
+}
+
+// The regular file `name` in `dirfd`, open for reading.
+UniqueFd open_file_at(int dirfd, const std::string& name, const std::string& shown) {
+    UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) throw SysError("open", shown);
+    return fd;
 }
 
 void write_all(int fd, const void* data, std::size_t size, const std::string& path) {
@@ -270,9 +292,9 @@ class TarWriter {
 public:
     TarWriter(TarStream& tar, const TarOptions& options) : tar_(tar), options_(options) {}
 
-    void prefix_dirs(const std::string& root) {
+    void prefix_dirs(int root, const std::string& shown) {
         struct stat st {};
-        if (::lstat(root.c_str(), &st) != 0) throw SysError("lstat", root);
+        if (::fstat(root, &st) != 0) throw SysError("stat", shown);
         std::string path;
         const std::string prefix = fs::path(options_.prefix).relative_path().lexically_normal().string();
         for (const auto& part : fs::path(prefix)) {
@@ -283,13 +305,16 @@ public:
         base_ = path;
     }
 
-    void walk(const std::string& dir, const std::string& relative) {
-        for (const std::string& name : sorted_names(dir)) {
-            const std::string path = dir + "/" + name;
+    // `dirfd` is the directory `shown`, at `relative` in the layer.
+    void walk(int dirfd, const std::string& shown, const std::string& relative) {
+        for (const std::string& name : sorted_names_at(dirfd, shown)) {
+            const std::string path = shown + "/" + name;
             const std::string inside = relative.empty() ? name : relative + "/" + name;
             struct stat st {};
-            if (::lstat(path.c_str(), &st) != 0) throw SysError("lstat", path);
-            if (options_.whiteouts && container::is_whiteout(path, st)) {
+            if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", path);
+            UniqueFd file;
+            if (S_ISREG(st.st_mode)) file = open_file_at(dirfd, name, path);
+            if (options_.whiteouts && (is_whiteout_device(st) || (file && st.st_size == 0 && is_whiteout_file(file.get())))) {
                 const std::string parent = relative.empty() ? "" : relative + "/";
                 header(parent + whiteout_prefix + name, '0', 0, 0, {}, {});
                 continue;
@@ -297,9 +322,10 @@ public:
             if (options_.whiteouts && name.starts_with(whiteout_prefix))
                 throw Error("exporting " + path + ": a file whose name starts with .wh. cannot go into an OCI layer");
             if (S_ISDIR(st.st_mode)) {
+                UniqueFd dir = open_dir_at(dirfd, name, path);
                 header(inside, '5', st.st_mode & 07777, 0, {}, {});
-                if (options_.whiteouts && container::is_opaque_dir(path)) header(inside + "/" + opaque_marker, '0', 0, 0, {}, {});
-                walk(path, inside);
+                if (options_.whiteouts && is_opaque(dir.get())) header(inside + "/" + opaque_marker, '0', 0, 0, {}, {});
+                walk(dir.get(), path, inside);
             } else if (S_ISREG(st.st_mode)) {
                 if (st.st_nlink > 1) {
                     auto [it, first] = links_.try_emplace({st.st_dev, st.st_ino}, full(inside));
@@ -309,13 +335,9 @@ public:
                     }
                 }
                 header(inside, '0', st.st_mode & 07777, static_cast<std::uint64_t>(st.st_size), {}, {});
-                data(path, static_cast<std::uint64_t>(st.st_size));
+                data(file.get(), path, static_cast<std::uint64_t>(st.st_size));
             } else if (S_ISLNK(st.st_mode)) {
-                std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
-                ssize_t n = ::readlink(path.c_str(), target.data(), target.size());
-                if (n < 0) throw SysError("readlink", path);
-                target.resize(static_cast<std::size_t>(n));
-                header(inside, '2', 0777, 0, target, {});
+                header(inside, '2', 0777, 0, read_link_at(dirfd, name, path), {});
             } else if (S_ISFIFO(st.st_mode)) {
                 header(inside, '6', st.st_mode & 07777, 0, {}, {});
             } else if (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
@@ -339,12 +361,10 @@ private:
         tar_.entry(full(inside), '1', perm, 0, target, 0);
     }
 
-    void data(const std::string& path, std::uint64_t size) {
-        UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-        if (!fd) throw SysError("open", path);
+    void data(int fd, const std::string& path, std::uint64_t size) {
         std::uint64_t done = 0;
         while (done < size) {
-            ssize_t n = ::read(fd.get(), buffer_.data(), std::min<std::uint64_t>(buffer_.size(), size - done));
+            ssize_t n = ::read(fd, buffer_.data(), std::min<std::uint64_t>(buffer_.size(), size - done));
             if (n < 0 && errno == EINTR) continue;
             if (n < 0) throw SysError("read", path);
             if (n == 0) throw Error("exporting " + path + ": the file shrank while it was read");
@@ -379,9 +399,11 @@ LayerBlob write_layer_tar(const fs::path& dir, const fs::path& out, const TarOpt
     TarStream stream(*compressor);
     std::string diff_id;
     try {
+        UniqueFd root(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!root) throw SysError("open", dir.string());
         TarWriter tar(stream, options);
-        tar.prefix_dirs(dir.string());
-        tar.walk(dir.string(), "");
+        tar.prefix_dirs(root.get(), dir.string());
+        tar.walk(root.get(), dir.string(), "");
         diff_id = stream.finish();
     } catch (const Error& error) {
         throw error.with_context(where);
@@ -449,7 +471,8 @@ void extract_layer_tar(const fs::path& archive_path, const fs::path& destination
     archive_read_support_filter_zstd(reader.get());
     archive_read_support_filter_xz(reader.get());
     archive_read_support_filter_bzip2(reader.get());
-    archive_write_disk_set_options(writer.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
+    // Runs of zeros become holes: a sparse file stays sparse through a pull.
+    archive_write_disk_set_options(writer.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SPARSE |
                                                      ARCHIVE_EXTRACT_SECURE_SYMLINKS |
                                                      ARCHIVE_EXTRACT_SECURE_NODOTDOT);
     if (archive_read_open_filename(reader.get(), archive_path.c_str(), 1 << 20) != ARCHIVE_OK)
@@ -496,20 +519,21 @@ void extract_layer_tar(const fs::path& archive_path, const fs::path& destination
         archive_entry_set_pathname(entry, (root / name).c_str());
         if (const char* target = archive_entry_hardlink(entry))
             archive_entry_set_hardlink(entry, (root / clean_path(target, archive_path)).c_str());
+        const std::string written = (root / name).string();
         if (archive_write_header(writer.get(), entry) < ARCHIVE_WARN)
-            throw Error(where + ": cannot write entry '" + name + "': " + reason(writer.get()));
+            throw Error(where + ": cannot write entry '" + name + "': " + disk_reason(writer.get()));
         for (;;) {
             la_ssize_t n = archive_read_data(reader.get(), buffer.data(), buffer.size());
             if (n == 0) break;
             if (n < 0) throw Error(where + ": reading '" + name + "': " + reason(reader.get()));
             count(static_cast<std::uint64_t>(n), name);
             if (archive_write_data(writer.get(), buffer.data(), static_cast<std::size_t>(n)) < 0)
-                throw Error(where + ": writing '" + name + "': " + reason(writer.get()));
+                throw Error(where + ": writing " + written + ": " + disk_reason(writer.get()));
         }
         if (archive_write_finish_entry(writer.get()) < ARCHIVE_WARN)
-            throw Error(where + ": writing '" + name + "': " + reason(writer.get()));
+            throw Error(where + ": writing " + written + ": " + disk_reason(writer.get()));
     }
-    if (archive_write_close(writer.get()) != ARCHIVE_OK) throw Error(where + ": " + reason(writer.get()));
+    if (archive_write_close(writer.get()) != ARCHIVE_OK) throw Error(where + ": " + disk_reason(writer.get()));
 }
 
 namespace {
@@ -520,50 +544,6 @@ namespace {
 // a removal outside the output.
 
 std::string joined(const std::string& shown, const std::string& name) { return shown + "/" + name; }
-
-UniqueFd open_dir_at(int dirfd, const std::string& name, const std::string& shown) {
-    UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) throw SysError("open", shown);
-    return fd;
-}
-
-std::vector<std::string> sorted_names_at(int dirfd, const std::string& shown) {
-    const int copy = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) throw SysError("dup", shown);
-    std::unique_ptr<DIR, int (*)(DIR*)> handle(::fdopendir(copy), ::closedir);
-    if (!handle) {
-        ::close(copy);
-        throw SysError("fdopendir", shown);
-    }
-    std::vector<std::string> names;
-    while (dirent* entry = ::readdir(handle.get())) {
-        if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) names.emplace_back(entry->d_name);
-    }
-    std::sort(names.begin(), names.end());
-    return names;
-}
-
-// Removes `name` in `dirfd` (a whole tree for a directory), whatever it is; a symlink
-// is removed itself, never what it points to.
-void remove_at(int dirfd, const std::string& name, const std::string& shown) {
-    struct stat st {};
-    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
-        if (errno == ENOENT) return;
-        throw SysError("lstat", shown);
-    }
-    if (!S_ISDIR(st.st_mode)) {
-        if (::unlinkat(dirfd, name.c_str(), 0) != 0) throw SysError("unlink", shown);
-        return;
-    }
-    // A directory (not a symlink, said fstatat): readable and writable to empty it,
-    // also as an ordinary user.
-    if ((st.st_mode & 0700) != 0700 && ::fchmodat(dirfd, name.c_str(), 0700, 0) != 0) throw SysError("chmod", shown);
-    {
-        UniqueFd dir = open_dir_at(dirfd, name, shown);
-        for (const std::string& child : sorted_names_at(dir.get(), shown)) remove_at(dir.get(), child, joined(shown, child));
-    }
-    if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0) throw SysError("rmdir", shown);
-}
 
 // The directory `name` in `dirfd`, open; made when missing (mode 0700 until the
 // caller sets its own), and anything else there (a symlink, a file) replaced by it,
@@ -582,52 +562,29 @@ UniqueFd make_dir_at(int dirfd, const std::string& name, const std::string& show
     return open_dir_at(dirfd, name, shown);
 }
 
-void copy_regular(const std::string& from, int dirfd, const std::string& name, const std::string& shown, mode_t mode) {
-    UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-    if (!in) throw SysError("open", from);
-    UniqueFd out(::openat(dirfd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (!out) throw SysError("open", shown);
-    std::vector<char> buffer(1 << 20);
-    for (;;) {
-        ssize_t n = ::read(in.get(), buffer.data(), buffer.size());
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) throw SysError("read", from);
-        if (n == 0) break;
-        write_all(out.get(), buffer.data(), static_cast<std::size_t>(n), shown);
-    }
-    if (::fchmod(out.get(), mode) != 0) throw SysError("chmod", shown);
-}
-
-void merge_into(const std::string& layer, int dirfd, const std::string& shown) {
-    for (const std::string& name : sorted_names(layer)) {
-        const std::string from = layer + "/" + name;
+// `layer` is the layer's directory `from`, `dirfd` the merged one `shown`.
+void merge_into(int layer, const std::string& from, int dirfd, const std::string& shown) {
+    for (const std::string& name : sorted_names_at(layer, from)) {
+        const std::string source = joined(from, name);
         const std::string to = joined(shown, name);
         struct stat st {};
-        if (::lstat(from.c_str(), &st) != 0) throw SysError("lstat", from);
-        if (container::is_whiteout(from, st)) {
+        if (::fstatat(layer, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", source);
+        // An empty file may be a whiteout, which its xattr tells.
+        UniqueFd empty;
+        if (S_ISREG(st.st_mode) && st.st_size == 0) empty = open_file_at(layer, name, source);
+        if (is_whiteout_device(st) || (empty && is_whiteout_file(empty.get()))) {
             remove_at(dirfd, name, to);
             continue;
         }
         if (S_ISDIR(st.st_mode)) {
-            UniqueFd dir = make_dir_at(dirfd, name, to, container::is_opaque_dir(from));
-            merge_into(from, dir.get(), to);
+            UniqueFd in = open_dir_at(layer, name, source);
+            UniqueFd dir = make_dir_at(dirfd, name, to, is_opaque(in.get()));
+            merge_into(in.get(), source, dir.get(), to);
             if (::fchmod(dir.get(), st.st_mode & 07777) != 0) throw SysError("chmod", to);
             continue;
         }
         remove_at(dirfd, name, to);
-        if (S_ISREG(st.st_mode)) {
-            copy_regular(from, dirfd, name, to, st.st_mode & 07777);
-        } else if (S_ISLNK(st.st_mode)) {
-            std::string target(static_cast<std::size_t>(st.st_size) + 1, '\0');
-            ssize_t n = ::readlink(from.c_str(), target.data(), target.size());
-            if (n < 0) throw SysError("readlink", from);
-            target.resize(static_cast<std::size_t>(n));
-            if (::symlinkat(target.c_str(), dirfd, name.c_str()) != 0) throw SysError("symlink", to);
-        } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
-            // mknod's mode passes through the umask: the node's own mode is set after.
-            if (::mknodat(dirfd, name.c_str(), (st.st_mode & S_IFMT) | 0600, st.st_rdev) != 0) throw SysError("mknod", to);
-            if (::fchmodat(dirfd, name.c_str(), st.st_mode & 07777, 0) != 0) throw SysError("chmod", to);
-        }
+        copy_at(layer, name, source, dirfd, name, to);
     }
 }
 
@@ -650,7 +607,9 @@ void merge_layer(const fs::path& layer, const fs::path& merged, const std::strin
         if (::fchmod(next.get(), fresh ? 0755 : st.st_mode & 07777) != 0) throw SysError("chmod", shown);
         dir = std::move(next);
     }
-    merge_into(layer.string(), dir.get(), shown);
+    UniqueFd files(::open(layer.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!files) throw SysError("open", layer.string());
+    merge_into(files.get(), layer.string(), dir.get(), shown);
 }
 
 }  // namespace bincastle::exporting

@@ -4,6 +4,7 @@
 #include "oci/layer_tar.hpp"
 #include "oci/oci_platform.hpp"
 #include "remote/registry_client.hpp"
+#include "util/file_io.hpp"
 #include "util/file_tree.hpp"
 #include "util/parallel.hpp"
 #include "util/sha256.hpp"
@@ -12,10 +13,14 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <sstream>
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
@@ -45,22 +50,6 @@ struct Found {
     std::size_t registry;
     CacheBlob blob;
 };
-
-// A layer as the cache holds it: a zstd tar at `file`. What a rootless build left
-// unreadable to its owner (a mode-000 directory) is read as it is, as export reads it.
-exporting::LayerBlob cache_blob(const fs::path& files, const fs::path& file) {
-    exporting::TarOptions options;
-    options.compression = exporting::Compression::zstd;
-    // The transfers already run side by side.
-    options.threads = 1;
-    const std::string written = container::read_with_owner_access([&] {
-        const exporting::LayerBlob blob = exporting::write_layer_tar(files, file, options);
-        return blob.digest + "\n" + blob.diff_id + "\n" + std::to_string(blob.size);
-    });
-    const std::size_t first = written.find('\n'), second = written.find('\n', first + 1);
-    if (first == std::string::npos || second == std::string::npos) throw Error("writing " + file.string() + ": an unreadable report of it: " + written);
-    return {written.substr(0, first), written.substr(first + 1, second - first - 1), std::stoull(written.substr(second + 1))};
-}
 
 }  // namespace
 
@@ -164,7 +153,7 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
     }
     progress.flush();
     std::mutex failure_mutex;
-    std::vector<std::string> failures;
+    std::vector<std::string> failed;
     parallel_for(pulls.size(), transfer_connections, [&](std::size_t p) {
         const std::size_t i = pulls[p];
         const CacheLayer& layer = wanted[i];
@@ -188,10 +177,14 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
             present[i] = true;
             progress.event({ProgressEvent::Kind::pulled, layer.name, layer.key, seconds_since(start), ""});
         } catch (const std::exception& error) {
-            const std::string text = "pulling layer " + layer.name + " from " + client.reference().str() + ": " + error.what();
-            progress.event({ProgressEvent::Kind::failed, layer.name, layer.key, seconds_since(start), text + "\n"});
+            // Said here, once: the error below only names the layers.
+            const auto* ours = dynamic_cast<const Error*>(&error);
+            const std::string hint = ours && !ours->hint().empty() ? ours->hint() : "nothing of it entered the store";
+            progress.event({ProgressEvent::Kind::failed, layer.name, layer.key, seconds_since(start),
+                            "pulling layer " + layer.name + " from " + client.reference().str() + ": " + error.what() +
+                                "; " + hint + "\n"});
             std::lock_guard lock(failure_mutex);
-            failures.push_back(text);
+            failed.push_back(layer.name);
         }
     });
     for (const auto& client : clients) {
@@ -200,9 +193,13 @@ std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insec
                      client->reference().str().c_str(), pulls.size(), wanted.size(),
                      static_cast<double>(counts.bytes_received) / 1e6, static_cast<unsigned long long>(counts.requests));
     }
-    if (!failures.empty())
-        throw Error(failures.front() + (failures.size() > 1 ? " (and " + std::to_string(failures.size() - 1) + " more)" : ""),
-                    "nothing of it entered the store; build without --import-cache, or fix the registry");
+    if (!failed.empty()) {
+        std::sort(failed.begin(), failed.end());
+        std::string names;
+        for (const auto& name : failed) names += (names.empty() ? "" : ", ") + name;
+        throw Error("pulling " + names + " failed, as said above",
+                    "nothing of it entered the store; build without --import-cache, or fix what failed");
+    }
     return present;
 }
 
@@ -223,45 +220,98 @@ void export_layers(const std::string& ref, bool insecure, const std::vector<Cach
     TempDir scratch("bincastle-push");
     std::atomic<std::uint64_t> pushed{0};
     const std::string arch = oci_architecture();
+    auto blob_file = [&](const CacheLayer& layer) { return scratch.path() / layer.key.hex(); };
+    auto write_blob = [&](const CacheLayer& layer) {
+        auto files = store.find(layer.key);
+        if (!files) throw Error("it is not in the store");
+        exporting::TarOptions options;
+        options.compression = exporting::Compression::zstd;
+        // The transfers already run side by side.
+        options.threads = 1;
+        return exporting::write_layer_tar(*files, blob_file(layer), options);
+    };
+    // The blob `blob_file(layer)`, then the config and the manifest that name it.
+    auto publish = [&](const CacheLayer& layer, const exporting::LayerBlob& blob, Clock::time_point start) {
+        client.put_blob(blob.digest, blob_file(layer));
+        fs::remove(blob_file(layer));
+
+        json::object config;
+        config["architecture"] = arch;
+        config["os"] = "linux";
+        config["rootfs"] = json::object{{"type", "layers"}, {"diff_ids", json::array{json::value(blob.diff_id)}}};
+        const std::string config_body = json::serialize(config);
+        const std::string config_digest = sha256_digest(config_body);
+        client.put_blob_bytes(config_digest, config_body);
+
+        std::string deps;
+        for (const auto& dep : layer.build_deps) deps += (deps.empty() ? "" : ",") + dep.hex();
+        json::object manifest;
+        manifest["schemaVersion"] = 2;
+        manifest["mediaType"] = oci_manifest_type;
+        manifest["config"] = json::object{{"mediaType", oci_config_type},
+                                          {"digest", config_digest},
+                                          {"size", config_body.size()}};
+        manifest["layers"] = json::array{json::object{{"mediaType", exporting::layer_media_type(exporting::Compression::zstd)},
+                                                      {"digest", blob.digest},
+                                                      {"size", blob.size}}};
+        manifest["annotations"] =
+            json::object{{key_annotation, layer.key.hex()}, {name_annotation, layer.name}, {deps_annotation, deps}};
+        client.put_manifest(cache_tag(layer.key), oci_manifest_type, json::serialize(manifest));
+        ++pushed;
+        progress.event({ProgressEvent::Kind::pushed, layer.name, layer.key, seconds_since(start), ""});
+    };
+    auto in_context = [&](const CacheLayer& layer, const Error& error) {
+        return error.with_context("pushing layer " + layer.name + " to " + ref);
+    };
+    // A layer whose owner cannot read all of it (a build's mode-000 directory): its blob
+    // is written below by a process with the owner's access, which must not be forked
+    // while the transfer threads run.
+    std::mutex unreadable_mutex;
+    std::vector<std::size_t> unreadable;
     parallel_for(pushes.size(), transfer_connections, [&](std::size_t p) {
         const CacheLayer& layer = layers[pushes[p]];
         const auto start = Clock::now();
         try {
-            auto files = store.find(layer.key);
-            if (!files) throw Error("it is not in the store");
-            const fs::path file = scratch.path() / layer.key.hex();
-            const exporting::LayerBlob blob = cache_blob(*files, file);
-            client.put_blob(blob.digest, file);
-            fs::remove(file);
-
-            json::object config;
-            config["architecture"] = arch;
-            config["os"] = "linux";
-            config["rootfs"] = json::object{{"type", "layers"}, {"diff_ids", json::array{json::value(blob.diff_id)}}};
-            const std::string config_body = json::serialize(config);
-            const std::string config_digest = sha256_digest(config_body);
-            client.put_blob_bytes(config_digest, config_body);
-
-            std::string deps;
-            for (const auto& dep : layer.build_deps) deps += (deps.empty() ? "" : ",") + dep.hex();
-            json::object manifest;
-            manifest["schemaVersion"] = 2;
-            manifest["mediaType"] = oci_manifest_type;
-            manifest["config"] = json::object{{"mediaType", oci_config_type},
-                                              {"digest", config_digest},
-                                              {"size", config_body.size()}};
-            manifest["layers"] = json::array{json::object{{"mediaType", exporting::layer_media_type(exporting::Compression::zstd)},
-                                                          {"digest", blob.digest},
-                                                          {"size", blob.size}}};
-            manifest["annotations"] =
-                json::object{{key_annotation, layer.key.hex()}, {name_annotation, layer.name}, {deps_annotation, deps}};
-            client.put_manifest(cache_tag(layer.key), oci_manifest_type, json::serialize(manifest));
-            ++pushed;
-            progress.event({ProgressEvent::Kind::pushed, layer.name, layer.key, seconds_since(start), ""});
+            std::optional<exporting::LayerBlob> blob;
+            try {
+                blob = write_blob(layer);
+            } catch (const Error& error) {
+                if (error.error_number() != EACCES) throw;
+                std::lock_guard lock(unreadable_mutex);
+                unreadable.push_back(pushes[p]);
+                return;
+            }
+            publish(layer, *blob, start);
         } catch (const Error& error) {
-            throw error.with_context("pushing layer " + layer.name + " to " + ref);
+            throw in_context(layer, error);
         }
     });
+    if (!unreadable.empty()) {
+        const auto start = Clock::now();
+        // Each blob's digests come back in a file beside it: "DIGEST DIFF_ID SIZE".
+        container::with_owner_access([&] {
+            for (std::size_t i : unreadable) {
+                try {
+                    const exporting::LayerBlob blob = write_blob(layers[i]);
+                    write_new_file(blob_file(layers[i]).string() + ".digests",
+                                   blob.digest + " " + blob.diff_id + " " + std::to_string(blob.size) + "\n");
+                } catch (const Error& error) {
+                    throw in_context(layers[i], error);
+                }
+            }
+        });
+        parallel_for(unreadable.size(), transfer_connections, [&](std::size_t u) {
+            const CacheLayer& layer = layers[unreadable[u]];
+            try {
+                std::istringstream digests(read_file(blob_file(layer).string() + ".digests"));
+                exporting::LayerBlob blob;
+                digests >> blob.digest >> blob.diff_id >> blob.size;
+                publish(layer, blob, start);
+            } catch (const Error& error) {
+                throw in_context(layer, error);
+            }
+        });
+    }
     const TransferCounts counts = client.counts();
     std::fprintf(notices, "bincastle: cache %s: %llu of %zu layers pushed (%llu blobs, %.1f MB uploaded, %llu requests)\n",
                  ref.c_str(), static_cast<unsigned long long>(pushed.load()), layers.size(),

@@ -44,9 +44,9 @@ CacheBlob parse_cache_manifest(const std::string& body, const CacheLayer& layer,
 // into `store`, with a `pulled` event each; lookups and transfers run in parallel.
 // Returns, for each of `wanted`, whether it is now in the store. A registry that
 // cannot be reached is named on `notices` and passed over. A layer whose pull fails (a
-// blob that does not match its digest, a transfer that fails for good) gets a `failed`
-// event, leaves the store unchanged, and makes this throw an Error naming it once the
-// other pulls are done.
+// blob that does not match its digest, a transfer that fails for good, a full disk)
+// leaves the store unchanged and gets a `failed` event that says why, the one report of
+// it; once the other pulls are done, this throws an Error that names the layers.
 std::vector<bool> import_layers(const std::vector<std::string>& refs, bool insecure,
                                 const std::vector<CacheLayer>& wanted, const Store& store, ProgressSink& progress,
                                 std::FILE* notices);

@@ -201,22 +201,16 @@ void StatCache::save(const fs::path& file) const {
     if (loaded_digest_ && *loaded_digest_ == digest && loaded_from_ == file) return;
     data += bytes_of(digest);
 
-    std::string temp = file.string() + ".XXXXXX";
-    UniqueFd fd(::mkostemp(temp.data(), O_CLOEXEC));
-    if (!fd) throw SysError("mkostemp", temp);
+    // No fsync: a file torn by a power loss fails its checksum and is ignored, which
+    // costs one rehash of the tree, not a wrong key.
     try {
-        // No fsync: a file torn by a power loss fails its checksum and is ignored,
-        // which costs one rehash of the tree, not a wrong key.
-        write_all(fd.get(), data, temp);
-        if (::rename(temp.c_str(), file.c_str()) != 0) {
-            // Whatever took the file's place (a directory) is no cache either.
-            if (errno != EISDIR && errno != ENOTEMPTY && errno != EEXIST) throw SysError("rename", file.string());
-            remove_tree(file);
-            if (::rename(temp.c_str(), file.c_str()) != 0) throw SysError("rename", file.string());
-        }
-    } catch (...) {
-        ::unlink(temp.c_str());
-        throw;
+        replace_file(file.string(), data);
+    } catch (const Error& error) {
+        // Whatever took the file's place (a directory) is no cache either.
+        const int number = error.error_number();
+        if (number != EISDIR && number != ENOTEMPTY && number != EEXIST) throw;
+        remove_tree(file);
+        replace_file(file.string(), data);
     }
 }
 

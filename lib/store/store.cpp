@@ -322,9 +322,7 @@ void Store::record_root(const std::string& system, const std::vector<Key>& keys)
     fs::path file = root_ / "roots" / hash_bytes(system).hex();
     std::string lines = key_lines(keys);
     if (read_file_if_exists(file.string()) == lines) return;
-    fs::path partial = file.string() + "." + std::to_string(::getpid());
-    write_new_file(partial, lines);
-    if (::rename(partial.c_str(), file.c_str()) != 0) throw SysError("rename", partial.string());
+    replace_file(file.string(), lines);
 }
 
 void Store::forget_root(const std::string& system) const {
@@ -335,7 +333,7 @@ void Store::forget_root(const std::string& system) const {
 std::vector<Key> Store::rooted_keys() const {
     std::vector<Key> keys;
     for (const auto& entry : fs::directory_iterator(root_ / "roots")) {
-        // Skips live/ and lists being written (<hash>.<pid>).
+        // Skips live/ and lists being written (<hash>.XXXXXX).
         if (!entry.is_regular_file() || entry.path().extension() != "") continue;
         for (const auto& key : read_keys(entry.path())) keys.push_back(key);
     }

@@ -12,7 +12,9 @@ Error Error::with_context(std::string_view context) const {
     std::string message(context);
     message += ": ";
     message += what();
-    return Error(std::move(message), hint_);
+    Error error(std::move(message), hint_);
+    error.errno_ = errno_;
+    return error;
 }
 
 namespace {
@@ -36,6 +38,8 @@ SysError::SysError(std::string_view operation, std::string_view path, std::strin
 
 SysError::SysError(int error_number, std::string_view operation, std::string_view path,
                    std::string hint)
-    : Error(describe(error_number, operation, path), std::move(hint)), errno_(error_number) {}
+    : Error(describe(error_number, operation, path), std::move(hint)) {
+    errno_ = error_number;
+}
 
 }  // namespace bincastle

@@ -5,7 +5,9 @@
 #include <bincastle/error.hpp>
 
 #include <cerrno>
+#include <cstdlib>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace bincastle {
@@ -53,6 +55,20 @@ void write_new_file(const std::string& path, std::string_view content) {
     UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd) throw SysError("open", path);
     write_all(fd.get(), content, path);
+}
+
+void replace_file(const std::string& path, std::string_view content) {
+    std::string temp = path + ".XXXXXX";
+    UniqueFd fd(::mkostemp(temp.data(), O_CLOEXEC));
+    if (!fd) throw SysError("mkostemp", temp);
+    try {
+        if (::fchmod(fd.get(), 0644) != 0) throw SysError("chmod", temp);
+        write_all(fd.get(), content, temp);
+        if (::rename(temp.c_str(), path.c_str()) != 0) throw SysError("rename", temp + " -> " + path);
+    } catch (...) {
+        ::unlink(temp.c_str());
+        throw;
+    }
 }
 
 std::array<UniqueFd, 2> make_pipe(const std::string& what) {

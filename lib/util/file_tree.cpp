@@ -1,9 +1,14 @@
 #include "util/file_tree.hpp"
 
+#include "util/file_io.hpp"
+
 #include <bincastle/error.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -13,44 +18,152 @@ namespace fs = std::filesystem;
 
 namespace bincastle {
 
-void remove_tree(const fs::path& path) {
-    std::error_code error;
-    const fs::file_status status = fs::symlink_status(path, error);
-    if (!fs::exists(status)) return;
-    // Anything but a directory (a symlink above all) is removed as itself: chmod and
-    // the iterator below would follow a link and change what it points to.
-    if (!fs::is_directory(status)) {
-        fs::remove(path, error);
-        if (error) throw SysError(error.value(), "remove", path.string());
+UniqueFd open_dir_at(int dirfd, const std::string& name, const std::string& shown) {
+    UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd) throw SysError("open", shown);
+    return fd;
+}
+
+std::vector<std::string> sorted_names_at(int dirfd, const std::string& shown) {
+    // Read through dirfd itself, from its start: no second descriptor, which the
+    // removal of a partial output may not get when a process has too many open files.
+    if (::lseek(dirfd, 0, SEEK_SET) < 0) throw SysError("lseek", shown);
+    std::vector<std::string> names;
+    std::vector<char> buffer(32 << 10);
+    for (;;) {
+        const ssize_t n = ::getdents64(dirfd, buffer.data(), buffer.size());
+        if (n < 0) throw SysError("readdir", shown);
+        if (n == 0) break;
+        for (ssize_t offset = 0; offset < n;) {
+            const auto* entry = reinterpret_cast<const dirent64*>(buffer.data() + offset);
+            if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) names.emplace_back(entry->d_name);
+            offset += entry->d_reclen;
+        }
+    }
+    std::sort(names.begin(), names.end());
+    return names;
+}
+
+void remove_at(int dirfd, const std::string& name, const std::string& shown) {
+    struct stat st {};
+    if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) return;
+        throw SysError("lstat", shown);
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        if (::unlinkat(dirfd, name.c_str(), 0) != 0 && errno != ENOENT) throw SysError("unlink", shown);
         return;
     }
-    // A build may leave directories without u+w or u+x; give them back first, each
-    // before the iterator descends into it.
-    fs::permissions(path, fs::perms::owner_all, fs::perm_options::add, error);
-    for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::none, error);
-         !error && it != fs::recursive_directory_iterator(); it.increment(error)) {
-        if (it->is_directory(error) && !it->is_symlink(error))
-            fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, error);
+    // A directory (not a symlink, said fstatat): readable and writable to empty it,
+    // also as an ordinary user.
+    if ((st.st_mode & 0700) != 0700 && ::fchmodat(dirfd, name.c_str(), 0700, 0) != 0) throw SysError("chmod", shown);
+    {
+        UniqueFd dir = open_dir_at(dirfd, name, shown);
+        for (const std::string& child : sorted_names_at(dir.get(), shown)) remove_at(dir.get(), child, shown + "/" + child);
     }
-    error.clear();
-    fs::remove_all(path, error);
-    if (error) throw SysError(error.value(), "remove", path.string());
+    if (::unlinkat(dirfd, name.c_str(), AT_REMOVEDIR) != 0 && errno != ENOENT) throw SysError("rmdir", shown);
+}
+
+namespace {
+
+// The data of the open regular file `in` into the open empty file `out`, holes kept.
+void copy_file_data(int in, const std::string& from, int out, const std::string& to) {
+    struct stat st {};
+    if (::fstat(in, &st) != 0) throw SysError("stat", from);
+    const off_t end = st.st_size;
+    std::vector<char> buffer(std::min<off_t>(end, 1 << 20));
+    for (off_t offset = 0; offset < end;) {
+        off_t data = ::lseek(in, offset, SEEK_DATA);
+        if (data < 0 && errno == ENXIO) break;  // a hole up to the end
+        // A filesystem that cannot tell holes: all of it is data.
+        if (data < 0 && errno != EINVAL) throw SysError("lseek", from);
+        if (data < 0) data = offset;
+        off_t hole = ::lseek(in, data, SEEK_HOLE);
+        if (hole < 0 || hole > end) hole = end;
+        for (offset = data; offset < hole;) {
+            const auto wanted = static_cast<std::size_t>(std::min<off_t>(hole - offset, static_cast<off_t>(buffer.size())));
+            ssize_t n = ::pread(in, buffer.data(), wanted, offset);
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) throw SysError("read", from);
+            if (n == 0) throw Error("copying " + from + ": the file shrank while it was copied");
+            for (ssize_t done = 0; done < n;) {
+                ssize_t written = ::pwrite(out, buffer.data() + done, static_cast<std::size_t>(n - done), offset + done);
+                if (written < 0 && errno == EINTR) continue;
+                if (written < 0) throw SysError("write", to);
+                done += written;
+            }
+            offset += n;
+        }
+    }
+    // The holes at the end, and the size.
+    if (::ftruncate(out, end) != 0) throw SysError("truncate", to);
+}
+
+}  // namespace
+
+std::string read_link_at(int dirfd, const std::string& name, const std::string& shown) {
+    std::string target(256, '\0');
+    for (;;) {
+        ssize_t n = ::readlinkat(dirfd, name.c_str(), target.data(), target.size());
+        if (n < 0) throw SysError("readlink", shown);
+        if (static_cast<std::size_t>(n) < target.size()) {
+            target.resize(static_cast<std::size_t>(n));
+            return target;
+        }
+        target.resize(target.size() * 2);
+    }
+}
+
+void copy_at(int from_dir, const std::string& name, const std::string& from_shown, int to_dir,
+             const std::string& to_name, const std::string& to_shown) {
+    struct stat st {};
+    if (::fstatat(from_dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", from_shown);
+    const mode_t perm = st.st_mode & 07777;
+    if (S_ISDIR(st.st_mode)) {
+        if (::mkdirat(to_dir, to_name.c_str(), 0700) != 0) throw SysError("mkdir", to_shown);
+        UniqueFd in = open_dir_at(from_dir, name, from_shown);
+        UniqueFd out = open_dir_at(to_dir, to_name, to_shown);
+        for (const std::string& child : sorted_names_at(in.get(), from_shown))
+            copy_at(in.get(), child, from_shown + "/" + child, out.get(), child, to_shown + "/" + child);
+        if (::fchmod(out.get(), perm) != 0) throw SysError("chmod", to_shown);
+    } else if (S_ISREG(st.st_mode)) {
+        UniqueFd in(::openat(from_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+        if (!in) throw SysError("open", from_shown);
+        UniqueFd out(::openat(to_dir, to_name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+        if (!out) throw SysError("open", to_shown);
+        copy_file_data(in.get(), from_shown, out.get(), to_shown);
+        if (::fchmod(out.get(), perm) != 0) throw SysError("chmod", to_shown);
+    } else if (S_ISLNK(st.st_mode)) {
+        if (::symlinkat(read_link_at(from_dir, name, from_shown).c_str(), to_dir, to_name.c_str()) != 0)
+            throw SysError("symlink", to_shown);
+    } else if (S_ISFIFO(st.st_mode) || S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)) {
+        // mknod's mode passes through the umask: the node's own mode is set after.
+        if (::mknodat(to_dir, to_name.c_str(), (st.st_mode & S_IFMT) | 0600, st.st_rdev) != 0)
+            throw SysError("mknod", to_shown);
+        if (::fchmodat(to_dir, to_name.c_str(), perm, 0) != 0) throw SysError("chmod", to_shown);
+    }
+}
+
+// By paths, from the working directory: the last component is not followed, the
+// others are (the caller named them).
+void remove_tree(const fs::path& path) { remove_at(AT_FDCWD, path.string(), path.string()); }
+
+void copy_entry(const fs::path& from, const fs::path& to) {
+    copy_at(AT_FDCWD, from.string(), from.string(), AT_FDCWD, to.string(), to.string());
 }
 
 void copy_tree(const fs::path& from, const fs::path& to) {
-    std::error_code error;
-    if (!fs::is_directory(from, error)) throw Error(from.string() + ": not a directory");
-    fs::copy(from, to, fs::copy_options::recursive | fs::copy_options::copy_symlinks, error);
-    if (error) throw SysError(error.value(), "copy", from.string() + " -> " + to.string());
-    // fs::copy makes directories through the umask (a 1777 /tmp comes out 1755).
-    for (auto it = fs::recursive_directory_iterator(from, error); !error && it != fs::recursive_directory_iterator();
-         it.increment(error)) {
-        if (!it->is_directory(error) || it->is_symlink(error)) continue;
-        const fs::path copy = to / it->path().lexically_relative(from);
-        fs::permissions(copy, it->symlink_status().permissions(), fs::perm_options::replace, error);
-        if (error) throw SysError(error.value(), "chmod", copy.string());
-    }
-    if (error) throw SysError(error.value(), "copy", from.string() + " -> " + to.string());
+    // `from` itself may be a symlink to the tree (a source directory may be).
+    UniqueFd in(::open(from.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!in) throw SysError("open", from.string());
+    struct stat st {};
+    if (::fstat(in.get(), &st) != 0) throw SysError("stat", from.string());
+    if (::mkdir(to.c_str(), 0700) != 0 && errno != EEXIST) throw SysError("mkdir", to.string());
+    UniqueFd out(::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!out) throw SysError("open", to.string());
+    for (const std::string& name : sorted_names_at(in.get(), from.string()))
+        copy_at(in.get(), name, (from / name).string(), out.get(), name, (to / name).string());
+    if (::fchmod(out.get(), st.st_mode & 07777) != 0) throw SysError("chmod", to.string());
 }
 
 fs::path temp_base() {

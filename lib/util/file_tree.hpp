@@ -4,17 +4,40 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace bincastle {
 
-// Removes a tree that a rootless build wrote, where directories may lack write or
-// search permission for their owner. Nothing to do when it does not exist. Symlinks
-// are never followed: when `path` is one, the link itself is removed.
+// Trees are read and changed through directory fds and the names in them, never
+// through whole paths: no symlink is followed on the way down, and a tree may be
+// deeper than PATH_MAX (a build makes one with relative steps). `shown` is the path
+// that error messages name.
+
+// The directory `name` in `dirfd`, open for reading; a symlink there is refused.
+UniqueFd open_dir_at(int dirfd, const std::string& name, const std::string& shown);
+// The names in the directory `dirfd`, without . and .., in byte order.
+std::vector<std::string> sorted_names_at(int dirfd, const std::string& shown);
+// Removes `name` in `dirfd` (a whole tree for a directory), whatever it is; a symlink
+// is removed itself, never what it points to. A directory without u+rwx (a rootless
+// build's) gets it first.
+void remove_at(int dirfd, const std::string& name, const std::string& shown);
+// The target of the symlink `name` in `dirfd`.
+std::string read_link_at(int dirfd, const std::string& name, const std::string& shown);
+// Copies the entry `name` of `from_dir` to `to_name` in `to_dir`, where nothing is:
+// files with their modes and holes (a sparse file stays sparse), symlinks as symlinks,
+// fifos and device nodes as such, directories with their trees and their own
+// permission bits (not the umask's). A socket is nothing to copy: left out.
+void copy_at(int from_dir, const std::string& name, const std::string& from_shown, int to_dir,
+             const std::string& to_name, const std::string& to_shown);
+
+// Removes a tree that a rootless build wrote, as remove_at does. Nothing to do when
+// it does not exist; when `path` is a symlink, the link itself is removed.
 void remove_tree(const std::filesystem::path& path);
 
-// Copies the directory tree `from` to `to` (which must not exist): files with their
-// modes, symlinks as symlinks, directories with their own permission bits (not the
-// umask's), so that the copy hashes like the original.
+// copy_at by paths (`to` must not exist): the copy hashes like the original.
+void copy_entry(const std::filesystem::path& from, const std::filesystem::path& to);
+// The tree of the directory `from` (or of the one a symlink `from` points to) into
+// the directory `to`, made when missing, as copy_entry copies; `to` gets `from`'s mode.
 void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to);
 
 // $TMPDIR, or /tmp.

@@ -6,6 +6,12 @@
 //   BC_WHITEOUT=1    a layer that deletes /bin/vi and replaces /etc (overlay whiteouts)
 //   BC_HOSTILE=1     a layer that leaves modes its owner cannot read through: a mode-000
 //                    directory, a mode-0555 one, an unreadable file
+//   BC_ODD=DIR       a layer of what trees rarely hold: a fifo, a socket, names with a
+//                    newline, a path longer than PATH_MAX, hard links, a sparse file,
+//                    symlinks to host paths (/etc/shadow, ../.., /, DIR); and a layer on
+//                    it that puts a directory where the symlink to DIR was
+//   BC_FILL=KIB      a layer that writes KIB KiB of random bytes (which do not compress)
+//                    to /opt/fill
 //   BC_MOUNT_DIR=DIR where the system mounts its wrapped source (default /home/src)
 //   BC_IMAGE=REF     a layer "image" of Image(REF), merged into the system
 //   BC_IMAGE_SYSTEM=REF  instead of all the above, a system of Image(REF) alone that
@@ -78,6 +84,29 @@ int main(int argc, char** argv) {
                                            "echo kept > /opt/hostile/readonly/file",
                                            "echo hidden > /opt/hostile/unreadable", "chmod 000 /opt/hostile/unreadable",
                                            "chmod 0555 /opt/hostile/readonly", "chmod 000 /opt/hostile/closed"})));
+    if (const char* outside = std::getenv("BC_ODD")) {
+        Layer odd(Name("odd"), Dep(Base{}),
+                  BuildScript({"mkdir -p /opt/odd && cd /opt/odd", "mkfifo fifo",
+                               // syslogd makes its socket at /dev/log: in a chroot, here.
+                               "mkdir -p jail/bin jail/dev && cp /bin/busybox jail/bin/",
+                               "chroot jail /bin/busybox syslogd -n -O /dev/null & pid=$!",
+                               "n=0; until [ -S jail/dev/log ] || [ $n -gt 100 ]; do sleep 0.1; n=$((n+1)); done",
+                               "kill $pid; wait $pid 2>/dev/null || true", "mv jail/dev/log socket && rm -rf jail",
+                               "nl=$(printf 'new\nline'); mkdir \"dir $nl\" && echo newline > \"dir $nl/file $nl\"",
+                               // 25 steps of 200 characters: 5025 in all.
+                               "long=$(head -c 200 /dev/zero | tr '\\0' d); mkdir deep && cd deep",
+                               "for i in $(seq 25); do mkdir $long && cd -P $long; done; echo deep > file; cd /opt/odd",
+                               "echo linked > hard1 && mkdir links && ln hard1 hard2 && ln hard1 links/hard3",
+                               "echo end | dd of=sparse bs=1M seek=16 conv=notrunc 2>/dev/null",
+                               "ln -s /etc/shadow shadow && ln -s ../../../../../../../etc/passwd up && ln -s / root",
+                               std::string("ln -s '") + outside + "' outside"}));
+        parts.push_back(Layer(Name("odd-over"), Dep(odd),
+                              BuildScript({"rm /opt/odd/outside && mkdir /opt/odd/outside",
+                                           "echo inside > /opt/odd/outside/file"})));
+    }
+    if (const char* kib = std::getenv("BC_FILL"))
+        parts.push_back(Layer(Name("fill"), Dep(Base{}),
+                              BuildScript({"mkdir -p /opt", std::string("dd if=/dev/urandom of=/opt/fill bs=1024 count=") + kib})));
     if (const char* ref = std::getenv("BC_IMAGE")) parts.push_back(Layer(Name("image"), Image(ref)));
     if (const char* ref = std::getenv("BC_IMAGE_SYSTEM"))
         return bincastle::main(argc, argv,

@@ -3,7 +3,11 @@
 # unprivileged user bincastle-test, with BINCASTLE and BUSYBOX_ROOTFS (and
 # BINCASTLE_NESTED, when given) from the environment. With INSTALL_FROM (a meson
 # build directory) and INSTALL_PREFIX, the build is first installed into a staging
-# directory (meson install --destdir) and PREFIX names the installed tree.
+# directory (meson install --destdir) and PREFIX names the installed tree. With
+# SMALL_FS_SIZE (a tmpfs size: 64m), root mounts a tmpfs of that size for the script,
+# owned by the user it runs as, and SMALL_FS names it: a disk the cases can fill. A
+# tmpfs the script mounted in a user namespace of its own would make it uid 0 there,
+# and bincastle would take root's paths, not an ordinary user's.
 #
 #   root   run the script as is (the caller must be root).
 #   user   (started as root) stage copies of the binary, busybox-rootfs and the test
@@ -38,14 +42,29 @@ install_into() {
     export PREFIX
 }
 
+# mount_small_fs DIR UID GID: the tmpfs of SMALL_FS_SIZE at DIR, for UID; sets SMALL_FS.
+mount_small_fs() {
+    [ -n "${SMALL_FS_SIZE:-}" ] || return 0
+    mkdir -p "$1" && mount -t tmpfs -o "size=$SMALL_FS_SIZE,mode=0700,uid=$2,gid=$3" bincastle-small "$1" ||
+        bail "cannot mount a tmpfs at $1"
+    SMALL_FS=$1
+    export SMALL_FS
+}
+
+# Lazily: a process a case left behind must not keep the tmpfs mounted.
+unmount_small_fs() {
+    [ -z "${SMALL_FS:-}" ] || umount -l "$SMALL_FS"
+}
+
 case $mode in
 root)
     [ "$(id -u)" -eq 0 ] || bail "mode root needs to be started as root"
-    if [ -z "${INSTALL_FROM:-}" ]; then exec sh "$script"; fi
+    if [ -z "${INSTALL_FROM:-}" ] && [ -z "${SMALL_FS_SIZE:-}" ]; then exec sh "$script"; fi
     install_dir=$(mktemp -d /tmp/bincastle-install.XXXXXX) || bail "mktemp failed"
-    trap 'rm -rf "$install_dir"' EXIT
+    trap 'unmount_small_fs; rm -rf "$install_dir"' EXIT
     trap 'exit 130' INT TERM HUP
     install_into "$install_dir"
+    mount_small_fs "$install_dir/small" 0 0
     sh "$script"
     exit $?
     ;;
@@ -59,6 +78,7 @@ command -v runuser >/dev/null || bail "runuser (util-linux) is needed"
 
 stage=$(mktemp -d /tmp/bincastle-it.XXXXXX) || bail "mktemp failed"
 cleanup() {
+    unmount_small_fs
     rm -rf "$stage"
 }
 trap cleanup EXIT
@@ -88,6 +108,7 @@ chmod 644 "$stage/tests/"*
 mkdir "$stage/home/tmp"
 chown -R "$TEST_USER:" "$stage/home"
 chmod 700 "$stage/home"
+mount_small_fs "$stage/small" "$(id -u "$TEST_USER")" "$(id -g "$TEST_USER")"
 
 set -- PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
     HOME="$stage/home" TMPDIR="$stage/home/tmp" USER="$TEST_USER" LOGNAME="$TEST_USER" \
@@ -96,6 +117,7 @@ set -- PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin" \
 [ -z "${DEFINITION:-}" ] || set -- "$@" DEFINITION="$stage/bin/definition"
 [ -z "${BINCASTLE_NESTED:-}" ] || set -- "$@" BINCASTLE_NESTED="$stage/bin/bincastle-nested"
 [ -z "${PREFIX:-}" ] || set -- "$@" PREFIX="$PREFIX"
+[ -z "${SMALL_FS:-}" ] || set -- "$@" SMALL_FS="$SMALL_FS"
 [ -z "${TAP_VERBOSE:-}" ] || set -- "$@" TAP_VERBOSE="$TAP_VERBOSE"
 [ -z "${TAP_ONLY:-}" ] || set -- "$@" TAP_ONLY="$TAP_ONLY"
 # A cluster's, for the scripts that submit jobs (local-slurm.sh).
