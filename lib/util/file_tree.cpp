@@ -207,6 +207,9 @@ TempDir::TempDir(const std::string& prefix, const fs::path& parent) {
         if (!::mkdtemp(pattern.data())) throw SysError("mkdtemp", pattern);
         path_ = pattern;
         lock_ = UniqueFd(::open(pattern.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        // Another TempDir (another thread's, even) took it for abandoned before it was
+        // locked, and removed it already: make another.
+        if (!lock_ && errno == ENOENT) continue;
         if (!lock_) throw SysError("open", pattern);
         while (::flock(lock_.get(), LOCK_EX) != 0)
             if (errno != EINTR) throw SysError("flock", pattern);

@@ -351,6 +351,27 @@ TEST_CASE("remove_tree removes a symlink, never what it points to") {
     remove_tree(dir.path() / "target");
 }
 
+TEST_CASE("temporary directories of one prefix made by many threads at once all live until dropped") {
+    TempDir dir("bincastle-store-test");
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+        threads.emplace_back([&] {
+            for (int i = 0; i < 100; ++i) {
+                try {
+                    TempDir mine("race", dir.path());
+                    write(mine.path() / "file", "mine");
+                    if (read(mine.path() / "file") != "mine") ++failures;
+                } catch (const std::exception&) {
+                    ++failures;
+                }
+            }
+        });
+    for (auto& thread : threads) thread.join();
+    CHECK(failures == 0);
+    CHECK(count_entries(dir.path()) == 0);
+}
+
 TEST_CASE("a temporary directory that a killed process left goes with the next one of its prefix") {
     TempDir dir("bincastle-store-test");
     pid_t child = ::fork();
