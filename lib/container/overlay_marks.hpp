@@ -11,8 +11,10 @@
 
 namespace bincastle::container {
 
-// `path` is not followed when it is a symlink; `st` is its lstat.
-bool is_whiteout(const std::string& path, const struct stat& st);
-bool is_opaque_dir(const std::string& path);
+// Of the entry `name` in the directory `dirfd`, whose fstatat is `st` (an empty file
+// is opened for its xattr; `shown` is its path in errors), and of the open directory
+// `dir`: by directory fd, for walks that no path length stops.
+bool is_whiteout(int dirfd, const std::string& name, const struct stat& st, const std::string& shown);
+bool is_opaque_dir(int dir);
 
 }  // namespace bincastle::container

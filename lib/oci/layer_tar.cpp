@@ -70,32 +70,6 @@ std::string disk_reason(archive* writer) {
     return text;
 }
 
-// The value of xattr `name` of the open file `fd`, or nullopt.
-std::optional<std::string> xattr(int fd, const char* name) {
-    char value[16];
-    ssize_t n = ::fgetxattr(fd, name, value, sizeof value);
-    if (n < 0) return std::nullopt;
-    return std::string(value, static_cast<std::size_t>(n));
-}
-
-bool is_opaque(int dirfd) {
-    return xattr(dirfd, "user.overlay.opaque") == "y" || xattr(dirfd, "trusted.overlay.opaque") == "y";
-}
-
-// Overlay's whiteout: a 0/0 character device, or (kernel 6.7 on) an empty file marked
-// so, whose open fd `file` is then needed.
-bool is_whiteout_device(const struct stat& st) { return S_ISCHR(st.st_mode) && st.st_rdev == 0; }
-bool is_whiteout_file(int file) {
-    return xattr(file, "user.overlay.whiteout") || xattr(file, "trusted.overlay.whiteout");
-}
-
-// The regular file `name` in `dirfd`, open for reading.
-UniqueFd open_file_at(int dirfd, const std::string& name, const std::string& shown) {
-    UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!fd) throw SysError("open", shown);
-    return fd;
-}
-
 void write_all(int fd, const void* data, std::size_t size, const std::string& path) {
     const char* bytes = static_cast<const char*>(data);
     while (size > 0) {
@@ -312,9 +286,7 @@ public:
             const std::string inside = relative.empty() ? name : relative + "/" + name;
             struct stat st {};
             if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", path);
-            UniqueFd file;
-            if (S_ISREG(st.st_mode)) file = open_file_at(dirfd, name, path);
-            if (options_.whiteouts && (is_whiteout_device(st) || (file && st.st_size == 0 && is_whiteout_file(file.get())))) {
+            if (options_.whiteouts && container::is_whiteout(dirfd, name, st, path)) {
                 const std::string parent = relative.empty() ? "" : relative + "/";
                 header(parent + whiteout_prefix + name, '0', 0, 0, {}, {});
                 continue;
@@ -324,7 +296,7 @@ public:
             if (S_ISDIR(st.st_mode)) {
                 UniqueFd dir = open_dir_at(dirfd, name, path);
                 header(inside, '5', st.st_mode & 07777, 0, {}, {});
-                if (options_.whiteouts && is_opaque(dir.get())) header(inside + "/" + opaque_marker, '0', 0, 0, {}, {});
+                if (options_.whiteouts && container::is_opaque_dir(dir.get())) header(inside + "/" + opaque_marker, '0', 0, 0, {}, {});
                 walk(dir.get(), path, inside);
             } else if (S_ISREG(st.st_mode)) {
                 if (st.st_nlink > 1) {
@@ -334,6 +306,8 @@ public:
                         continue;
                     }
                 }
+                UniqueFd file(::openat(dirfd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+                if (!file) throw SysError("open", path);
                 header(inside, '0', st.st_mode & 07777, static_cast<std::uint64_t>(st.st_size), {}, {});
                 data(file.get(), path, static_cast<std::uint64_t>(st.st_size));
             } else if (S_ISLNK(st.st_mode)) {
@@ -569,16 +543,13 @@ void merge_into(int layer, const std::string& from, int dirfd, const std::string
         const std::string to = joined(shown, name);
         struct stat st {};
         if (::fstatat(layer, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", source);
-        // An empty file may be a whiteout, which its xattr tells.
-        UniqueFd empty;
-        if (S_ISREG(st.st_mode) && st.st_size == 0) empty = open_file_at(layer, name, source);
-        if (is_whiteout_device(st) || (empty && is_whiteout_file(empty.get()))) {
+        if (container::is_whiteout(layer, name, st, source)) {
             remove_at(dirfd, name, to);
             continue;
         }
         if (S_ISDIR(st.st_mode)) {
             UniqueFd in = open_dir_at(layer, name, source);
-            UniqueFd dir = make_dir_at(dirfd, name, to, is_opaque(in.get()));
+            UniqueFd dir = make_dir_at(dirfd, name, to, container::is_opaque_dir(in.get()));
             merge_into(in.get(), source, dir.get(), to);
             if (::fchmod(dir.get(), st.st_mode & 07777) != 0) throw SysError("chmod", to);
             continue;

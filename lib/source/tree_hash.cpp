@@ -149,7 +149,7 @@ Walk walk(const std::string& root, const std::vector<std::string>& exclude, cons
 
 void hash_content(const std::string& path, Read& read) {
     read.hashed_at = now_ns();
-    FileHash hash = hash_file(path);
+    FileHash hash = hash_file(AT_FDCWD, path, path);
     read.opened = StatCache::Stat::of(hash.opened);
     read.bytes = hash.bytes;
     read.entry->content = hash.content;

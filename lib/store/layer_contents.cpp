@@ -4,6 +4,7 @@
 #include "container/owner_access.hpp"
 #include "graph/key_encoder.hpp"
 #include "util/file_hash.hpp"
+#include "util/file_tree.hpp"
 #include "util/parallel.hpp"
 #include "util/unique_fd.hpp"
 
@@ -13,9 +14,8 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <dirent.h>
+#include <climits>
 #include <fcntl.h>
-#include <memory>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <thread>
@@ -40,67 +40,61 @@ char type_of(mode_t mode) {
     return 's';
 }
 
-using Directory = std::unique_ptr<DIR, int (*)(DIR*)>;
-
-Directory open_directory(const std::string& path) {
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW));
-    if (!fd) throw SysError("opendir", path);
-    DIR* stream = ::fdopendir(fd.get());
-    if (!stream) throw SysError("opendir", path);
-    (void)fd.release();  // the stream's now
-    return Directory(stream, ::closedir);
+// Everything but the files' contents, by directory fd (a build may leave a path
+// longer than PATH_MAX): one fstatat per entry.
+void walk(int dirfd, const std::string& shown, const std::string& relative, std::vector<LayerContents::Entry>& entries) {
+    for (const std::string& name : sorted_names_at(dirfd, shown)) {
+        const std::string path = shown + "/" + name;
+        LayerContents::Entry entry{relative.empty() ? name : relative + "/" + name, 'f', 0, "-"};
+        struct stat st;
+        if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", path);
+        entry.type = type_of(st.st_mode);
+        entry.mode = st.st_mode & 07777;
+        if (entry.type == 'd') {
+            UniqueFd dir = open_dir_at(dirfd, name, path);
+            if (container::is_opaque_dir(dir.get())) entry.detail = "opaque";
+            const std::string inside = entry.path;
+            entries.push_back(std::move(entry));
+            walk(dir.get(), path, inside, entries);
+            continue;
+        }
+        if (entry.type == 'l') {
+            entry.detail = hash_bytes(read_link_at(dirfd, name, path)).hex();
+        } else if (entry.type == 'f' && container::is_whiteout(dirfd, name, st, path)) {
+            entry.detail = "whiteout";
+        } else if (entry.type == 'c' || entry.type == 'b') {
+            entry.detail = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
+        }
+        entries.push_back(std::move(entry));
+    }
 }
 
-// Everything but the files' contents, by directory fd: one fstatat per entry.
-std::vector<LayerContents::Entry> walk(const std::string& root) {
-    std::vector<LayerContents::Entry> entries;
-    std::vector<std::string> pending{""};
-    std::string target;
-    while (!pending.empty()) {
-        const std::string dir = std::move(pending.back());
-        pending.pop_back();
-        const std::string dir_path = dir.empty() ? root : root + "/" + dir;
-        Directory stream = open_directory(dir_path);
-        errno = 0;
-        while (dirent* found = ::readdir(stream.get())) {
-            const std::string_view name = found->d_name;
-            if (name == "." || name == "..") continue;
-            LayerContents::Entry entry{dir.empty() ? std::string(name) : dir + "/" + std::string(name), 'f', 0, "-"};
-            struct stat st;
-            if (::fstatat(::dirfd(stream.get()), found->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-                throw SysError("lstat", root + "/" + entry.path);
-            entry.type = type_of(st.st_mode);
-            entry.mode = st.st_mode & 07777;
-            if (entry.type == 'd') {
-                pending.push_back(entry.path);
-                if (container::is_opaque_dir(root + "/" + entry.path)) entry.detail = "opaque";
-            } else if (entry.type == 'l') {
-                target.resize(static_cast<std::size_t>(st.st_size) + 1);
-                ssize_t n = ::readlinkat(::dirfd(stream.get()), found->d_name, target.data(), target.size());
-                if (n < 0) throw SysError("readlink", root + "/" + entry.path);
-                entry.detail = hash_bytes(std::string_view(target.data(), static_cast<std::size_t>(n))).hex();
-            } else if (entry.type == 'f' && container::is_whiteout(root + "/" + entry.path, st)) {
-                entry.detail = "whiteout";
-            } else if (entry.type == 'c' || entry.type == 'b') {
-                entry.detail = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
-            }
-            entries.push_back(std::move(entry));
-            errno = 0;
-        }
-        if (errno != 0) throw SysError("readdir", dir_path);
+// The content hash of the file `relative` under `root`; past PATH_MAX, reached a
+// directory at a time.
+Key content_of(int root, const std::string& relative, const std::string& shown) {
+    if (relative.size() < PATH_MAX) return hash_file(root, relative, shown).content;
+    UniqueFd dir;
+    int at = root;
+    std::size_t start = 0;
+    for (std::size_t slash; (slash = relative.find('/', start)) != std::string::npos; start = slash + 1) {
+        dir = open_dir_at(at, relative.substr(start, slash - start), shown);
+        at = dir.get();
     }
-    return entries;
+    return hash_file(at, relative.substr(start), shown).content;
 }
 
 LayerContents read_tree(const std::string& root) {
-    LayerContents contents{walk(root)};
+    UniqueFd top(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!top) throw SysError("opendir", root);
+    LayerContents contents;
     auto& entries = contents.entries;
+    walk(top.get(), root, "", entries);
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
     std::vector<LayerContents::Entry*> files;
     for (auto& entry : entries)
         if (entry.type == 'f' && entry.detail == "-") files.push_back(&entry);
     parallel_for(files.size(), std::max(1u, std::thread::hardware_concurrency()), [&](std::size_t i) {
-        files[i]->detail = hash_file(root + "/" + files[i]->path).content.hex();
+        files[i]->detail = content_of(top.get(), files[i]->path, root + "/" + files[i]->path).hex();
     });
     return contents;
 }

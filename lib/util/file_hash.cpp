@@ -63,11 +63,11 @@ bool cpu_has_avx2() {
 
 }  // namespace
 
-FileHash hash_file(const std::string& path) {
+FileHash hash_file(int dirfd, const std::string& name, const std::string& path) {
     // One buffer per thread, for every file it hashes.
     thread_local std::vector<char> buffer(read_buffer_size);
     FileHash hash;
-    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
+    UniqueFd fd(::openat(dirfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK));
     if (!fd) throw SysError("open", path);
     if (::fstat(fd.get(), &hash.opened) != 0) throw SysError("fstat", path);
     if (!S_ISREG(hash.opened.st_mode)) throw Error(path + " stopped being a regular file while it was hashed");

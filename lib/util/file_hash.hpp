@@ -17,8 +17,9 @@ struct FileHash {
     std::uint64_t bytes = 0;
 };
 
-// Opens `path` without following a symlink or blocking on a fifo: what is not a
-// regular file by the time it is opened is an Error, never followed or waited on.
-FileHash hash_file(const std::string& path);
+// Opens `name` in the directory `dirfd` (AT_FDCWD for a path) without following a
+// symlink or blocking on a fifo: what is not a regular file by the time it is opened is
+// an Error, never followed or waited on. `shown` is its path in errors.
+FileHash hash_file(int dirfd, const std::string& name, const std::string& shown);
 
 }  // namespace bincastle

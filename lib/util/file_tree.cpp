@@ -222,11 +222,14 @@ TempDir::TempDir(const std::string& prefix, const fs::path& parent) {
 }
 
 TempDir::~TempDir() {
+    // Unlocked first: removing takes a descriptor per level, which a process at its
+    // limit of open files may lack by one; a TempDir that takes it for abandoned
+    // meanwhile only removes it too.
+    lock_.reset();
     try {
         remove_tree(path_);
     } catch (const std::exception&) {
-        // Left behind, unlocked once this process is gone: the next TempDir of its
-        // prefix removes it.
+        // Left behind, unlocked: the next TempDir of its prefix removes it.
     }
 }
 

@@ -120,6 +120,11 @@ t_odd_tree_through_the_cache() {
             fail "cannot list $store's layer"
     done
     diff "$T/A.list" "$T/B.list" >"$T/diff" || fail "the pulled layer differs: $(cat "$T/diff")"
+    # What both stores recorded at commit is what they hold.
+    for store in A B; do
+        def $store verify 2>"$T/verify" || fail "verify of $store failed: $(cat "$T/verify")"
+        grep -q ", 0 damaged," "$T/verify" || fail "verify of $store: $(cat "$T/verify")"
+    done
     files=$T/B/layers/$key/fs
     [ "$(stat -c %i "$files/opt/odd/hard1")" = "$(stat -c %i "$files/opt/odd/hard2")" ] || fail "the pull broke a hard link"
     [ "$(allocated_kib "$files/opt/odd/sparse")" -lt 1024 ] || fail "the pull filled the sparse file's holes"
@@ -292,7 +297,7 @@ t_pulled_odd_layer() {
 }
 
 tap_case t_odd_tree_exported "fifos, sockets, newlines, paths past PATH_MAX, hard links, holes, host symlinks: run and exported"
-tap_case t_odd_tree_through_the_cache "the same and unreadable directories: pushed, pulled whole, exported, gc and clean stay inside"
+tap_case t_odd_tree_through_the_cache "the same and unreadable directories: pushed, pulled whole, verified, exported, gc and clean stay inside"
 tap_case t_pulled_layers_refused "pulled layers with device nodes or escapes (/, .., symlinks, hard links) are refused in one line"
 tap_case t_pulled_odd_layer "a pulled layer of odd entries: run, exported, gc and clean; setuid stripped, holes kept"
 tap_main
