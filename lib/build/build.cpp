@@ -13,6 +13,7 @@
 #include <bincastle/build.hpp>
 #include <bincastle/error.hpp>
 
+#include <functional>
 #include <map>
 
 namespace fs = std::filesystem;
@@ -21,25 +22,32 @@ namespace bincastle {
 
 namespace {
 
-// Every layer the system needs built: its run closure, and what each of those, and
-// their build closures in turn, is built on.
 SourceContentKey source_key_of(const BuildOptions& options, const Store& store) {
     return make_source_key(options.definition_dir, options.overrides, store, options.sources.dpkg_admin_dir,
                            options.insecure_registry);
 }
 
-std::vector<bool> needed_layers(const Graph& graph, const std::vector<std::vector<Placement>>& closures) {
-    std::vector<bool> needed(graph.size(), false);
+// The system's run closure and what each layer `descend` says yes to is built on, in turn.
+std::vector<bool> closure_from_system(const Graph& graph, const std::vector<std::vector<Placement>>& closures,
+                                      const std::function<bool(std::size_t)>& descend) {
+    std::vector<bool> in(graph.size(), false);
     std::vector<std::size_t> pending;
     for (const auto& placement : graph.run_closure(graph.root())) pending.push_back(placement.node);
     while (!pending.empty()) {
         std::size_t node = pending.back();
         pending.pop_back();
-        if (needed[node]) continue;
-        needed[node] = true;
+        if (in[node]) continue;
+        in[node] = true;
+        if (!descend(node)) continue;
         for (const auto& placement : closures[node]) pending.push_back(placement.node);
     }
-    return needed;
+    return in;
+}
+
+// Every layer the system needs: its run closure, and what each of those is built on,
+// in turn (what gc keeps for it).
+std::vector<bool> needed_layers(const Graph& graph, const std::vector<std::vector<Placement>>& closures) {
+    return closure_from_system(graph, closures, [](std::size_t) { return true; });
 }
 
 // What this build must make or find: the system's run closure and, for each of those
@@ -48,18 +56,9 @@ std::vector<bool> needed_layers(const Graph& graph, const std::vector<std::vecto
 // may live in a cache only, after a cluster build).
 std::vector<bool> wanted_layers(const Graph& graph, const std::vector<std::vector<Placement>>& closures,
                                 const std::vector<Key>& keys, const Store& store) {
-    std::vector<bool> wanted(graph.size(), false);
-    std::vector<std::size_t> pending;
-    for (const auto& placement : graph.run_closure(graph.root())) pending.push_back(placement.node);
-    while (!pending.empty()) {
-        std::size_t node = pending.back();
-        pending.pop_back();
-        if (wanted[node]) continue;
-        wanted[node] = true;
-        if (!graph.node(node).layer->always_run && store.find(keys[node])) continue;
-        for (const auto& placement : closures[node]) pending.push_back(placement.node);
-    }
-    return wanted;
+    return closure_from_system(graph, closures, [&](std::size_t node) {
+        return graph.node(node).layer->always_run || !store.find(keys[node]);
+    });
 }
 
 std::vector<std::vector<Placement>> build_closures(const Graph& graph) {
