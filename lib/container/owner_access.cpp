@@ -1,23 +1,42 @@
 #include "container/owner_access.hpp"
 
 #include "container/id_map.hpp"
-#include "container/supervisor.hpp"
 #include "util/file_io.hpp"
-#include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
 
 #include <cerrno>
 #include <csignal>
-#include <cstdio>
-#include <fcntl.h>
+#include <exception>
 #include <linux/capability.h>
 #include <sched.h>
 #include <string>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define BINCASTLE_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define BINCASTLE_ASAN 1
+#endif
+#endif
+
+// AddressSanitizer tracks which stack a thread runs on: the child runs on another
+// (and hands the thread back to the parent's when it ends), as a fiber would.
+#ifdef BINCASTLE_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#define SANITIZER_START_SWITCH_FIBER(save, bottom, size) __sanitizer_start_switch_fiber(save, bottom, size)
+#define SANITIZER_FINISH_SWITCH_FIBER(save, bottom, size) __sanitizer_finish_switch_fiber(save, bottom, size)
+#else
+#define ASAN_UNPOISON_MEMORY_REGION(address, size) ((void)(address), (void)(size))
+#define SANITIZER_START_SWITCH_FIBER(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
+#define SANITIZER_FINISH_SWITCH_FIBER(save, bottom, size) ((void)(save), (void)(bottom), (void)(size))
+#endif
 
 namespace bincastle::container {
 
@@ -48,85 +67,95 @@ void enter_own_namespace(std::uint32_t uid, std::uint32_t gid) {
     keep_capabilities_across_exec();
 }
 
-void write_all(int fd, const std::string& text) {
-    for (std::size_t done = 0; done < text.size();) {
-        ssize_t n = ::write(fd, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return;
-        done += static_cast<std::size_t>(n);
-    }
-}
+// The stack the child runs `work` on: mapped fresh, with a guard page below it.
+class ChildStack {
+public:
+    static constexpr std::size_t size = 16 << 20;
+    static constexpr std::size_t guard = 4096;
 
-std::string read_all(int fd) {
-    std::string text;
-    char buffer[4096];
-    for (;;) {
-        ssize_t n = ::read(fd, buffer, sizeof buffer);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) return text;
-        text.append(buffer, static_cast<std::size_t>(n));
+    ChildStack() {
+        void* base = ::mmap(nullptr, size + guard, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE,
+                            -1, 0);
+        if (base == MAP_FAILED) throw SysError("mmap", "a stack for owner access");
+        base_ = static_cast<char*>(base);
+        if (::mprotect(base_, guard, PROT_NONE) != 0) {
+            int saved = errno;
+            ::munmap(base_, size + guard);
+            throw SysError(saved, "mprotect", "a stack for owner access");
+        }
     }
-}
+    ChildStack(const ChildStack&) = delete;
+    ChildStack& operator=(const ChildStack&) = delete;
+    ~ChildStack() {
+        // AddressSanitizer's marks for the child's frames stay in the shadow of
+        // these addresses, which a later mapping may reuse.
+        ASAN_UNPOISON_MEMORY_REGION(bottom(), size);
+        ::munmap(base_, size + guard);
+    }
 
-// In the child: runs `work` and ends the process. `report` gets "r" and what `work`
-// returned, or "e" and "message\0hint" when it failed.
-[[noreturn]] void run_child(const std::function<std::string()>& work, int report, pid_t parent, std::uint32_t uid,
-                            std::uint32_t gid) {
+    char* bottom() const { return base_ + guard; }
+    char* top() const { return bottom() + size; }
+
+private:
+    char* base_ = nullptr;
+};
+
+// What the parent hands the child, and what the child leaves there for the parent.
+struct ChildCall {
+    const std::function<std::string()>& work;
+    pid_t parent;
+    std::uint32_t uid;
+    std::uint32_t gid;
+    std::string result;
+    std::exception_ptr failure;
+};
+
+// In the child: runs `work` and ends the process, which leaves the result or the
+// exception in the memory it shares with the waiting parent.
+[[noreturn]] int run_child(void* argument) {
+    auto& call = *static_cast<ChildCall*>(argument);
+    const void* parent_stack_bottom = nullptr;
+    std::size_t parent_stack_size = 0;
+    SANITIZER_FINISH_SWITCH_FIBER(nullptr, &parent_stack_bottom, &parent_stack_size);
     // Dies with the caller (which may have died before this line).
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != parent) ::_exit(1);
-    int status = 0;
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != call.parent) ::_exit(1);
     try {
-        enter_own_namespace(uid, gid);
-        write_all(report, "r" + work());
-    } catch (const Error& error) {
-        write_all(report, "e" + std::string(error.what()) + '\0' + error.hint());
-        status = 1;
-    } catch (const std::exception& error) {
-        write_all(report, "e" + std::string(error.what()) + '\0');
-        status = 1;
+        enter_own_namespace(call.uid, call.gid);
+        call.result = call.work();
+    } catch (...) {
+        call.failure = std::current_exception();
     }
-    std::fflush(nullptr);
-    // No exit handlers or destructors of what the fork copied: they are the caller's.
-    ::_exit(status);
+    SANITIZER_START_SWITCH_FIBER(nullptr, parent_stack_bottom, parent_stack_size);
+    // No exit handlers or destructors: what they would act on is the caller's.
+    ::_exit(0);
 }
 
 }  // namespace
 
 std::string read_with_owner_access(const std::function<std::string()>& work) {
     if (::geteuid() == 0) return work();
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw SysError("pipe2", "");
-    UniqueFd report_read(fds[0]), report_write(fds[1]);
-    const std::uint32_t uid = ::geteuid(), gid = ::getegid();
-    const pid_t parent = ::getpid();
-    // What stdio holds now would otherwise be written twice.
-    std::fflush(nullptr);
-    const pid_t pid = ::fork();
-    if (pid < 0) throw SysError("fork", "");
-    if (pid == 0) {
-        report_read.reset();
-        run_child(work, report_write.get(), parent, uid, gid);
+    ChildStack stack;
+    ChildCall call{work, ::getpid(), ::geteuid(), ::getegid(), {}, {}};
+    // Sharing this process's memory, as vfork's child does, with this thread held
+    // until it ends: `work` allocates and locks as this thread would, where a forked
+    // copy could find a lock that another thread held at the fork taken for good.
+    void* fake_stack = nullptr;
+    SANITIZER_START_SWITCH_FIBER(&fake_stack, stack.bottom(), ChildStack::size);
+    const pid_t pid = ::clone(run_child, stack.top(), CLONE_VM | CLONE_VFORK | SIGCHLD, &call);
+    const int clone_error = errno;
+    SANITIZER_FINISH_SWITCH_FIBER(fake_stack, nullptr, nullptr);
+    if (pid < 0) throw SysError(clone_error, "clone", "owner access");
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) throw SysError("waitpid", std::to_string(pid));
     }
-    UniqueFd pidfd(static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)));
-    if (!pidfd) {
-        int saved = errno;
-        ::kill(pid, SIGKILL);
-        ::waitpid(pid, nullptr, 0);
-        throw SysError(saved, "pidfd_open", std::to_string(pid));
-    }
-    ChildProcess child(pid, pidfd.release());
-    report_write.reset();
-    const std::string report = read_all(report_read.get());
-    const int status = child.wait();
-    if (status == 0 && report.starts_with('r')) return report.substr(1);
-    if (report.starts_with('e')) {
-        const std::size_t end = report.find('\0');
-        throw Error(report.substr(1, end == std::string::npos ? std::string::npos : end - 1),
-                    end == std::string::npos ? "" : report.substr(end + 1));
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        if (call.failure) std::rethrow_exception(call.failure);
+        return std::move(call.result);
     }
     throw Error("the process reading the caller's files " +
-                (status > 128 ? "was killed by signal " + std::to_string(status - 128)
-                              : "exited with status " + std::to_string(status)));
+                (WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
+                                     : "exited with status " + std::to_string(WEXITSTATUS(status))));
 }
 
 void with_owner_access(const std::function<void()>& work) {

@@ -17,15 +17,14 @@
 
 namespace bincastle::container {
 
-// Runs `work` in a child process in such a namespace and waits for it; an Error that
-// `work` throws is thrown again here, with its message and hint. Root needs no
-// namespace: `work` runs in this process. Where user namespaces are disabled, the
-// child runs `work` with the caller's rights. The child is a fork of this process,
-// killed with it, that runs `work` alone: `work` must not wait for a lock another
-// thread of this process may hold (glibc gives the child malloc and stdio unlocked).
+// Runs `work` in a child process in such a namespace and waits for it; what `work`
+// throws is thrown again here. Root needs no namespace: `work` runs in this process.
+// Where user namespaces are disabled, the child runs `work` with the caller's rights.
+// The child shares this process's memory while the calling thread waits for it, as
+// vfork's does, and is killed with it: `work` may allocate, lock and start programs as
+// the calling thread could, and leaves in memory what it made.
 void with_owner_access(const std::function<void()>& work);
-// The same, for `work` that returns what it read (of any size: the caller reads it
-// while the child writes it).
+// The same, for `work` that returns what it read.
 std::string read_with_owner_access(const std::function<std::string()>& work);
 
 }  // namespace bincastle::container

@@ -2,6 +2,7 @@
 
 #include "export/image_export.hpp"
 #include "oci/layer_tar.hpp"
+#include "test_files.hpp"
 #include "util/file_tree.hpp"
 
 #include <bincastle/error.hpp>
@@ -14,9 +15,7 @@
 #include <fstream>
 #include <string>
 #include <sys/stat.h>
-#include <sys/prctl.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
 
@@ -186,40 +185,23 @@ TEST_CASE("an export reads, as their owner, directories and files whose modes sh
     REQUIRE(::chmod((layer / "closed" / "inner").c_str(), 0755) == 0);
     REQUIRE(::chmod(layer.c_str(), 0755) == 0);
     // Root reads anything: export as an ordinary user then, or the test proves nothing.
-    pid_t child = ::fork();
-    if (child == 0) {
-        if (::geteuid() == 0) {
-            for (const auto& entry : fs::recursive_directory_iterator(temp.path()))
-                if (::lchown(entry.path().c_str(), 65534, 65534) != 0) ::_exit(2);
-            if (::chown(temp.path().c_str(), 65534, 65534) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0)
-                ::_exit(2);
-            // As a process started by that user would be: its /proc/self is its own.
-            if (::prctl(PR_SET_DUMPABLE, 1) != 0) ::_exit(2);
-        }
+    const int status = testing::exit_status_as_ordinary_user(temp.path(), [&] {
         if (::chmod((layer / "unreadable").c_str(), 0) != 0 || ::chmod((layer / "readonly").c_str(), 0555) != 0 ||
             ::chmod((layer / "closed").c_str(), 0) != 0)
-            ::_exit(3);
+            return false;
         exporting::ImageSpec image;
         image.name = "closed";
         image.layers = {{"layer", layer, std::nullopt}};
         exporting::ExportOptions options;
         options.format = exporting::Format::tar;
         options.output = temp.path() / "out.tar";
-        try {
-            exporting::export_image(image, options);
-            options.format = exporting::Format::dir;
-            options.output = temp.path() / "rootfs";
-            exporting::export_image(image, options);
-        } catch (const std::exception& error) {
-            std::fprintf(stderr, "export failed: %s\n", error.what());
-            ::_exit(1);
-        }
-        ::_exit(0);
-    }
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    REQUIRE(WIFEXITED(status));
-    REQUIRE(WEXITSTATUS(status) == 0);
+        exporting::export_image(image, options);
+        options.format = exporting::Format::dir;
+        options.output = temp.path() / "rootfs";
+        exporting::export_image(image, options);
+        return true;
+    });
+    REQUIRE(status == 0);
     CHECK(listing(temp.path() / "out.tar") == std::vector<std::string>{
                                                  "closed/ 0000 ",
                                                  "closed/inner/ 0755 ",

@@ -5,12 +5,18 @@
 #include <doctest/doctest.h>
 
 #include <csignal>
+#include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 namespace bincastle::testing {
 
@@ -47,5 +53,34 @@ private:
     void (*handler_)(int);
     rlimit saved_{};
 };
+
+// Runs `body` in a child process as an ordinary user (as nobody, handed `owned`, when
+// the tests run as root, since root reads anything) and returns its exit status: 0
+// when `body` returned true. The child is killed after `seconds`, so that a body that
+// hangs fails (status 128 + the signal).
+inline int exit_status_as_ordinary_user(const std::filesystem::path& owned, const std::function<bool()>& body,
+                                        unsigned seconds = 30) {
+    std::fflush(nullptr);
+    const pid_t child = ::fork();
+    if (child == 0) {
+        ::alarm(seconds);
+        if (::geteuid() == 0) {
+            for (const auto& entry : std::filesystem::recursive_directory_iterator(owned))
+                if (::lchown(entry.path().c_str(), 65534, 65534) != 0) ::_exit(2);
+            if (::chown(owned.c_str(), 65534, 65534) != 0 || ::setgid(65534) != 0 || ::setuid(65534) != 0) ::_exit(2);
+            // As a process started by that user would be: its /proc/self is its own.
+            if (::prctl(PR_SET_DUMPABLE, 1) != 0) ::_exit(2);
+        }
+        try {
+            ::_exit(body() ? 0 : 1);
+        } catch (const std::exception& error) {
+            std::fprintf(stderr, "as an ordinary user: %s\n", error.what());
+            ::_exit(1);
+        }
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
 
 }  // namespace bincastle::testing
