@@ -16,7 +16,8 @@ setup() {
     export BINCASTLE_HOME="$T/store" BINCASTLE_DEFINITION_DIR="$D"
 }
 
-def() { timeout -k 5 120 "$DEFINITION" "$@"; }
+# Less than the case's watchdog allows, so that a step that hangs fails as itself.
+def() { timeout -k 5 90 "$DEFINITION" "$@"; }
 
 # Waits (up to 10 s) until `pgrep ARGS...` finds a process.
 wait_for_process() {

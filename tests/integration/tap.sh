@@ -10,7 +10,9 @@
 # in order). `fail MSG` ends the case as "not ok", `skip MSG` as "ok ... # SKIP" (only
 # for a host that lacks a kernel feature). Everything a case writes to stdout or stderr
 # becomes `# ` diagnostics, shown for failed cases (and for all with TAP_VERBOSE=1), so
-# stdout stays pure TAP. A watchdog ends a case after TAP_CASE_TIMEOUT seconds.
+# stdout stays pure TAP; a failed case's diagnostics also go to stderr, which is what
+# `meson test --print-errorlogs` shows. A watchdog ends a case after TAP_CASE_TIMEOUT
+# seconds, first noting the processes the case left running and what each waits in.
 # TAP_ONLY=PATTERN runs only the cases whose function name matches the shell PATTERN.
 
 TAP_CASE_TIMEOUT=${TAP_CASE_TIMEOUT:-120}
@@ -50,6 +52,22 @@ on_exit() {
 $*"
 }
 
+# _tap_processes_under PID: PID's descendants, one line each with the kernel function
+# each sleeps in, for a case that hung.
+_tap_processes_under() {
+    ps -e -o pid=,ppid=,stat=,wchan:24=,args= 2>/dev/null | awk -v top="$1" '
+        { pid[NR] = $1; ppid[NR] = $2; line[NR] = $0 }
+        END {
+            keep[top] = 1
+            for (changed = 1; changed;) {
+                changed = 0
+                for (i = 1; i <= NR; i++)
+                    if ((ppid[i] in keep) && !(pid[i] in keep)) { keep[pid[i]] = 1; changed = 1 }
+            }
+            for (i = 1; i <= NR; i++) if (pid[i] in keep) print line[i]
+        }'
+}
+
 _tap_finish_case() {
     _tap_rc=$?
     trap '' EXIT INT TERM HUP
@@ -80,7 +98,9 @@ tap_main() {
         eval "_tap_func=\$_tap_func_$_tap_i _tap_name=\$_tap_name_$_tap_i"
         rm -f "$_tap_skip_file"
         _tap_started=$(date +%s)
-        (_tap_run_case "$_tap_func") >"$_tap_log" 2>&1 </dev/null &
+        : >"$_tap_log"
+        # Appending, so that the watchdog's lines are not overwritten by the case's.
+        (_tap_run_case "$_tap_func") >>"$_tap_log" 2>&1 </dev/null &
         _tap_pid=$!
         # The watchdog polls, so it leaves nothing behind once the case is over.
         (
@@ -90,8 +110,11 @@ tap_main() {
                 kill -0 "$_tap_pid" 2>/dev/null || exit 0
                 n=$((n + 1))
             done
-            echo "watchdog: case exceeded ${TAP_CASE_TIMEOUT}s" >>"$_tap_log"
-            kill -TERM "$_tap_pid" 2>/dev/null
+            _tap_hung=$(_tap_processes_under "$_tap_pid")
+            printf 'watchdog: case exceeded %ss; its processes:\n%s\n' "$TAP_CASE_TIMEOUT" "$_tap_hung" >>"$_tap_log"
+            # All of them: a shell runs its TERM trap only once its foreground child is gone.
+            # shellcheck disable=SC2046 # one pid per word
+            kill -TERM $(echo "$_tap_hung" | awk '{ print $1 }') 2>/dev/null
         ) </dev/null >/dev/null 2>&1 &
         wait "$_tap_pid"
         _tap_rc=$?
@@ -107,6 +130,10 @@ tap_main() {
         if [ "$_tap_rc" -ne 0 ] && [ "$_tap_rc" -ne 77 ] || [ -n "${TAP_VERBOSE:-}" ]; then
             sed 's/^/# /' "$_tap_log"
             echo "# (case $_tap_func, exit $_tap_rc, ${_tap_secs}s)"
+            if [ "$_tap_rc" -ne 0 ] && [ "$_tap_rc" -ne 77 ]; then
+                echo "not ok $_tap_i - $_tap_name (case $_tap_func, exit $_tap_rc, ${_tap_secs}s):"
+                sed 's/^/    /' "$_tap_log"
+            fi >&2
         fi
         _tap_i=$((_tap_i + 1))
     done
