@@ -210,9 +210,13 @@ private:
             if (status == ARCHIVE_EOF) return;
             if (status < ARCHIVE_WARN) throw Error(where_ + ": reading '" + name + "': " + reason(reader_.get()));
             // Blocks come with their offset, so holes in sparse files stay holes. A
-            // failed write(2) is only ARCHIVE_WARN.
-            if (archive_write_data_block(writer_.get(), block, size, offset) < ARCHIVE_OK)
-                throw Error(where_ + ": writing " + written + ": " + disk_reason(writer_.get()));
+            // failed write(2) is only ARCHIVE_WARN, with "Write failed" for all text:
+            // the errno it keeps says why.
+            if (archive_write_data_block(writer_.get(), block, size, offset) < ARCHIVE_OK) {
+                const int number = archive_errno(writer_.get());
+                if (number > 0) throw SysError(number, "write", written).with_context(where_);
+                throw Error(where_ + ": writing " + written + ": " + reason(writer_.get()));
+            }
         }
     }
 

@@ -43,7 +43,9 @@ struct TarExtractOptions {
 //
 // An entry with an absolute path, a `..` component, or a path that would be written
 // through a symlink is refused with an Error naming it; nothing is then written outside
-// `destination`, though what was extracted before it stays.
+// `destination`, though what was extracted before it stays. A write the disk refuses
+// is a SysError that names the file and the reason: `write(/dest/big): No space left
+// on device`.
 void extract_tar(const std::filesystem::path& archive, const std::filesystem::path& destination,
                  const TarExtractOptions& options = {});
 

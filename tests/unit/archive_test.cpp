@@ -33,6 +33,7 @@ namespace ssl = asio::ssl;
 namespace fs = std::filesystem;
 using tcp = asio::ip::tcp;
 using namespace bincastle;
+using bincastle::testing::FileSizeLimit;
 using bincastle::testing::read;
 using bincastle::testing::write;
 
@@ -352,6 +353,26 @@ TEST_CASE("archive: an HTTP error and a closed port are clear errors") {
     CHECK(refused.find(dead_url) != std::string::npos);
     CHECK(refused.find("Connection refused") != std::string::npos);
     CHECK(fs::is_empty(dir.path() / "store/downloads"));
+}
+
+TEST_CASE("archive: a write the disk refuses names the file and the reason") {
+    TempDir dir("bincastle-archive-test");
+    // 1 MiB of one letter packs to a few KiB: the download fits under the limit, the
+    // file does not (zeros would not do: they become holes, which take no room).
+    write(dir.path() / "tree/pkg-1.0/big", std::string(1 << 20, 'x'));
+    const fs::path archive = dir.path() / "served/pkg.tar.gz";
+    fs::create_directories(archive.parent_path());
+    REQUIRE(run_program({"tar", "-z", "-C", (dir.path() / "tree").string(), "-cf", archive.string(), "pkg-1.0"}) == 0);
+    const std::string dead_url = "http://127.0.0.1:" + std::to_string(closed_port()) + "/pkg.tar.gz";
+    const fs::path out = dir.path() / "out";
+    fs::create_directories(out);
+    FileSizeLimit limit(64 << 10);
+    const std::string message = error_of([&] {
+        fetch_archive(dir.path() / "store", dead_url, sha256_of(archive), 1, out, (dir.path() / "served").string());
+    });
+    CAPTURE(message);
+    CHECK(message.find(dead_url) != std::string::npos);
+    CHECK(message.find("write(" + (out / "big").string() + "): File too large") != std::string::npos);
 }
 
 TEST_CASE("archive: unsafe entries are refused and nothing is written outside") {
