@@ -3,12 +3,11 @@
 #include "container/overlay_marks.hpp"
 #include "util/sha256.hpp"
 #include "util/file_tree.hpp"
+#include "util/tar_extract.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -21,7 +20,6 @@
 #include <optional>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
-#include <sys/xattr.h>
 #include <thread>
 #include <unistd.h>
 #include <vector>
@@ -47,28 +45,6 @@ std::string layer_media_type(Compression compression) {
 }
 
 namespace {
-
-constexpr const char* whiteout_prefix = ".wh.";
-constexpr const char* opaque_marker = ".wh..wh..opq";
-
-struct ArchiveFree {
-    void operator()(archive* handle) const noexcept { archive_free(handle); }
-};
-using Archive = std::unique_ptr<archive, ArchiveFree>;
-
-std::string reason(archive* handle) {
-    const char* text = archive_error_string(handle);
-    return text ? text : "unknown error";
-}
-
-// A disk writer's reason with the system's own ("Write failed: No space left on
-// device"), which libarchive keeps apart. Its refusals carry no errno.
-std::string disk_reason(archive* writer) {
-    std::string text = reason(writer);
-    const int number = archive_errno(writer);
-    if (number > 0 && text.find(std::strerror(number)) == std::string::npos) text += std::string(": ") + std::strerror(number);
-    return text;
-}
 
 void write_all(int fd, const void* data, std::size_t size, const std::string& path) {
     const char* bytes = static_cast<const char*>(data);
@@ -288,15 +264,15 @@ public:
             if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", path);
             if (options_.whiteouts && container::is_whiteout(dirfd, name, st, path)) {
                 const std::string parent = relative.empty() ? "" : relative + "/";
-                header(parent + whiteout_prefix + name, '0', 0, 0, {}, {});
+                header(parent + oci_whiteout_prefix + name, '0', 0, 0, {}, {});
                 continue;
             }
-            if (options_.whiteouts && name.starts_with(whiteout_prefix))
+            if (options_.whiteouts && name.starts_with(oci_whiteout_prefix))
                 throw Error("exporting " + path + ": a file whose name starts with .wh. cannot go into an OCI layer");
             if (S_ISDIR(st.st_mode)) {
                 UniqueFd dir = open_dir_at(dirfd, name, path);
                 header(inside, '5', st.st_mode & 07777, 0, {}, {});
-                if (options_.whiteouts && container::is_opaque_dir(dir.get())) header(inside + "/" + opaque_marker, '0', 0, 0, {}, {});
+                if (options_.whiteouts && container::is_opaque_dir(dir.get())) header(inside + "/" + oci_opaque_marker, '0', 0, 0, {}, {});
                 walk(dir.get(), path, inside);
             } else if (S_ISREG(st.st_mode)) {
                 if (st.st_nlink > 1) {
@@ -387,127 +363,18 @@ LayerBlob write_layer_tar(const fs::path& dir, const fs::path& out, const TarOpt
     return {file.digest(), diff_id, file.size()};
 }
 
-namespace {
-
-// The entry's path without "./" and empty components; refuses absolute paths and "..".
-std::string clean_path(const std::string& name, const fs::path& archive_path) {
-    if (name.starts_with('/'))
-        throw Error("extracting " + archive_path.string() + ": refusing entry '" + name + "': absolute path");
-    std::string out;
-    for (const auto& part : fs::path(name)) {
-        const std::string text = part.string();
-        if (text.empty() || text == ".") continue;
-        if (text == "..")
-            throw Error("extracting " + archive_path.string() + ": refusing entry '" + name + "': '..' in the path");
-        out += (out.empty() ? "" : "/") + text;
-    }
-    return out;
-}
-
-// `relative`'s parent inside `root`, made when missing; refuses a symlink on the way.
-fs::path real_parent(const fs::path& root, const std::string& relative, const fs::path& archive_path) {
-    fs::path dir = root;
-    const fs::path parent = fs::path(relative).parent_path();
-    for (const auto& part : parent) {
-        dir /= part;
-        struct stat st {};
-        if (::lstat(dir.c_str(), &st) != 0) {
-            if (errno != ENOENT) throw SysError("lstat", dir.string());
-            if (::mkdir(dir.c_str(), 0755) != 0) throw SysError("mkdir", dir.string());
-        } else if (!S_ISDIR(st.st_mode)) {
-            throw Error("extracting " + archive_path.string() + ": refusing '" + relative + "': " + dir.string() +
-                        " is not a directory");
-        }
-    }
-    return dir;
-}
-
-}  // namespace
-
-void extract_layer_tar(const fs::path& archive_path, const fs::path& destination, std::uint64_t max_bytes) {
-    const std::string where = "extracting " + archive_path.string();
-    std::uint64_t extracted = 0;
-    auto count = [&](std::uint64_t bytes, const std::string& name) {
-        extracted += bytes;
-        if (max_bytes > 0 && extracted > max_bytes)
-            throw Error(where + ": refusing entry '" + name + "': the layer unpacks to more than " +
-                            std::to_string(max_bytes) + " bytes",
-                        "a pulled layer may unpack to 64 times its compressed size, plus 64 MiB");
-    };
-    std::error_code error;
-    const fs::path root = fs::canonical(destination, error);
-    if (error) throw SysError(error.value(), "realpath", destination.string());
-    Archive reader(archive_read_new());
-    Archive writer(archive_write_disk_new());
-    if (!reader || !writer) throw Error(where + ": out of memory");
-    archive_read_support_format_tar(reader.get());
-    archive_read_support_filter_gzip(reader.get());
-    archive_read_support_filter_zstd(reader.get());
-    archive_read_support_filter_xz(reader.get());
-    archive_read_support_filter_bzip2(reader.get());
-    // Runs of zeros become holes: a sparse file stays sparse through a pull.
-    archive_write_disk_set_options(writer.get(), ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_SPARSE |
-                                                     ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                                     ARCHIVE_EXTRACT_SECURE_NODOTDOT);
-    if (archive_read_open_filename(reader.get(), archive_path.c_str(), 1 << 20) != ARCHIVE_OK)
-        throw Error(where + ": " + reason(reader.get()));
-    std::vector<char> buffer(1 << 20);
-    for (;;) {
-        archive_entry* entry;
-        int status = archive_read_next_header(reader.get(), &entry);
-        if (status == ARCHIVE_EOF) break;
-        if (status < ARCHIVE_WARN) throw Error(where + ": " + reason(reader.get()));
-        const char* raw = archive_entry_pathname(entry);
-        const std::string name = clean_path(raw ? raw : "", archive_path);
-        if (name.empty()) continue;
-        // Each entry counts for its tar header too, so a bomb of empty files is caught.
-        count(512, name);
-        const std::string base = fs::path(name).filename().string();
-        const mode_t type = archive_entry_filetype(entry);
-        // A pulled layer is whatever the cache's pushers put there: no device nodes
-        // (but overlay's 0/0 whiteout), which would hand the system's users the
-        // host's disks or memory.
-        if ((type == AE_IFCHR || type == AE_IFBLK) &&
-            !(type == AE_IFCHR && archive_entry_rdevmajor(entry) == 0 && archive_entry_rdevminor(entry) == 0))
-            throw Error(where + ": refusing entry '" + name + "': a " + (type == AE_IFCHR ? "character" : "block") +
-                            " device " + std::to_string(archive_entry_rdevmajor(entry)) + ":" +
-                            std::to_string(archive_entry_rdevminor(entry)),
-                        "a layer from a cache may hold no device nodes");
-        // Setuid and setgid bits are stripped, not refused: they would make a program
-        // chosen by whoever pushed the layer run with the rights of its owner (root,
-        // for a store of root's), and a layer built here keeps them anyway. Stripping
-        // keeps such layers usable when pulled, only without the privilege.
-        archive_entry_set_perm(entry, archive_entry_perm(entry) & ~static_cast<mode_t>(S_ISUID | S_ISGID));
-        if (base == opaque_marker) {
-            const fs::path dir = real_parent(root, name, archive_path);
-            if (::lsetxattr(dir.c_str(), "user.overlay.opaque", "y", 1, 0) != 0)
-                throw SysError("setxattr user.overlay.opaque", dir.string());
-            continue;
-        }
-        if (base.starts_with(whiteout_prefix)) {
-            const fs::path target = real_parent(root, name, archive_path) / base.substr(4);
-            // A 0/0 character device needs no privilege (Linux 5.8): overlay's whiteout.
-            if (::mknod(target.c_str(), S_IFCHR | 0, makedev(0, 0)) != 0) throw SysError("mknod whiteout", target.string());
-            continue;
-        }
-        archive_entry_set_pathname(entry, (root / name).c_str());
-        if (const char* target = archive_entry_hardlink(entry))
-            archive_entry_set_hardlink(entry, (root / clean_path(target, archive_path)).c_str());
-        const std::string written = (root / name).string();
-        if (archive_write_header(writer.get(), entry) < ARCHIVE_WARN)
-            throw Error(where + ": cannot write entry '" + name + "': " + disk_reason(writer.get()));
-        for (;;) {
-            la_ssize_t n = archive_read_data(reader.get(), buffer.data(), buffer.size());
-            if (n == 0) break;
-            if (n < 0) throw Error(where + ": reading '" + name + "': " + reason(reader.get()));
-            count(static_cast<std::uint64_t>(n), name);
-            if (archive_write_data(writer.get(), buffer.data(), static_cast<std::size_t>(n)) < 0)
-                throw Error(where + ": writing " + written + ": " + disk_reason(writer.get()));
-        }
-        if (archive_write_finish_entry(writer.get()) < ARCHIVE_WARN)
-            throw Error(where + ": writing " + written + ": " + disk_reason(writer.get()));
-    }
-    if (archive_write_close(writer.get()) != ARCHIVE_OK) throw Error(where + ": " + disk_reason(writer.get()));
+void extract_layer_tar(const fs::path& archive, const fs::path& destination, std::uint64_t max_bytes) {
+    // A pulled layer is whatever the cache's pushers put there. Device nodes would hand
+    // the system's users the host's disks or memory. Setuid and setgid bits are
+    // stripped, not refused: they would make a program chosen by whoever pushed the
+    // layer run with the rights of its owner (root, for a store of root's), and a layer
+    // built here keeps them anyway; stripped, such layers stay usable when pulled.
+    extract_tar(archive, destination,
+                {.oci_whiteouts = true,
+                 .refuse_devices = true,
+                 .strip_setuid = true,
+                 .max_bytes = max_bytes,
+                 .max_bytes_hint = "a pulled layer may unpack to 64 times its compressed size, plus 64 MiB"});
 }
 
 namespace {

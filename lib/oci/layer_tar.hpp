@@ -57,7 +57,7 @@ inline std::uint64_t max_unpacked_size(std::uint64_t compressed) {
 
 // Extracts an OCI layer tarball (plain, gzip or zstd) into `destination`, an empty
 // directory, with OCI whiteouts turned into overlay whiteouts. Refuses absolute paths,
-// `..` and writes through symlinks, as extract_archive does; owners are not kept.
+// `..` and writes through symlinks, as extract_tar does; owners are not kept.
 // Refuses device nodes but overlay's 0/0 whiteout, and strips setuid and setgid bits:
 // the layer may come from anyone who can push to a cache. Refuses to unpack more than
 // `max_bytes` (file data plus 512 per entry; 0: no limit).

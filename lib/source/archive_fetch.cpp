@@ -1,8 +1,8 @@
 #include "source/archive_fetch.hpp"
 
-#include "source/archive_extract.hpp"
 #include "http/http_get.hpp"
 #include "util/sha256.hpp"
+#include "util/tar_extract.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
@@ -181,7 +181,7 @@ void fetch_archive(const fs::path& store_root, const std::string& url, const std
     std::error_code error;
     if (!fs::exists(downloads / digest, error)) download(url, digest, downloads, mirror);
     try {
-        extract_archive(downloads / digest, destination, strip_components);
+        extract_tar(downloads / digest, destination, {.strip_components = strip_components});
     } catch (const Error& failure) {
         throw failure.with_context("archive " + url);
     }

@@ -20,7 +20,7 @@ namespace bincastle {
 // checked against `sha256` before it is kept, and a mismatch is an Error naming where it
 // came from and both digests, from the mirror as from upstream. What is kept is renamed
 // into the downloads cache whole, so a crash never leaves a partial file under a digest's
-// name. Extraction is extract_archive's, with its refusals.
+// name. Extraction is extract_tar's, with its refusals.
 void fetch_archive(const std::filesystem::path& store_root, const std::string& url, const std::string& sha256,
                    int strip_components, const std::filesystem::path& destination, const std::string& mirror = {});
 

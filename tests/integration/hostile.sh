@@ -251,7 +251,7 @@ block-device refusing entry 'opt/sda': a block device 8:0
 absolute refusing entry '$T/outside/evil': absolute path
 dotdot '..' in the path
 through-symlink Cannot extract through symlink
-hard-link-out refusing entry '/etc/passwd': absolute path
+hard-link-out refusing hard link target '/etc/passwd': absolute path
 hard-link-up '..' in the path
 hard-link-through-symlink Cannot extract through symlink
 whiteout-through-symlink refusing 'opt/link/.wh.keep': .* is not a directory

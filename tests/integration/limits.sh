@@ -102,7 +102,7 @@ t_pull_full_disk() {
         one_line "$T/log" "$nospace" "$free KiB free"
         case $free in
         2048) where="write($SMALL_FS/store/building/$key\.[0-9]*/scratch/blob): $nospace" ;;
-        *) where="writing $SMALL_FS/store/building/$key\.[0-9]*/fs/opt/fill: Write failed: $nospace" ;;
+        *) where="write($SMALL_FS/store/building/$key\.[0-9]*/fs/opt/fill): $nospace" ;;
         esac
         grep -q "^pulling layer fill from $REG/cache: .*$where; nothing of it entered the store$" "$T/log" ||
             fail "$free KiB free: the line does not say what and where: $(cat "$T/log")"

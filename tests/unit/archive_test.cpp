@@ -1,8 +1,8 @@
-#include "source/archive_extract.hpp"
 #include "source/archive_fetch.hpp"
 #include "http/http_get.hpp"
 #include "util/file_tree.hpp"
 #include "util/process.hpp"
+#include "util/tar_extract.hpp"
 
 #include <bincastle/error.hpp>
 
@@ -33,6 +33,7 @@ namespace ssl = asio::ssl;
 namespace fs = std::filesystem;
 using tcp = asio::ip::tcp;
 using namespace bincastle;
+using bincastle::testing::FileSizeLimit;
 using bincastle::testing::read;
 using bincastle::testing::write;
 
@@ -229,12 +230,12 @@ TEST_CASE("archive: strip_components drops leading components and skips shorter 
     TempDir dir("bincastle-archive-test");
     const fs::path archive = make_archive(dir.path(), "pkg.tar.gz", "-z");
     fs::create_directories(dir.path() / "zero");
-    extract_archive(archive, dir.path() / "zero", 0);
+    extract_tar(archive, dir.path() / "zero");
     CHECK(read(dir.path() / "zero/pkg-1.0/README") == "hello\n");
     CHECK(fs::equivalent(dir.path() / "zero/pkg-1.0/hard", dir.path() / "zero/pkg-1.0/README"));
 
     fs::create_directories(dir.path() / "two");
-    extract_archive(archive, dir.path() / "two", 2);
+    extract_tar(archive, dir.path() / "two", {.strip_components = 2});
     CHECK(read(dir.path() / "two/deep/file") == "deep\n");
     CHECK(fs::exists(dir.path() / "two/tool"));
     CHECK_FALSE(fs::exists(dir.path() / "two/README"));
@@ -354,6 +355,26 @@ TEST_CASE("archive: an HTTP error and a closed port are clear errors") {
     CHECK(fs::is_empty(dir.path() / "store/downloads"));
 }
 
+TEST_CASE("archive: a write the disk refuses names the file and the reason") {
+    TempDir dir("bincastle-archive-test");
+    // 1 MiB of one letter packs to a few KiB: the download fits under the limit, the
+    // file does not (zeros would not do: they become holes, which take no room).
+    write(dir.path() / "tree/pkg-1.0/big", std::string(1 << 20, 'x'));
+    const fs::path archive = dir.path() / "served/pkg.tar.gz";
+    fs::create_directories(archive.parent_path());
+    REQUIRE(run_program({"tar", "-z", "-C", (dir.path() / "tree").string(), "-cf", archive.string(), "pkg-1.0"}) == 0);
+    const std::string dead_url = "http://127.0.0.1:" + std::to_string(closed_port()) + "/pkg.tar.gz";
+    const fs::path out = dir.path() / "out";
+    fs::create_directories(out);
+    FileSizeLimit limit(64 << 10);
+    const std::string message = error_of([&] {
+        fetch_archive(dir.path() / "store", dead_url, sha256_of(archive), 1, out, (dir.path() / "served").string());
+    });
+    CAPTURE(message);
+    CHECK(message.find(dead_url) != std::string::npos);
+    CHECK(message.find("write(" + (out / "big").string() + "): File too large") != std::string::npos);
+}
+
 TEST_CASE("archive: unsafe entries are refused and nothing is written outside") {
     TempDir dir("bincastle-archive-test");
     const fs::path out = dir.path() / "dest/out";
@@ -361,18 +382,18 @@ TEST_CASE("archive: unsafe entries are refused and nothing is written outside") 
 
     SUBCASE("a .. component") {
         const fs::path archive = make_unsafe_archive(dir.path(), "../evil");
-        CHECK(error_of([&] { extract_archive(archive, out, 0); }).find("'../evil'") != std::string::npos);
+        CHECK(error_of([&] { extract_tar(archive, out); }).find("'../evil'") != std::string::npos);
         CHECK_FALSE(fs::exists(dir.path() / "dest/evil"));
     }
     SUBCASE("a .. component after stripping") {
         const fs::path archive = make_unsafe_archive(dir.path(), "pkg/../../evil");
-        CHECK(error_of([&] { extract_archive(archive, out, 1); }).find("'..'") != std::string::npos);
+        CHECK(error_of([&] { extract_tar(archive, out, {.strip_components = 1}); }).find("'..'") != std::string::npos);
         CHECK_FALSE(fs::exists(dir.path() / "dest/evil"));
     }
     SUBCASE("an absolute path") {
         const fs::path target = dir.path() / "absolute-evil";
         const fs::path archive = make_unsafe_archive(dir.path(), target.string());
-        CHECK(error_of([&] { extract_archive(archive, out, 0); }).find("absolute path") != std::string::npos);
+        CHECK(error_of([&] { extract_tar(archive, out); }).find("absolute path") != std::string::npos);
         CHECK_FALSE(fs::exists(target));
         CHECK_FALSE(fs::exists(out / target.relative_path()));
     }
@@ -384,7 +405,7 @@ TEST_CASE("archive: unsafe entries are refused and nothing is written outside") 
         const fs::path archive = dir.path() / "through.tar";
         REQUIRE(run_program({"tar", "-C", (dir.path() / "tree").string(), "--transform=s,^payload$,escape/evil,",
                              "-cf", archive.string(), "escape", "payload"}) == 0);
-        const std::string message = error_of([&] { extract_archive(archive, out, 0); });
+        const std::string message = error_of([&] { extract_tar(archive, out); });
         CHECK(message.find("escape/evil") != std::string::npos);
         CHECK(fs::is_symlink(out / "escape"));
         CHECK(fs::is_empty(dir.path() / "outside"));

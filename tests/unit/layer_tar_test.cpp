@@ -11,6 +11,9 @@
 #include <archive_entry.h>
 #include <doctest/doctest.h>
 
+#include "test_files.hpp"
+
+#include <cerrno>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -99,6 +102,23 @@ TEST_CASE("a pulled layer may not unpack to more than its limit") {
     fs::create_directories(again);
     exporting::extract_layer_tar(tar, again, 2 << 20);
     CHECK(fs::file_size(again / "big") == 1 << 20);
+}
+
+TEST_CASE("a pulled layer the disk refuses says which file and why") {
+    TempDir temp("bincastle-test");
+    const fs::path tar = temp.path() / "layer.tar";
+    write_tar(tar, {{"opt/", AE_IFDIR, 0755, ""}, {"opt/big", AE_IFREG, 0644, std::string(1 << 20, 'x')}});
+    const fs::path out = temp.path() / "out";
+    fs::create_directories(out);
+    testing::FileSizeLimit limit(64 << 10);
+    try {
+        exporting::extract_layer_tar(tar, out);
+        FAIL("no error");
+    } catch (const Error& error) {
+        CHECK(std::string(error.what()).find("write(" + (out / "opt" / "big").string() + "): File too large") !=
+              std::string::npos);
+        CHECK(error.error_number() == EFBIG);
+    }
 }
 
 TEST_CASE("a dir export never writes or removes outside its output through a layer's symlink") {
