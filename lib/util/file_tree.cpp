@@ -24,11 +24,11 @@ UniqueFd open_dir_at(int dirfd, const std::string& name, const std::string& show
     return fd;
 }
 
-std::vector<std::string> sorted_names_at(int dirfd, const std::string& shown) {
+std::vector<DirName> sorted_entries_at(int dirfd, const std::string& shown) {
     // Read through dirfd itself, from its start: no second descriptor, which the
     // removal of a partial output may not get when a process has too many open files.
     if (::lseek(dirfd, 0, SEEK_SET) < 0) throw SysError("lseek", shown);
-    std::vector<std::string> names;
+    std::vector<DirName> entries;
     std::vector<char> buffer(32 << 10);
     for (;;) {
         const ssize_t n = ::getdents64(dirfd, buffer.data(), buffer.size());
@@ -36,11 +36,18 @@ std::vector<std::string> sorted_names_at(int dirfd, const std::string& shown) {
         if (n == 0) break;
         for (ssize_t offset = 0; offset < n;) {
             const auto* entry = reinterpret_cast<const dirent64*>(buffer.data() + offset);
-            if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) names.emplace_back(entry->d_name);
+            if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0)
+                entries.push_back({entry->d_name, entry->d_type});
             offset += entry->d_reclen;
         }
     }
-    std::sort(names.begin(), names.end());
+    std::sort(entries.begin(), entries.end(), [](const DirName& a, const DirName& b) { return a.name < b.name; });
+    return entries;
+}
+
+std::vector<std::string> sorted_names_at(int dirfd, const std::string& shown) {
+    std::vector<std::string> names;
+    for (DirName& entry : sorted_entries_at(dirfd, shown)) names.push_back(std::move(entry.name));
     return names;
 }
 
