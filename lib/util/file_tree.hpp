@@ -46,7 +46,10 @@ void remove_tree(const std::filesystem::path& path);
 void copy_entry(const std::filesystem::path& from, const std::filesystem::path& to);
 // The tree of the directory `from` (or of the one a symlink `from` points to) into
 // the directory `to`, made when missing, as copy_entry copies; `to` gets `from`'s mode.
-void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to);
+// The relative paths in `exclude` ('/'-separated, normal) are left out with what is
+// under them.
+void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to,
+               const std::vector<std::string>& exclude = {});
 
 // $TMPDIR, or /tmp.
 std::filesystem::path temp_base();

@@ -53,6 +53,32 @@ TEST_CASE("copy_tree copies a tree deeper than PATH_MAX, fifos, symlinks as such
     CHECK_FALSE(fs::exists(to));
 }
 
+TEST_CASE("copy_tree leaves out excluded paths, also beside a tree deeper than PATH_MAX") {
+    TempDir temp("bincastle-test");
+    const fs::path from = temp.path() / "from";
+    write(from / "build/out", "left out");
+    write(from / "keep/build/out", "left out");
+    write(from / "keep/builder", "kept");
+    write(from / "keep/build.txt", "kept");
+    fs::create_symlink("keep", from / "link");
+    make_deep_tree(from / "keep");
+    REQUIRE(::chmod((from / "keep").c_str(), 0750) == 0);
+
+    const fs::path to = temp.path() / "to";
+    copy_tree(from, to, {"build", "keep/build", "link/builder"});
+    CHECK_FALSE(fs::exists(to / "build"));
+    CHECK_FALSE(fs::exists(to / "keep/build"));
+    CHECK(read(to / "keep/builder") == "kept");
+    CHECK(read(to / "keep/build.txt") == "kept");
+    CHECK(fs::read_symlink(to / "link") == "keep");
+    CHECK(read_deep_file(to / "keep") == "deep\n");
+    struct stat st {};
+    REQUIRE(::lstat((to / "keep").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0750);
+    remove_tree(from);
+    remove_tree(to);
+}
+
 TEST_CASE("a copy the disk refuses says why and where, not EIO") {
     TempDir temp("bincastle-test");
     const fs::path from = temp.path() / "from";
