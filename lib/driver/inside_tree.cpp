@@ -152,47 +152,12 @@ void sync_tree(int source, const fs::path& destination) {
     }
 }
 
-namespace {
-
-// `from` (on the host) to `name` in the directory `dir` (inside), never following a
-// symlink there and never replacing anything.
-void copy_in(const fs::path& from, int dir, const std::string& name) {
-    struct stat st {};
-    if (::lstat(from.c_str(), &st) != 0) throw SysError("stat", from.string());
-    if (S_ISDIR(st.st_mode)) {
-        if (::mkdirat(dir, name.c_str(), 0700) != 0) throw SysError("mkdir", name);
-        UniqueFd child(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!child) throw SysError("open", name);
-        for (const auto& entry : fs::directory_iterator(from))
-            copy_in(entry.path(), child.get(), entry.path().filename().string());
-        ::fchmod(child.get(), st.st_mode & 07777);
-    } else if (S_ISLNK(st.st_mode)) {
-        std::string target = fs::read_symlink(from).string();
-        if (::symlinkat(target.c_str(), dir, name.c_str()) != 0) throw SysError("symlink", name);
-    } else if (S_ISREG(st.st_mode)) {
-        UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!in) throw SysError("open", from.string());
-        UniqueFd out(::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 07777));
-        if (!out) throw SysError("create", name);
-        char buffer[65536];
-        for (ssize_t n; (n = ::read(in.get(), buffer, sizeof buffer)) != 0;) {
-            if (n < 0) throw SysError("read", from.string());
-            for (ssize_t done = 0; done < n;) {
-                ssize_t w = ::write(out.get(), buffer + done, static_cast<size_t>(n - done));
-                if (w < 0) throw SysError("write", name);
-                done += w;
-            }
-        }
-    }
-}
-
-}  // namespace
-
 void ClientRoot::write_back(const fs::path& host, const std::string& inside_path) const {
     fs::path inside(inside_path);
     UniqueFd parent = container::open_in_root(root_.get(), inside.parent_path().string(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!parent) throw SysError("open", inside.parent_path().string() + " (in this system)");
-    copy_in(host, parent.get(), inside.filename().string());
+    // Never through a symlink inside, never over anything there (copy_at).
+    copy_at(AT_FDCWD, host.string(), host.string(), parent.get(), inside.filename().string(), inside_path);
 }
 
 fs::path ClientRoot::mirror(const std::string& inside_path, const std::string& scope, const fs::path& store_root) const {
