@@ -1,10 +1,11 @@
 #pragma once
 
 // The one walk of a whole directory tree, for its readers (a source's tree hash, a
-// layer's recorded contents): by directory fd, one openat(O_NOFOLLOW | O_DIRECTORY)
-// per directory and one fstatat per entry relative to it, never by whole paths. So no
-// symlink below the root is followed, and a tree may be deeper than PATH_MAX. It holds
-// one descriptor per level of the tree.
+// layer's recorded contents, a system's size): by directory fd, one openat(O_NOFOLLOW |
+// O_DIRECTORY) per directory and one fstatat per entry relative to it, never by whole
+// paths. So no symlink below the root is followed, and a tree may be deeper than
+// PATH_MAX. It holds one descriptor per level of the tree (as remove_at and copy_at
+// do), so the limit of open files bounds the depth, not the length of a path.
 
 #include <string>
 #include <sys/stat.h>
@@ -57,7 +58,8 @@ public:
 };
 
 // Walks everything under the open directory `root` (not `root` itself); `shown` is
-// its path in errors, which are SysErrors naming the entry's.
+// its path in the walk's errors (SysErrors naming the entry's path); the visitor's
+// pass through.
 void walk_tree(int root, const std::string& shown, TreeVisitor& visitor);
 
 }  // namespace bincastle
