@@ -1,6 +1,7 @@
 #include "build/build_record.hpp"
 
 #include "graph/key_encoder.hpp"
+#include "store/layer_contents.hpp"
 #include "util/file_io.hpp"
 
 #include <bincastle/error.hpp>
@@ -24,22 +25,24 @@ Plan one_layer(const PlanLayer& layer) {
     return Plan{alone.name, {alone}};
 }
 
-// The relative paths of a tree's files with their content, symlinks as their targets.
+// The relative paths of a tree's files and symlinks, each with its type and the hash
+// of its content or target: as a layer's contents record reads them.
 std::map<std::string, std::string> files_of(const fs::path& root) {
     std::map<std::string, std::string> files;
-    std::error_code error;
-    for (fs::recursive_directory_iterator it(root, fs::directory_options::skip_permission_denied, error), end;
-         !error && it != end; it.increment(error)) {
-        std::string relative = it->path().lexically_relative(root).string();
-        if (it->is_symlink(error)) files[relative] = "-> " + fs::read_symlink(it->path(), error).string();
-        else if (it->is_regular_file(error)) files[relative] = hash_bytes(read_file(it->path().string())).hex();
-    }
+    for (auto& entry : LayerContents::of_tree(root).entries)
+        if (entry.type == 'f' || entry.type == 'l') files[std::move(entry.path)] = entry.type + entry.detail;
     return files;
 }
 
 std::vector<std::string> changed_files(const fs::path& before, const fs::path& now) {
     constexpr std::size_t shown = 5;
-    auto old_files = files_of(before), new_files = files_of(now);
+    std::map<std::string, std::string> old_files, new_files;
+    try {
+        old_files = files_of(before);
+        new_files = files_of(now);
+    } catch (const Error&) {
+        return {};  // then the reason says only that the content changed
+    }
     std::vector<std::string> out;
     std::size_t more = 0;
     auto note = [&](const std::string& text) {

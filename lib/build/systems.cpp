@@ -7,6 +7,7 @@
 #include "util/file_io.hpp"
 #include "util/file_tree.hpp"
 #include "util/process.hpp"
+#include "util/tree_walk.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
@@ -57,23 +58,36 @@ fs::path existing_stopped(const fs::path& store_root, const std::string& name, c
     return dir;
 }
 
-// Bytes allocated under `dir`, not following symlinks; what cannot be read is skipped.
+// Bytes allocated under a tree, not following symlinks. A directory its owner may not
+// read or search is left out, and the sum is then partial.
+class DiskUsage : public TreeVisitor {
+public:
+    explicit DiskUsage(SystemInfo& info) : info_(info) {}
+    void directory(const TreeDir&) override {}
+    bool entry(TreeEntry& entry) override {
+        const struct stat& st = entry.stat();
+        info_.bytes += static_cast<std::uint64_t>(st.st_blocks) * 512;
+        if (!S_ISDIR(st.st_mode)) return false;
+        if (::faccessat(entry.dir().fd, entry.name().c_str(), R_OK | X_OK, AT_SYMLINK_NOFOLLOW) == 0) return true;
+        info_.bytes_partial = true;
+        return false;
+    }
+
+private:
+    SystemInfo& info_;
+};
+
 void add_disk_usage(const fs::path& dir, SystemInfo& info) {
-    std::error_code error;
-    fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, error);
-    if (error) {
-        info.bytes_partial = info.bytes_partial || error != std::errc::no_such_file_or_directory;
+    UniqueFd top(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!top) {
+        info.bytes_partial = info.bytes_partial || errno != ENOENT;
         return;
     }
-    for (; it != fs::recursive_directory_iterator(); it.increment(error)) {
-        if (error) {
-            info.bytes_partial = true;
-            break;
-        }
-        struct stat st {};
-        if (::lstat(it->path().c_str(), &st) == 0) info.bytes += static_cast<std::uint64_t>(st.st_blocks) * 512;
-        if (st.st_mode != 0 && S_ISDIR(st.st_mode) && ::access(it->path().c_str(), R_OK | X_OK) != 0)
-            info.bytes_partial = true;
+    DiskUsage usage(info);
+    try {
+        walk_tree(top.get(), dir.string(), usage);
+    } catch (const Error&) {
+        info.bytes_partial = true;  // an entry went away, or could not be read
     }
 }
 

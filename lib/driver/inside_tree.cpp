@@ -7,7 +7,6 @@
 #include <bincastle/error.hpp>
 
 #include <cerrno>
-#include <dirent.h>
 #include <fcntl.h>
 #include <map>
 #include <poll.h>
@@ -60,34 +59,68 @@ bool exited(int pidfd) {
     return ::poll(&fd, 1, 0) == 1;
 }
 
-struct stat stat_at(int dir, const char* name) {
+struct stat stat_at(int dir, const std::string& name, const std::string& shown) {
     struct stat st {};
-    if (::fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("stat", name);
+    if (::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("stat", shown);
     return st;
 }
 
-void copy_file(int dir, const char* name, const struct stat& st, const fs::path& to) {
-    UniqueFd in(::openat(dir, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-    if (!in) throw SysError("open", name);
-    fs::path partial = to.string() + ".partial";
-    UniqueFd out(::open(partial.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
-    if (!out) throw SysError("open", partial.string());
-    char buffer[65536];
-    for (ssize_t n; (n = ::read(in.get(), buffer, sizeof buffer)) != 0;) {
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw SysError("read", name);
-        }
-        for (ssize_t done = 0; done < n;) {
-            ssize_t w = ::write(out.get(), buffer + done, static_cast<size_t>(n - done));
-            if (w < 0) throw SysError("write", partial.string());
-            done += w;
+// The file `name` of `from` to `name` in `to`, with its mode and times, through a
+// partial file renamed over it: a reader of the mirror never sees half a file.
+void copy_file(int from, const std::string& name, const struct stat& st, int to, const std::string& shown) {
+    const std::string partial = name + ".partial";
+    remove_at(to, partial, shown + ".partial");
+    copy_at(from, name, name, to, partial, shown + ".partial");
+    const timespec times[2] = {st.st_atim, st.st_mtim};
+    if (::utimensat(to, partial.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("utimensat", shown + ".partial");
+    if (::renameat(to, partial.c_str(), to, name.c_str()) != 0) throw SysError("rename", shown + ".partial");
+}
+
+// sync_tree by fds on both sides, so that the mirror may be as deep as the source.
+void sync_at(int source, int destination, const std::string& shown) {
+    std::map<std::string, struct stat> entries;
+    for (DirName& entry : sorted_entries_at(source, shown + " (source)")) {
+        const struct stat st = stat_at(source, entry.name, entry.name);
+        entries.emplace(std::move(entry.name), st);
+    }
+    for (const DirName& existing : sorted_entries_at(destination, shown)) {
+        auto it = entries.find(existing.name);
+        const struct stat mine = stat_at(destination, existing.name, shown + "/" + existing.name);
+        const mode_t type = mine.st_mode & S_IFMT;
+        const bool keep = it != entries.end() && (it->second.st_mode & S_IFMT) == type &&
+                          (S_ISDIR(mine.st_mode) || S_ISREG(mine.st_mode) || S_ISLNK(mine.st_mode));
+        if (!keep) remove_at(destination, existing.name, shown + "/" + existing.name);
+    }
+    for (const auto& [name, st] : entries) {
+        const std::string to = shown + "/" + name;
+        if (S_ISDIR(st.st_mode)) {
+            // Writable while it is filled; its own mode afterwards.
+            if (::mkdirat(destination, name.c_str(), 0700) != 0 &&
+                (errno != EEXIST || ::fchmodat(destination, name.c_str(), 0700, 0) != 0))
+                throw SysError("mkdir", to);
+            UniqueFd from = open_dir_at(source, name, name);
+            UniqueFd into = open_dir_at(destination, name, to);
+            sync_at(from.get(), into.get(), to);
+            if (::fchmod(into.get(), st.st_mode & 07777) != 0) throw SysError("chmod", to);
+        } else if (S_ISREG(st.st_mode)) {
+            struct stat mine {};
+            const bool same = ::fstatat(destination, name.c_str(), &mine, AT_SYMLINK_NOFOLLOW) == 0 &&
+                              mine.st_size == st.st_size && mine.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+                              mine.st_mtim.tv_nsec == st.st_mtim.tv_nsec;
+            if (!same) copy_file(source, name, st, destination, to);
+            else if ((mine.st_mode & 07777) != (st.st_mode & 07777) &&
+                     ::fchmodat(destination, name.c_str(), st.st_mode & 07777, 0) != 0)
+                throw SysError("chmod", to);
+        } else if (S_ISLNK(st.st_mode)) {
+            const std::string target = read_link_at(source, name, name);
+            struct stat mine {};
+            if (::fstatat(destination, name.c_str(), &mine, AT_SYMLINK_NOFOLLOW) == 0) {
+                if (read_link_at(destination, name, to) == target) continue;
+                remove_at(destination, name, to);
+            }
+            if (::symlinkat(target.c_str(), destination, name.c_str()) != 0) throw SysError("symlink", to);
         }
     }
-    ::fchmod(out.get(), st.st_mode & 07777);
-    timespec times[2] = {st.st_atim, st.st_mtim};
-    ::futimens(out.get(), times);
-    if (::rename(partial.c_str(), to.c_str()) != 0) throw SysError("rename", partial.string());
 }
 
 }  // namespace
@@ -101,98 +134,19 @@ ClientRoot::ClientRoot(int connection) : pidfd_(peer_pidfd(connection)) {
 }
 
 void sync_tree(int source, const fs::path& destination) {
-    UniqueFd dir(::openat(source, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!dir) throw SysError("open", destination.string() + " (source)");
-    std::map<std::string, struct stat> entries;
-    {
-        DIR* stream = ::fdopendir(::dup(dir.get()));
-        if (!stream) throw SysError("opendir", destination.string());
-        while (dirent* entry = ::readdir(stream)) {
-            std::string name = entry->d_name;
-            if (name == "." || name == "..") continue;
-            entries.emplace(name, stat_at(dir.get(), name.c_str()));
-        }
-        ::closedir(stream);
-    }
-    std::error_code error;
-    for (const auto& existing : fs::directory_iterator(destination)) {
-        std::string name = existing.path().filename().string();
-        auto it = entries.find(name);
-        bool keep = it != entries.end() && ((S_ISDIR(it->second.st_mode) && existing.is_directory(error) && !existing.is_symlink(error)) ||
-                                            (S_ISREG(it->second.st_mode) && existing.is_regular_file(error) && !existing.is_symlink(error)) ||
-                                            (S_ISLNK(it->second.st_mode) && existing.is_symlink(error)));
-        if (!keep) remove_tree(existing.path());
-    }
-    for (const auto& [name, st] : entries) {
-        fs::path to = destination / name;
-        if (S_ISDIR(st.st_mode)) {
-            // Writable while it is filled; its own mode afterwards.
-            if (::mkdir(to.c_str(), 0700) != 0 && (errno != EEXIST || ::chmod(to.c_str(), 0700) != 0))
-                throw SysError("mkdir", to.string());
-            UniqueFd child(::openat(dir.get(), name.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-            if (!child) throw SysError("open", name);
-            sync_tree(child.get(), to);
-            ::chmod(to.c_str(), st.st_mode & 07777);
-        } else if (S_ISREG(st.st_mode)) {
-            struct stat mine {};
-            bool same = ::lstat(to.c_str(), &mine) == 0 && mine.st_size == st.st_size &&
-                        mine.st_mtim.tv_sec == st.st_mtim.tv_sec && mine.st_mtim.tv_nsec == st.st_mtim.tv_nsec;
-            if (!same) copy_file(dir.get(), name.c_str(), st, to);
-            else if ((mine.st_mode & 07777) != (st.st_mode & 07777)) ::chmod(to.c_str(), st.st_mode & 07777);
-        } else if (S_ISLNK(st.st_mode)) {
-            std::string target(static_cast<size_t>(st.st_size) + 1, '\0');
-            ssize_t n = ::readlinkat(dir.get(), name.c_str(), target.data(), target.size());
-            if (n < 0) throw SysError("readlink", name);
-            target.resize(static_cast<size_t>(n));
-            std::error_code ignored;
-            if (fs::is_symlink(to, ignored) && fs::read_symlink(to, ignored).string() == target) continue;
-            fs::remove(to, ignored);
-            if (::symlink(target.c_str(), to.c_str()) != 0) throw SysError("symlink", to.string());
-        }
-    }
+    UniqueFd from(::openat(source, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!from) throw SysError("open", destination.string() + " (source)");
+    UniqueFd into(::open(destination.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!into) throw SysError("open", destination.string());
+    sync_at(from.get(), into.get(), destination.string());
 }
-
-namespace {
-
-// `from` (on the host) to `name` in the directory `dir` (inside), never following a
-// symlink there and never replacing anything.
-void copy_in(const fs::path& from, int dir, const std::string& name) {
-    struct stat st {};
-    if (::lstat(from.c_str(), &st) != 0) throw SysError("stat", from.string());
-    if (S_ISDIR(st.st_mode)) {
-        if (::mkdirat(dir, name.c_str(), 0700) != 0) throw SysError("mkdir", name);
-        UniqueFd child(::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!child) throw SysError("open", name);
-        for (const auto& entry : fs::directory_iterator(from))
-            copy_in(entry.path(), child.get(), entry.path().filename().string());
-        ::fchmod(child.get(), st.st_mode & 07777);
-    } else if (S_ISLNK(st.st_mode)) {
-        std::string target = fs::read_symlink(from).string();
-        if (::symlinkat(target.c_str(), dir, name.c_str()) != 0) throw SysError("symlink", name);
-    } else if (S_ISREG(st.st_mode)) {
-        UniqueFd in(::open(from.c_str(), O_RDONLY | O_CLOEXEC));
-        if (!in) throw SysError("open", from.string());
-        UniqueFd out(::openat(dir, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st.st_mode & 07777));
-        if (!out) throw SysError("create", name);
-        char buffer[65536];
-        for (ssize_t n; (n = ::read(in.get(), buffer, sizeof buffer)) != 0;) {
-            if (n < 0) throw SysError("read", from.string());
-            for (ssize_t done = 0; done < n;) {
-                ssize_t w = ::write(out.get(), buffer + done, static_cast<size_t>(n - done));
-                if (w < 0) throw SysError("write", name);
-                done += w;
-            }
-        }
-    }
-}
-
-}  // namespace
 
 void ClientRoot::write_back(const fs::path& host, const std::string& inside_path) const {
     fs::path inside(inside_path);
     UniqueFd parent = container::open_in_root(root_.get(), inside.parent_path().string(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (!parent) throw SysError("open", inside.parent_path().string() + " (in this system)");
-    copy_in(host, parent.get(), inside.filename().string());
+    // Never through a symlink inside, never over anything there (copy_at).
+    copy_at(AT_FDCWD, host.string(), host.string(), parent.get(), inside.filename().string(), inside_path);
 }
 
 fs::path ClientRoot::mirror(const std::string& inside_path, const std::string& scope, const fs::path& store_root) const {

@@ -82,39 +82,9 @@ Error source_changed(const fs::path& source) {
 // under a key that does not describe it. So the copy, not the source, is hashed
 // again: it is what gets stored. No stat cache helps here (the copy's inodes are all
 // new), but its pages are still in memory.
-// copy_tree, leaving out the relative paths in `exclude` (and what is under them).
-void copy_excluding(const fs::path& from, const fs::path& to, const std::vector<std::string>& exclude,
-                    const std::string& relative = {}) {
-    if (exclude.empty()) return copy_tree(from, to);
-    std::error_code error;
-    fs::create_directory(to, error);
-    if (error) throw SysError(error.value(), "mkdir", to.string());
-    for (const auto& entry : fs::directory_iterator(from)) {
-        std::string path = (relative.empty() ? "" : relative + "/") + entry.path().filename().string();
-        fs::path target = to / entry.path().filename();
-        std::string normal = fs::path(path).lexically_normal().string();
-        bool excluded = false, above_excluded = false;
-        for (const auto& x : exclude) {
-            std::string ex = fs::path(x).lexically_normal().string();
-            while (ex.size() > 1 && ex.back() == '/') ex.pop_back();
-            excluded |= ex == normal;
-            above_excluded |= ex.starts_with(normal + "/");
-        }
-        if (excluded) continue;
-        if (entry.is_directory(error) && !entry.is_symlink(error)) {
-            if (above_excluded) copy_excluding(entry.path(), target, exclude, path);
-            else copy_tree(entry.path(), target);
-        } else {
-            copy_entry(entry.path(), target);
-        }
-    }
-    fs::permissions(to, fs::status(from).permissions(), fs::perm_options::replace, error);
-    if (error) throw SysError(error.value(), "chmod", to.string());
-}
-
 void copy_checked_source(const BuildSetup& setup, std::size_t node, const fs::path& source, const fs::path& copy) {
     try {
-        copy_excluding(source, copy, setup.graph->node(node).layer->source->exclude);
+        copy_tree(source, copy, normal_exclude(setup.graph->node(node).layer->source->exclude));
     } catch (const Error&) {
         // A file that shrinks while it is copied fails the copy (EIO): say so when the
         // source no longer matches its key.

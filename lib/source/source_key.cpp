@@ -32,9 +32,7 @@ std::string git_commit_of(const fs::path& store_root, const SourceSpec& source) 
     return it->second;
 }
 
-Key local_content_key(const fs::path& dir, const std::vector<std::string>& exclude, StatCache* cache) {
-    // Without exclusions, the tree hash alone: the keys of existing LocalDirs stay.
-    if (exclude.empty()) return hash_tree(dir, cache, 0);
+std::vector<std::string> normal_exclude(const std::vector<std::string>& exclude) {
     std::vector<std::string> normal;
     for (const auto& path : exclude) {
         std::string text = fs::path(path).lexically_normal().string();
@@ -45,6 +43,13 @@ Key local_content_key(const fs::path& dir, const std::vector<std::string>& exclu
     }
     std::sort(normal.begin(), normal.end());
     normal.erase(std::unique(normal.begin(), normal.end()), normal.end());
+    return normal;
+}
+
+Key local_content_key(const fs::path& dir, const std::vector<std::string>& exclude, StatCache* cache) {
+    // Without exclusions, the tree hash alone: the keys of existing LocalDirs stay.
+    if (exclude.empty()) return hash_tree(dir, cache, 0);
+    const std::vector<std::string> normal = normal_exclude(exclude);
     Key tree = hash_tree(dir, cache, 0, nullptr, normal);
     return KeyEncoder("local-dir").field('t', tree).field('x', normal).finish();
 }

@@ -20,6 +20,10 @@ SourceContentKey make_source_key(const std::filesystem::path& definition_dir, co
                                  const Store& store, const std::filesystem::path& dpkg_admin_dir = "/var/lib/dpkg",
                                  bool insecure_registry = false);
 
+// A LocalDir's Exclude paths, normal ('/'-separated, no trailing '/'), sorted, each
+// once; an Error for one that is not inside the directory.
+std::vector<std::string> normal_exclude(const std::vector<std::string>& exclude);
+
 // The content key of a local directory source: its tree hash, or, when it excludes
 // paths, the tree hash without them and the exclusions. `cache` may be null.
 Key local_content_key(const std::filesystem::path& dir, const std::vector<std::string>& exclude, StatCache* cache);

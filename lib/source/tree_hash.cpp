@@ -2,16 +2,17 @@
 
 #include "graph/key_encoder.hpp"
 #include "util/file_hash.hpp"
+#include "util/file_tree.hpp"
 #include "util/parallel.hpp"
+#include "util/tree_walk.hpp"
+#include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
 
 #include <algorithm>
-#include <cerrno>
 #include <chrono>
 #include <dirent.h>
 #include <fcntl.h>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -67,89 +68,66 @@ std::int64_t now_ns() {
     return duration_cast<nanoseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-struct Walk {
+// The entries and directories, by walk_tree: each entry is one fstatat (and a symlink
+// one readlinkat, unless `cache` knows its target) of its name. In a directory that
+// `cache` knows unchanged, a symlink it knows is not even stat'ed.
+class Walk : public TreeVisitor {
+public:
+    Walk(const std::vector<std::string>& exclude, const StatCache* cache) : exclude_(exclude), cache_(cache) {}
+
     std::vector<Entry> entries;
     std::vector<std::pair<std::string, StatCache::Stat>> dirs;  // each directory's, the root's as ""
     std::size_t links_checked = 0;                              // symlinks stat'ed
+
+    void directory(const TreeDir& dir) override {
+        dirs.emplace_back(dir.path, StatCache::Stat::of(dir.stat));
+        dir_unchanged_ = cache_ && cache_->has_dir(dir.path, dirs.back().second);
+    }
+
+    bool entry(TreeEntry& found) override {
+        if (!exclude_.empty() && std::find(exclude_.begin(), exclude_.end(), found.path()) != exclude_.end())
+            return false;
+        Entry entry{found.path(), Type::file, {}, {}, {}};
+        if (dir_unchanged_ && found.listed_type() == DT_LNK) {
+            if (auto link = cache_->find_link(entry.path)) {
+                entry.type = Type::symlink;
+                entry.stat = link->stat;
+                entry.target = std::move(link->target);
+                entries.push_back(std::move(entry));
+                return false;
+            }
+        }
+        const struct stat& st = found.stat();
+        entry.stat = StatCache::Stat::of(st);
+        const bool into = S_ISDIR(st.st_mode);
+        if (into) {
+            entry.type = Type::directory;
+        } else if (S_ISLNK(st.st_mode)) {
+            entry.type = Type::symlink;
+            ++links_checked;
+            if (auto known = cache_ ? cache_->find_target(entry.path, entry.stat) : std::nullopt) {
+                entry.target = std::move(*known);
+            } else {
+                entry.target = read_link_at(found.dir().fd, found.name(), found.shown());
+                entry.link_read = true;
+            }
+        } else if (!S_ISREG(st.st_mode)) {
+            throw Error(found.shown() + " is " + std::string(unsupported_kind(st.st_mode)) +
+                        "; a source tree may hold only files, directories and symlinks");
+        }
+        entries.push_back(std::move(entry));
+        return into;
+    }
+
+private:
+    const std::vector<std::string>& exclude_;
+    const StatCache* cache_;
+    bool dir_unchanged_ = false;  // of the directory whose entries come now
 };
 
-// By directory fd: each entry is one fstatat (and a symlink one readlinkat, unless
-// `cache` knows its target) of its name, not a walk of its whole path. In a directory
-// that `cache` knows unchanged, a symlink it knows is not even stat'ed.
-Walk walk(const std::string& root, const std::vector<std::string>& exclude, const StatCache* cache) {
-    auto excluded = [&](const std::string& path) {
-        return std::find(exclude.begin(), exclude.end(), path) != exclude.end();
-    };
-    Walk result;
-    std::vector<std::string> pending{""};
-    std::string target;
-    while (!pending.empty()) {
-        std::string dir = std::move(pending.back());
-        pending.pop_back();
-        std::string dir_path = dir.empty() ? root : root + "/" + dir;
-        // The root may be a symlink to the tree; nothing below it is followed.
-        int fd = ::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (dir.empty() ? 0 : O_NOFOLLOW));
-        if (fd < 0) throw SysError("opendir", dir_path);
-        std::unique_ptr<DIR, int (*)(DIR*)> stream(::fdopendir(fd), ::closedir);
-        if (!stream) {
-            ::close(fd);
-            throw SysError("opendir", dir_path);
-        }
-        // Before the listing: a change during it is a change to the next walk.
-        struct stat dir_st;
-        if (::fstat(fd, &dir_st) != 0) throw SysError("stat", dir_path);
-        const auto dir_stat = StatCache::Stat::of(dir_st);
-        const bool dir_unchanged = cache && cache->has_dir(dir, dir_stat);
-        result.dirs.emplace_back(dir, dir_stat);
-        errno = 0;
-        while (dirent* found = ::readdir(stream.get())) {
-            std::string_view name = found->d_name;
-            if (name == "." || name == "..") continue;
-            Entry entry{dir.empty() ? std::string(name) : dir + "/" + std::string(name), Type::file, {}, {}, {}};
-            if (!exclude.empty() && excluded(entry.path)) continue;
-            if (dir_unchanged && found->d_type == DT_LNK) {
-                if (auto link = cache->find_link(entry.path)) {
-                    entry.type = Type::symlink;
-                    entry.stat = link->stat;
-                    entry.target = std::move(link->target);
-                    result.entries.push_back(std::move(entry));
-                    errno = 0;
-                    continue;
-                }
-            }
-            struct stat st;
-            if (::fstatat(fd, found->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", root + "/" + entry.path);
-            entry.stat = StatCache::Stat::of(st);
-            if (S_ISDIR(st.st_mode)) {
-                entry.type = Type::directory;
-                pending.push_back(entry.path);
-            } else if (S_ISLNK(st.st_mode)) {
-                entry.type = Type::symlink;
-                ++result.links_checked;
-                if (auto known = cache ? cache->find_target(entry.path, entry.stat) : std::nullopt) {
-                    entry.target = std::move(*known);
-                } else {
-                    target.resize(static_cast<std::size_t>(st.st_size) + 1);
-                    ssize_t n = ::readlinkat(fd, found->d_name, target.data(), target.size());
-                    if (n < 0) throw SysError("readlink", root + "/" + entry.path);
-                    entry.target.assign(target.data(), static_cast<std::size_t>(n));
-                    entry.link_read = true;
-                }
-            } else if (!S_ISREG(st.st_mode)) {
-                throw Error(root + "/" + entry.path + " is " + std::string(unsupported_kind(st.st_mode)) +
-                            "; a source tree may hold only files, directories and symlinks");
-            }
-            result.entries.push_back(std::move(entry));
-            errno = 0;
-        }
-        if (errno != 0) throw SysError("readdir", dir_path);
-    }
-    return result;
-}
-
-void hash_content(const std::string& path, Read& read) {
+void hash_content(int root, const std::string& shown, Read& read) {
     read.hashed_at = now_ns();
-    FileHash hash = hash_file(AT_FDCWD, path, path);
+    FileHash hash = hash_file_under(root, read.entry->path, shown);
     read.opened = StatCache::Stat::of(hash.opened);
     read.bytes = hash.bytes;
     read.entry->content = hash.content;
@@ -160,8 +138,12 @@ void hash_content(const std::string& path, Read& read) {
 Key hash_tree(const fs::path& root, StatCache* cache, unsigned threads, TreeHashStats* stats,
               const std::vector<std::string>& exclude) {
     const std::string root_path = root.string();
+    // The root may be a symlink to the tree; nothing below it is followed.
+    UniqueFd top(::open(root_path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!top) throw SysError("opendir", root_path);
     const std::int64_t walked_at = now_ns();
-    Walk walked = walk(root_path, exclude, cache);
+    Walk walked(exclude, cache);
+    walk_tree(top.get(), root_path, walked);
     std::vector<Entry>& entries = walked.entries;
     std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) { return a.path < b.path; });
 
@@ -179,7 +161,8 @@ Key hash_tree(const fs::path& root, StatCache* cache, unsigned threads, TreeHash
     }
 
     if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-    parallel_for(reads.size(), threads, [&](std::size_t i) { hash_content(root_path + "/" + reads[i].entry->path, reads[i]); });
+    parallel_for(reads.size(), threads,
+                 [&](std::size_t i) { hash_content(top.get(), root_path + "/" + reads[i].entry->path, reads[i]); });
 
     KeyEncoder encoder("tree");
     for (const auto& entry : entries) {

@@ -6,6 +6,7 @@
 #include "util/file_hash.hpp"
 #include "util/file_tree.hpp"
 #include "util/parallel.hpp"
+#include "util/tree_walk.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
@@ -14,7 +15,6 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
-#include <climits>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -40,61 +40,51 @@ char type_of(mode_t mode) {
     return 's';
 }
 
-// Everything but the files' contents, by directory fd (a build may leave a path
-// longer than PATH_MAX): one fstatat per entry.
-void walk(int dirfd, const std::string& shown, const std::string& relative, std::vector<LayerContents::Entry>& entries) {
-    for (const std::string& name : sorted_names_at(dirfd, shown)) {
-        const std::string path = shown + "/" + name;
-        LayerContents::Entry entry{relative.empty() ? name : relative + "/" + name, 'f', 0, "-"};
-        struct stat st;
-        if (::fstatat(dirfd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", path);
-        entry.type = type_of(st.st_mode);
-        entry.mode = st.st_mode & 07777;
-        if (entry.type == 'd') {
-            UniqueFd dir = open_dir_at(dirfd, name, path);
-            if (container::is_opaque_dir(dir.get())) entry.detail = "opaque";
-            const std::string inside = entry.path;
-            entries.push_back(std::move(entry));
-            walk(dir.get(), path, inside, entries);
-            continue;
-        }
+// Everything but the files' contents: one fstatat per entry.
+class ContentsVisitor : public TreeVisitor {
+public:
+    explicit ContentsVisitor(std::vector<LayerContents::Entry>& entries) : entries_(entries) {}
+
+    // A directory is recorded from its open fd, where its opaque mark is read.
+    void directory(const TreeDir& dir) override {
+        if (dir.path.empty()) return;
+        entries_.push_back({dir.path, 'd', static_cast<std::uint32_t>(dir.stat.st_mode & 07777),
+                            container::is_opaque_dir(dir.fd) ? "opaque" : "-"});
+    }
+
+    bool entry(TreeEntry& found) override {
+        const struct stat& st = found.stat();
+        LayerContents::Entry entry{found.path(), type_of(st.st_mode),
+                                   static_cast<std::uint32_t>(st.st_mode & 07777), "-"};
+        if (entry.type == 'd') return true;
         if (entry.type == 'l') {
-            entry.detail = hash_bytes(read_link_at(dirfd, name, path)).hex();
-        } else if (entry.type == 'f' && container::is_whiteout(dirfd, name, st, path)) {
+            entry.detail = hash_bytes(read_link_at(found.dir().fd, found.name(), found.shown())).hex();
+        } else if (entry.type == 'f' && container::is_whiteout(found.dir().fd, found.name(), st, found.shown())) {
             entry.detail = "whiteout";
         } else if (entry.type == 'c' || entry.type == 'b') {
             entry.detail = std::to_string(major(st.st_rdev)) + ":" + std::to_string(minor(st.st_rdev));
         }
-        entries.push_back(std::move(entry));
+        entries_.push_back(std::move(entry));
+        return false;
     }
-}
 
-// The content hash of the file `relative` under `root`; past PATH_MAX, reached a
-// directory at a time.
-Key content_of(int root, const std::string& relative, const std::string& shown) {
-    if (relative.size() < PATH_MAX) return hash_file(root, relative, shown).content;
-    UniqueFd dir;
-    int at = root;
-    std::size_t start = 0;
-    for (std::size_t slash; (slash = relative.find('/', start)) != std::string::npos; start = slash + 1) {
-        dir = open_dir_at(at, relative.substr(start, slash - start), shown);
-        at = dir.get();
-    }
-    return hash_file(at, relative.substr(start), shown).content;
-}
+private:
+    std::vector<LayerContents::Entry>& entries_;
+};
 
 LayerContents read_tree(const std::string& root) {
     UniqueFd top(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!top) throw SysError("opendir", root);
     LayerContents contents;
     auto& entries = contents.entries;
-    walk(top.get(), root, "", entries);
+    ContentsVisitor visitor(entries);
+    walk_tree(top.get(), root, visitor);
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
     std::vector<LayerContents::Entry*> files;
     for (auto& entry : entries)
         if (entry.type == 'f' && entry.detail == "-") files.push_back(&entry);
     parallel_for(files.size(), std::max(1u, std::thread::hardware_concurrency()), [&](std::size_t i) {
-        files[i]->detail = content_of(top.get(), files[i]->path, root + "/" + files[i]->path).hex();
+        files[i]->detail = hash_file_under(top.get(), files[i]->path, root + "/" + files[i]->path).content.hex();
     });
     return contents;
 }

@@ -1,5 +1,6 @@
 #include "util/file_hash.hpp"
 
+#include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
 #include "util/xxh3_avx2.hpp"
 
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <fcntl.h>
 #include <iterator>
 #include <unistd.h>
@@ -88,6 +90,18 @@ FileHash hash_file(int dirfd, const std::string& name, const std::string& path) 
     }
     hash.content = key_of(XXH3_128bits_digest(&state));
     return hash;
+}
+
+FileHash hash_file_under(int root, const std::string& relative, const std::string& shown) {
+    if (relative.size() < PATH_MAX) return hash_file(root, relative, shown);
+    UniqueFd dir;
+    int at = root;
+    std::size_t start = 0;
+    for (std::size_t slash; (slash = relative.find('/', start)) != std::string::npos; start = slash + 1) {
+        dir = open_dir_at(at, relative.substr(start, slash - start), shown);
+        at = dir.get();
+    }
+    return hash_file(at, relative.substr(start), shown);
 }
 
 }  // namespace bincastle

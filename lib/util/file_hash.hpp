@@ -21,5 +21,8 @@ struct FileHash {
 // symlink or blocking on a fifo: what is not a regular file by the time it is opened is
 // an Error, never followed or waited on. `shown` is its path in errors.
 FileHash hash_file(int dirfd, const std::string& name, const std::string& shown);
+// hash_file of the file at the relative path `relative` under the directory `root`,
+// also past PATH_MAX (then reached a directory at a time).
+FileHash hash_file_under(int root, const std::string& relative, const std::string& shown);
 
 }  // namespace bincastle

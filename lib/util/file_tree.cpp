@@ -24,11 +24,11 @@ UniqueFd open_dir_at(int dirfd, const std::string& name, const std::string& show
     return fd;
 }
 
-std::vector<std::string> sorted_names_at(int dirfd, const std::string& shown) {
+std::vector<DirName> sorted_entries_at(int dirfd, const std::string& shown) {
     // Read through dirfd itself, from its start: no second descriptor, which the
     // removal of a partial output may not get when a process has too many open files.
     if (::lseek(dirfd, 0, SEEK_SET) < 0) throw SysError("lseek", shown);
-    std::vector<std::string> names;
+    std::vector<DirName> entries;
     std::vector<char> buffer(32 << 10);
     for (;;) {
         const ssize_t n = ::getdents64(dirfd, buffer.data(), buffer.size());
@@ -36,11 +36,18 @@ std::vector<std::string> sorted_names_at(int dirfd, const std::string& shown) {
         if (n == 0) break;
         for (ssize_t offset = 0; offset < n;) {
             const auto* entry = reinterpret_cast<const dirent64*>(buffer.data() + offset);
-            if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) names.emplace_back(entry->d_name);
+            if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0)
+                entries.push_back({entry->d_name, entry->d_type});
             offset += entry->d_reclen;
         }
     }
-    std::sort(names.begin(), names.end());
+    std::sort(entries.begin(), entries.end(), [](const DirName& a, const DirName& b) { return a.name < b.name; });
+    return entries;
+}
+
+std::vector<std::string> sorted_names_at(int dirfd, const std::string& shown) {
+    std::vector<std::string> names;
+    for (DirName& entry : sorted_entries_at(dirfd, shown)) names.push_back(std::move(entry.name));
     return names;
 }
 
@@ -114,18 +121,51 @@ std::string read_link_at(int dirfd, const std::string& name, const std::string& 
     }
 }
 
+namespace {
+
+void copy_dir_at(int from_dir, const std::string& name, const std::string& from_shown, int to_dir,
+                 const std::string& to_name, const std::string& to_shown, mode_t perm, const std::string& relative,
+                 const std::vector<std::string>& exclude);
+
+// copy_at of each entry of the directory `from` into the directory `to`, but the ones
+// whose path (below `relative`) is in `exclude`; a directory with such a path below
+// it is copied without that path.
+void copy_entries_at(int from, const std::string& from_shown, int to, const std::string& to_shown,
+                     const std::string& relative, const std::vector<std::string>& exclude) {
+    for (const std::string& name : sorted_names_at(from, from_shown)) {
+        const std::string path = relative.empty() ? name : relative + "/" + name;
+        const std::string from_child = from_shown + "/" + name, to_child = to_shown + "/" + name;
+        if (std::find(exclude.begin(), exclude.end(), path) != exclude.end()) continue;
+        const bool above = std::any_of(exclude.begin(), exclude.end(),
+                                       [&](const std::string& x) { return x.starts_with(path + "/"); });
+        struct stat st {};
+        if (above && ::fstatat(from, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", from_child);
+        if (above && S_ISDIR(st.st_mode))
+            copy_dir_at(from, name, from_child, to, name, to_child, st.st_mode & 07777, path, exclude);
+        else
+            copy_at(from, name, from_child, to, name, to_child);
+    }
+}
+
+void copy_dir_at(int from_dir, const std::string& name, const std::string& from_shown, int to_dir,
+                 const std::string& to_name, const std::string& to_shown, mode_t perm, const std::string& relative,
+                 const std::vector<std::string>& exclude) {
+    if (::mkdirat(to_dir, to_name.c_str(), 0700) != 0) throw SysError("mkdir", to_shown);
+    UniqueFd in = open_dir_at(from_dir, name, from_shown);
+    UniqueFd out = open_dir_at(to_dir, to_name, to_shown);
+    copy_entries_at(in.get(), from_shown, out.get(), to_shown, relative, exclude);
+    if (::fchmod(out.get(), perm) != 0) throw SysError("chmod", to_shown);
+}
+
+}  // namespace
+
 void copy_at(int from_dir, const std::string& name, const std::string& from_shown, int to_dir,
              const std::string& to_name, const std::string& to_shown) {
     struct stat st {};
     if (::fstatat(from_dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", from_shown);
     const mode_t perm = st.st_mode & 07777;
     if (S_ISDIR(st.st_mode)) {
-        if (::mkdirat(to_dir, to_name.c_str(), 0700) != 0) throw SysError("mkdir", to_shown);
-        UniqueFd in = open_dir_at(from_dir, name, from_shown);
-        UniqueFd out = open_dir_at(to_dir, to_name, to_shown);
-        for (const std::string& child : sorted_names_at(in.get(), from_shown))
-            copy_at(in.get(), child, from_shown + "/" + child, out.get(), child, to_shown + "/" + child);
-        if (::fchmod(out.get(), perm) != 0) throw SysError("chmod", to_shown);
+        copy_dir_at(from_dir, name, from_shown, to_dir, to_name, to_shown, perm, {}, {});
     } else if (S_ISREG(st.st_mode)) {
         UniqueFd in(::openat(from_dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
         if (!in) throw SysError("open", from_shown);
@@ -152,7 +192,7 @@ void copy_entry(const fs::path& from, const fs::path& to) {
     copy_at(AT_FDCWD, from.string(), from.string(), AT_FDCWD, to.string(), to.string());
 }
 
-void copy_tree(const fs::path& from, const fs::path& to) {
+void copy_tree(const fs::path& from, const fs::path& to, const std::vector<std::string>& exclude) {
     // `from` itself may be a symlink to the tree (a source directory may be).
     UniqueFd in(::open(from.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!in) throw SysError("open", from.string());
@@ -161,8 +201,7 @@ void copy_tree(const fs::path& from, const fs::path& to) {
     if (::mkdir(to.c_str(), 0700) != 0 && errno != EEXIST) throw SysError("mkdir", to.string());
     UniqueFd out(::open(to.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!out) throw SysError("open", to.string());
-    for (const std::string& name : sorted_names_at(in.get(), from.string()))
-        copy_at(in.get(), name, (from / name).string(), out.get(), name, (to / name).string());
+    copy_entries_at(in.get(), from.string(), out.get(), to.string(), {}, exclude);
     if (::fchmod(out.get(), st.st_mode & 07777) != 0) throw SysError("chmod", to.string());
 }
 

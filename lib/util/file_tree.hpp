@@ -15,7 +15,15 @@ namespace bincastle {
 
 // The directory `name` in `dirfd`, open for reading; a symlink there is refused.
 UniqueFd open_dir_at(int dirfd, const std::string& name, const std::string& shown);
-// The names in the directory `dirfd`, without . and .., in byte order.
+// An entry of a directory listing: its name and the type the listing gave (DT_*,
+// DT_UNKNOWN where the filesystem does not say).
+struct DirName {
+    std::string name;
+    unsigned char type;
+};
+// The entries of the directory `dirfd`, without . and .., in byte order of name.
+std::vector<DirName> sorted_entries_at(int dirfd, const std::string& shown);
+// Their names only.
 std::vector<std::string> sorted_names_at(int dirfd, const std::string& shown);
 // Removes `name` in `dirfd` (a whole tree for a directory), whatever it is; a symlink
 // is removed itself, never what it points to. A directory without u+rwx (a rootless
@@ -38,7 +46,10 @@ void remove_tree(const std::filesystem::path& path);
 void copy_entry(const std::filesystem::path& from, const std::filesystem::path& to);
 // The tree of the directory `from` (or of the one a symlink `from` points to) into
 // the directory `to`, made when missing, as copy_entry copies; `to` gets `from`'s mode.
-void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to);
+// The relative paths in `exclude` ('/'-separated, normal) are left out with what is
+// under them.
+void copy_tree(const std::filesystem::path& from, const std::filesystem::path& to,
+               const std::vector<std::string>& exclude = {});
 
 // $TMPDIR, or /tmp.
 std::filesystem::path temp_base();

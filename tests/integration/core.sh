@@ -419,6 +419,31 @@ t_source_edited_during_build() {
     def build 2>/dev/null || fail "a build after the edits failed"
 }
 
+# cd_deep DIR: into the directory 25 levels of $long below DIR, by relative steps (the
+# whole path is longer than PATH_MAX); with MAKE, making them.
+long=$(printf '%200s' '' | tr ' ' d)
+cd_deep() {
+    cd "$1" || return 1
+    for _ in $(seq 25); do
+        if [ "${2:-}" = make ]; then mkdir "$long" || return 1; fi
+        cd -P "$long" || return 1
+    done
+}
+
+t_deep_source() {
+    setup
+    mkdir "$D/src/.deep"  # not in the tool's /src/*
+    (cd_deep "$D/src/.deep" make && echo deep >file) || fail "cannot make the deep tree"
+    def build 2>"$T/err" || fail "build failed: $(tail -5 "$T/err")"
+    out=$(def run 2>/dev/null) || fail "run failed"
+    [ "$out" = "first version" ] || fail "the system shows '$out'"
+    # A change at the bottom is a change of the source.
+    (cd_deep "$D/src/.deep" && echo deeper >file) || fail "cannot change the deep file"
+    def build --progress=json 2>"$T/events" || fail "rebuild failed: $(tail -5 "$T/events")"
+    [ "$(layers_with built "$T/events")" = "app src tool " ] || fail "rebuilt: $(layers_with built "$T/events")"
+    def verify 2>"$T/err" || fail "verify failed: $(cat "$T/err")"
+}
+
 t_verify() {
     setup
     export BC_HOSTILE=1 BC_WHITEOUT=1
@@ -519,5 +544,6 @@ tap_case t_gc_keeps_what_a_build_is_about_to_use "gc keeps what a process buildi
 tap_case t_jobs_do_not_change_keys "-j changes MAKEFLAGS, not keys: a build with another -j is cached"
 tap_case t_explain "--explain names what changed for each layer built: a file, a script, a dependency"
 tap_case t_source_edited_during_build "a local source edited while it builds fails the build and stores nothing"
+tap_case t_deep_source "a local source deeper than PATH_MAX builds, and a change at its bottom rebuilds"
 
 tap_main

@@ -4,6 +4,7 @@
 #include "driver/definition_compiler.hpp"
 #include "driver/definition_source.hpp"
 #include "driver/driver_command.hpp"
+#include "driver/inside_tree.hpp"
 #include "test_files.hpp"
 #include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
@@ -263,4 +265,40 @@ TEST_CASE("compile cache: a damaged program is compiled again, with a notice") {
     // Healed: found in the cache again.
     CHECK_FALSE(compile().compiled);
     CHECK(calls(dir.path()) == 4);
+}
+
+TEST_CASE("sync_tree mirrors a tree deeper than PATH_MAX, and makes an old mirror equal") {
+    TempDir temp("bincastle-test");
+    const fs::path source = temp.path() / "source", mirror = temp.path() / "mirror";
+    write(source / "a", "new a", 0600);
+    write(source / "kept", "kept");
+    write(source / "was-a-file/inside", "x");
+    fs::create_symlink("a", source / "link");
+    REQUIRE(::mkfifo((source / "fifo").c_str(), 0644) == 0);
+    bincastle::testing::make_deep_tree(source);
+    // An older mirror: a stale file, a file where a directory is now, a leftover.
+    write(mirror / "a", "old a");
+    write(mirror / "gone", "gone");
+    write(mirror / "was-a-file", "file");
+    write(mirror / "a.partial", "torn");
+    fs::create_symlink("elsewhere", mirror / "link");
+
+    for (int round = 0; round < 2; ++round) {
+        UniqueFd from(::open(source.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+        REQUIRE(from);
+        sync_tree(from.get(), mirror);
+        CHECK(read(mirror / "a") == "new a");
+        struct stat st {};
+        REQUIRE(::lstat((mirror / "a").c_str(), &st) == 0);
+        CHECK((st.st_mode & 07777) == 0600);
+        CHECK(read(mirror / "kept") == "kept");
+        CHECK(read(mirror / "was-a-file/inside") == "x");
+        CHECK(fs::read_symlink(mirror / "link") == "a");
+        CHECK_FALSE(fs::exists(mirror / "gone"));
+        CHECK_FALSE(fs::exists(mirror / "a.partial"));
+        CHECK_FALSE(fs::exists(fs::symlink_status(mirror / "fifo")));
+        CHECK(bincastle::testing::read_deep_file(mirror) == "deep\n");
+    }
+    remove_tree(source);
+    remove_tree(mirror);
 }

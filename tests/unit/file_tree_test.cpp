@@ -18,43 +18,11 @@ namespace fs = std::filesystem;
 using namespace bincastle;
 using namespace bincastle::testing;
 
-namespace {
-
-// 25 directories of 200 characters below `root`, made with relative steps (the whole
-// path is longer than PATH_MAX), and a file at the bottom; returns the directory name.
-std::string make_deep_tree(const fs::path& root) {
-    const std::string name(200, 'd');
-    UniqueFd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    REQUIRE(dir);
-    for (int i = 0; i < 25; ++i) {
-        REQUIRE(::mkdirat(dir.get(), name.c_str(), 0755) == 0);
-        dir = open_dir_at(dir.get(), name, name);
-    }
-    UniqueFd file(::openat(dir.get(), "file", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
-    REQUIRE(file);
-    REQUIRE(::write(file.get(), "deep\n", 5) == 5);
-    return name;
-}
-
-// What the file at the bottom of make_deep_tree's tree under `root` holds.
-std::string read_deep_file(const fs::path& root, const std::string& name) {
-    UniqueFd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    for (int i = 0; i < 25; ++i) dir = open_dir_at(dir.get(), name, name);
-    UniqueFd file(::openat(dir.get(), "file", O_RDONLY | O_CLOEXEC));
-    REQUIRE(file);
-    char buffer[16];
-    const ssize_t n = ::read(file.get(), buffer, sizeof buffer);
-    REQUIRE(n >= 0);
-    return std::string(buffer, static_cast<std::size_t>(n));
-}
-
-}  // namespace
-
 TEST_CASE("copy_tree copies a tree deeper than PATH_MAX, fifos, symlinks as such, and holes as holes") {
     TempDir temp("bincastle-test");
     const fs::path from = temp.path() / "from";
     fs::create_directories(from);
-    const std::string name = make_deep_tree(from);
+    make_deep_tree(from);
     REQUIRE(::mkfifo((from / "fifo").c_str(), 0640) == 0);
     fs::create_symlink("/etc/shadow", from / "shadow");
     {
@@ -66,7 +34,7 @@ TEST_CASE("copy_tree copies a tree deeper than PATH_MAX, fifos, symlinks as such
 
     copy_tree(from, temp.path() / "to");
     const fs::path to = temp.path() / "to";
-    CHECK(read_deep_file(to, name) == "deep\n");
+    CHECK(read_deep_file(to) == "deep\n");
     struct stat st {};
     REQUIRE(::lstat((to / "fifo").c_str(), &st) == 0);
     CHECK(S_ISFIFO(st.st_mode));
@@ -83,6 +51,32 @@ TEST_CASE("copy_tree copies a tree deeper than PATH_MAX, fifos, symlinks as such
     remove_tree(to);
     CHECK_FALSE(fs::exists(from));
     CHECK_FALSE(fs::exists(to));
+}
+
+TEST_CASE("copy_tree leaves out excluded paths, also beside a tree deeper than PATH_MAX") {
+    TempDir temp("bincastle-test");
+    const fs::path from = temp.path() / "from";
+    write(from / "build/out", "left out");
+    write(from / "keep/build/out", "left out");
+    write(from / "keep/builder", "kept");
+    write(from / "keep/build.txt", "kept");
+    fs::create_symlink("keep", from / "link");
+    make_deep_tree(from / "keep");
+    REQUIRE(::chmod((from / "keep").c_str(), 0750) == 0);
+
+    const fs::path to = temp.path() / "to";
+    copy_tree(from, to, {"build", "keep/build", "link/builder"});
+    CHECK_FALSE(fs::exists(to / "build"));
+    CHECK_FALSE(fs::exists(to / "keep/build"));
+    CHECK(read(to / "keep/builder") == "kept");
+    CHECK(read(to / "keep/build.txt") == "kept");
+    CHECK(fs::read_symlink(to / "link") == "keep");
+    CHECK(read_deep_file(to / "keep") == "deep\n");
+    struct stat st {};
+    REQUIRE(::lstat((to / "keep").c_str(), &st) == 0);
+    CHECK((st.st_mode & 07777) == 0750);
+    remove_tree(from);
+    remove_tree(to);
 }
 
 TEST_CASE("a copy the disk refuses says why and where, not EIO") {

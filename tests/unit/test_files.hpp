@@ -2,11 +2,15 @@
 
 // Small file helpers the unit tests share.
 
+#include "util/file_tree.hpp"
+#include "util/unique_fd.hpp"
+
 #include <doctest/doctest.h>
 
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <fcntl.h>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -30,6 +34,41 @@ inline void write(const std::filesystem::path& path, const std::string& content,
 inline std::string read(const std::filesystem::path& path) {
     std::ifstream in(path, std::ios::binary);
     return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// The bottom directory of make_deep_tree's tree under `root`, open.
+inline UniqueFd open_deep_dir(const std::filesystem::path& root) {
+    UniqueFd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(dir);
+    const std::string name(200, 'd');
+    for (int i = 0; i < 25; ++i) dir = open_dir_at(dir.get(), name, name);
+    return dir;
+}
+
+// 25 directories of 200 characters below the directory `root`, made with relative
+// steps (the whole path is longer than PATH_MAX, so it cannot be used), and a file
+// "file" at the bottom that holds "deep\n".
+inline void make_deep_tree(const std::filesystem::path& root) {
+    const std::string name(200, 'd');
+    UniqueFd dir(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(dir);
+    for (int i = 0; i < 25; ++i) {
+        REQUIRE(::mkdirat(dir.get(), name.c_str(), 0755) == 0);
+        dir = open_dir_at(dir.get(), name, name);
+    }
+    UniqueFd file(::openat(dir.get(), "file", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    REQUIRE(file);
+    REQUIRE(::write(file.get(), "deep\n", 5) == 5);
+}
+
+// What the file at the bottom of make_deep_tree's tree under `root` holds.
+inline std::string read_deep_file(const std::filesystem::path& root) {
+    UniqueFd file(::openat(open_deep_dir(root).get(), "file", O_RDONLY | O_CLOEXEC));
+    REQUIRE(file);
+    char buffer[16];
+    const ssize_t n = ::read(file.get(), buffer, sizeof buffer);
+    REQUIRE(n >= 0);
+    return std::string(buffer, static_cast<std::size_t>(n));
 }
 
 // While alive, a write past `bytes` into a file fails (EFBIG), as one on a full disk

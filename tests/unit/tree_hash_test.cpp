@@ -1,6 +1,7 @@
 #include "graph/key_encoder.hpp"
 #include "source/stat_cache.hpp"
 #include "source/tree_hash.hpp"
+#include "store/layer_contents.hpp"
 #include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
 
@@ -22,6 +23,8 @@ namespace fs = std::filesystem;
 using namespace bincastle;
 using bincastle::testing::read;
 using bincastle::testing::write;
+using bincastle::testing::make_deep_tree;
+using bincastle::testing::open_deep_dir;
 using namespace std::chrono_literals;
 
 namespace {
@@ -230,6 +233,38 @@ TEST_CASE("with a stat cache, an unchanged tree is not read again") {
         CHECK(stats.files_read == 0);
         CHECK(cache.size() == 9);
     }
+}
+
+TEST_CASE("a tree deeper than PATH_MAX hashes, and a change at its bottom changes the key") {
+    TempDir dir("bincastle-tree-test");
+    const fs::path root = dir.path() / "t";
+    fs::create_directories(root);
+    make_deep_tree(root);
+    StatCache cache(0ns);
+    TreeHashStats stats;
+    const Key key = hash_tree(root, &cache, 2, &stats);
+    CHECK(stats.files_read == 1);
+    CHECK(hash_tree(root, &cache, 2, &stats) == key);
+    CHECK(stats.files_read == 0);
+    // A copy hashes the same: it is how a build checks the source it copied.
+    copy_tree(root, dir.path() / "copy");
+    CHECK(key_of(dir.path() / "copy") == key);
+
+    {
+        UniqueFd file(::openat(open_deep_dir(root).get(), "file", O_WRONLY | O_TRUNC | O_CLOEXEC));
+        REQUIRE(file);
+        REQUIRE(::write(file.get(), "deeper\n", 7) == 7);
+    }
+    const Key changed = hash_tree(root, &cache, 2, &stats);
+    CHECK(stats.files_read == 1);
+    CHECK(changed != key);
+    CHECK(changed == key_of(root));
+    // The record of a layer's contents walks the same way.
+    CHECK(LayerContents::of_tree(root).entries.size() == 26);
+
+    remove_tree(root);
+    remove_tree(dir.path() / "copy");
+    CHECK_FALSE(fs::exists(root));
 }
 
 TEST_CASE("a file hashed within two seconds of its last change is not cached") {
