@@ -61,11 +61,13 @@ void write_new_file(const std::string& path, std::string_view content) {
 }
 
 void replace_file(const std::string& path, std::string_view content) {
-    // Held while it is written: a sweep (gc's of roots/) removes what a killed writer
-    // left, and nothing that a live one writes.
+    // Held while it is written: the next write of the file (and gc, for roots/) removes
+    // what a killed writer left, and nothing that a live one writes.
     const fs::path target(path);
+    const fs::path parent = target.has_parent_path() ? target.parent_path() : ".";
+    remove_abandoned(parent, target.filename().string());
     fs::path written;
-    UniqueFd fd = make_held_file(target.has_parent_path() ? target.parent_path() : ".", target.filename().string(), written);
+    UniqueFd fd = make_held_file(parent, target.filename().string(), written);
     const std::string temp = written.string();
     try {
         if (::fchmod(fd.get(), 0644) != 0) throw SysError("chmod", temp);

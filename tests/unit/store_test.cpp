@@ -441,7 +441,9 @@ TEST_CASE("gc removes a roots list that a killed process was writing, never one 
     UniqueFd live = make_held_file(roots, name, writing);
     // What an older bincastle, which held no lock, was writing: it may be in use.
     write(roots / (name + ".a1b2c3"), "");
-    store.record_root("system", {hash_bytes("kept")});
+    // Another system's list: the next write of this one's would remove it too, but
+    // an unchanged list is not written again.
+    store.record_root("other", {hash_bytes("kept")});
     CHECK(count_entries(roots) == 5);  // live/, the list, the killed, the live and the old
     store.gc();
     CHECK(count_entries(roots) == 4);
