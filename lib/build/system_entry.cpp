@@ -41,15 +41,10 @@ fs::path wrapped_copy(const fs::path& system_dir, const std::string& mount_dir, 
     }
     if (!fs::exists(copy)) {
         fs::create_directories(copy.parent_path());
-        fs::path partial = copy.string() + ".partial." + std::to_string(::getpid());
-        remove_tree(partial);
-        try {
-            copy_tree(files, partial);
-        } catch (...) {
-            remove_tree(partial);  // a full disk leaves no half copy
-            throw;
-        }
-        fs::rename(partial, copy);
+        // A full disk leaves no half copy; the next entry removes what a killed one left.
+        TempDir partial(copy.filename().string() + ".partial", copy.parent_path());
+        copy_tree(files, partial.path());
+        if (!partial.rename_to(copy)) throw Error(copy.string() + " appeared while it was copied");
     }
     if (copied_from != key.hex()) {
         replace_file(key_file.string(), key.hex());

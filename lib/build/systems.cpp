@@ -255,9 +255,11 @@ void fork_system(const fs::path& store_root, const std::string& from, const std:
     if (fs::exists(fs::symlink_status(target, error))) throw Error("system '" + to + "' exists already", "remove it first (bincastle rm " + to + ")");
     std::optional<UniqueFd> lock;
     const fs::path source = existing_stopped(store_root, from, "fork it", lock);
-    const fs::path partial = store_root / "systems" / ("." + to + ".partial." + std::to_string(::getpid()));
-    remove_tree(partial);
-    fs::create_directories(partial);
+    // Hidden from the list of systems; the next fork to the name removes what a killed one left.
+    fs::create_directories(store_root / "systems");
+    TempDir work("." + to + ".partial", store_root / "systems");
+    const fs::path& partial = work.path();
+    if (::chmod(partial.c_str(), 0755) != 0) throw SysError("chmod", partial.string());
     try {
         // cp -a keeps what overlay's upper holds: whiteouts (0/0 character devices),
         // user.overlay xattrs, modes, hard links; with the owner's access, unreadable
@@ -273,7 +275,7 @@ void fork_system(const fs::path& store_root, const std::string& from, const std:
         });
         if (auto origin = read_file_if_exists((source / "origin").string()))
             write_new_file((partial / "origin").string(), *origin);
-        if (::rename(partial.c_str(), target.c_str()) != 0) throw SysError("rename", partial.string() + " -> " + target.string());
+        if (!work.rename_to(target)) throw Error("system '" + to + "' appeared while it was forked");
     } catch (...) {
         container::with_owner_access([&] { remove_tree(partial); });
         throw;

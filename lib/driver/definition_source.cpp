@@ -7,7 +7,7 @@
 #include <bincastle/error.hpp>
 
 #include <cctype>
-#include <unistd.h>
+#include <sys/stat.h>
 
 namespace fs = std::filesystem;
 
@@ -56,18 +56,12 @@ fs::path checkout(const fs::path& store_root, const std::string& url, const std:
     fs::path final_dir = store_root / "definitions" / "src" / commit;
     if (is_dir(final_dir)) return final_dir;
     fs::create_directories(final_dir.parent_path());
-    fs::path partial = final_dir.string() + ".partial." + std::to_string(::getpid());
-    remove_tree(partial);
-    fs::create_directory(partial);
-    try {
-        export_git_tree(store_root, url, commit, partial);
-    } catch (...) {
-        remove_tree(partial);
-        throw;
-    }
-    std::error_code error;
-    fs::rename(partial, final_dir, error);
-    if (error) remove_tree(partial);  // another driver wrote it first
+    // Held while written: the next checkout of the commit removes what a killed one left.
+    TempDir partial(commit + ".partial", final_dir.parent_path());
+    if (::chmod(partial.path().c_str(), 0755) != 0) throw SysError("chmod", partial.path().string());
+    export_git_tree(store_root, url, commit, partial.path());
+    // False when another driver wrote it first: then ours goes with `partial`.
+    partial.rename_to(final_dir);
     return final_dir;
 }
 

@@ -2,7 +2,6 @@
 
 #include "util/channel.hpp"
 #include "util/file_tree.hpp"
-#include "util/hex.hpp"
 #include "store/store.hpp"
 #include "driver/host_verbs.hpp"
 #include "driver/inside_tree.hpp"
@@ -18,7 +17,6 @@
 #include <poll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -29,27 +27,37 @@ namespace bincastle::driver {
 
 namespace {
 
-// A socket of a new random name in the temporary directory, reached by its owner only
-// (mode 0600 from its first moment: bound under umask 077; the process has one thread
-// here). No directory of its own: creating and removing one cost each run some 0.2 ms.
-UniqueFd listen_on_new_socket(std::string& path) {
+// A supervisor's socket is PREFIX.held-XXXXXX.sock in the temporary directory, beside
+// the file PREFIX.held-XXXXXX that the supervisor holds (flock) while it lives: a later
+// supervisor removes both when their holder was killed. The socket itself can be
+// neither opened nor locked, and whether it answers could not tell a dead supervisor
+// from one between bind and listen.
+constexpr const char* socket_prefix = "bincastle-supervisor";
+constexpr const char* socket_suffix = ".sock";
+
+// A new socket, reached by its owner only (mode 0600 from its first moment: bound
+// under umask 077; the process has one thread here), and the held file beside it. No
+// directory of its own: creating and removing one cost each run some 0.2 ms.
+UniqueFd listen_on_new_socket(fs::path& held, UniqueFd& lock, std::string& path) {
+    remove_abandoned(temp_base(), socket_prefix, socket_suffix);
     UniqueFd fd(::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0));
     if (!fd) throw SysError("socket", "supervisor");
     for (int attempt = 0;; ++attempt) {
-        unsigned char random[8];
-        if (::getrandom(random, sizeof random, 0) != sizeof random) throw SysError("getrandom", "supervisor socket name");
-        path = (temp_base() / ("bincastle-supervisor." + hex_encode(random, sizeof random) + ".sock")).string();
+        lock = make_held_file(temp_base(), socket_prefix, held);
+        path = held.string() + socket_suffix;
         sockaddr_un address = socket_address(path);
         const mode_t umask = ::umask(077);
         const int bound = ::bind(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address);
         const int error = errno;
         ::umask(umask);
         if (bound == 0) break;
+        ::unlink(held.c_str());
         if (error != EADDRINUSE || attempt == 10) throw SysError(error, "bind", path);
     }
     if (::listen(fd.get(), 16) != 0) {
         int error = errno;
         ::unlink(path.c_str());
+        ::unlink(held.c_str());
         throw SysError(error, "listen", path);
     }
     return fd;
@@ -117,11 +125,14 @@ sigset_t supervisor_signals() {
     return set;
 }
 
-Supervisor::Supervisor() : listener_(listen_on_new_socket(socket_path_)) {}
+Supervisor::Supervisor() : listener_(listen_on_new_socket(held_path_, held_, socket_path_)) {}
 
 Supervisor::~Supervisor() {
     listener_.reset();
+    // The socket first: the held file goes last, still held.
     ::unlink(socket_path_.c_str());
+    ::unlink(held_path_.c_str());
+    held_.reset();
     join_finished(true);
 }
 

@@ -36,7 +36,11 @@ public:
 private:
     void serve_client(UniqueFd connection);
 
-    std::string socket_path_;  // removed when dropped
+    // The held file beside the socket (see listen_on_new_socket), its lock, and the
+    // socket: all three removed when dropped. Declared in the order made.
+    std::filesystem::path held_path_;
+    UniqueFd held_;
+    std::string socket_path_;
     UniqueFd listener_;
     // One per client; a finished one is joined when the next client comes.
     struct ClientThread {

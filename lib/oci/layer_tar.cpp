@@ -403,11 +403,43 @@ UniqueFd make_dir_at(int dirfd, const std::string& name, const std::string& show
     return open_dir_at(dirfd, name, shown);
 }
 
-// `layer` is the layer's directory `from`, `dirfd` the merged one `shown`.
-void merge_into(int layer, const std::string& from, int dirfd, const std::string& shown) {
+// One layer's merge. Names of one file in the layer become names of one file in the
+// merged tree, as in the system; a later layer that replaces one of them unlinks it
+// and writes a new file, so the other names keep their content (overlay's copy-up).
+struct LayerMerge {
+    int top;  // the merged directory the layer goes into
+    std::string top_shown;
+    // The layer's files with more than one name, by (dev, ino): where the first name
+    // was copied to, relative to `top`.
+    std::map<std::pair<dev_t, ino_t>, std::string> copied;
+};
+
+// `name` in `dirfd` (`to`) becomes another name of the file at `first` in `top`. The
+// directories on the way are this layer's, made by this merge: none is a symlink, and
+// open_dir_at refuses one anyway.
+void link_to_first(const LayerMerge& merge, const std::string& first, int dirfd, const std::string& name,
+                   const std::string& to) {
+    const fs::path path(first);
+    UniqueFd parent;
+    int at = merge.top;
+    std::string shown = merge.top_shown;
+    for (const auto& part : path.parent_path()) {
+        shown = joined(shown, part.string());
+        parent = open_dir_at(at, part.string(), shown);
+        at = parent.get();
+    }
+    const std::string target = joined(shown, path.filename().string());
+    if (::linkat(at, path.filename().c_str(), dirfd, name.c_str(), 0) != 0) throw SysError("link", target + " -> " + to);
+}
+
+// `layer` is the layer's directory `from`, `dirfd` the merged one `shown`, at
+// `relative` under the merge's top.
+void merge_into(LayerMerge& merge, int layer, const std::string& from, int dirfd, const std::string& shown,
+                const std::string& relative) {
     for (const std::string& name : sorted_names_at(layer, from)) {
         const std::string source = joined(from, name);
         const std::string to = joined(shown, name);
+        const std::string inside = relative.empty() ? name : joined(relative, name);
         struct stat st {};
         if (::fstatat(layer, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) throw SysError("lstat", source);
         if (container::is_whiteout(layer, name, st, source)) {
@@ -417,11 +449,18 @@ void merge_into(int layer, const std::string& from, int dirfd, const std::string
         if (S_ISDIR(st.st_mode)) {
             UniqueFd in = open_dir_at(layer, name, source);
             UniqueFd dir = make_dir_at(dirfd, name, to, container::is_opaque_dir(in.get()));
-            merge_into(in.get(), source, dir.get(), to);
+            merge_into(merge, in.get(), source, dir.get(), to, inside);
             if (::fchmod(dir.get(), st.st_mode & 07777) != 0) throw SysError("chmod", to);
             continue;
         }
         remove_at(dirfd, name, to);
+        if (S_ISREG(st.st_mode) && st.st_nlink > 1) {
+            auto [it, first] = merge.copied.try_emplace({st.st_dev, st.st_ino}, inside);
+            if (!first) {
+                link_to_first(merge, it->second, dirfd, name, to);
+                continue;
+            }
+        }
         copy_at(layer, name, source, dirfd, name, to);
     }
 }
@@ -447,7 +486,8 @@ void merge_layer(const fs::path& layer, const fs::path& merged, const std::strin
     }
     UniqueFd files(::open(layer.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     if (!files) throw SysError("open", layer.string());
-    merge_into(files.get(), layer.string(), dir.get(), shown);
+    LayerMerge merge{dir.get(), shown, {}};
+    merge_into(merge, files.get(), layer.string(), dir.get(), shown, "");
 }
 
 }  // namespace bincastle::exporting

@@ -67,9 +67,11 @@ void extract_layer_tar(const std::filesystem::path& archive, const std::filesyst
 // Applies the layer `layer` (a store directory, overlay whiteouts and all) on top of
 // the merged tree `merged`, at the directory `under` in it ("" for its root; a wrapped
 // layer's MountDir): whiteouts remove, opaque directories replace, the rest is copied
-// over. Never follows a symlink in `merged`: one where a directory is needed (on the
-// way to `under` too) is replaced by the directory, as overlay shows it, so nothing
-// is written or removed outside `merged`. Modes are the layer's, whatever the umask.
+// over. Hard links within the layer stay hard links; a later layer's file under one
+// of the names is a new file, which leaves the other names as they were. Never
+// follows a symlink in `merged`: one where a directory is needed (on the way to
+// `under` too) is replaced by the directory, as overlay shows it, so nothing is
+// written or removed outside `merged`. Modes are the layer's, whatever the umask.
 void merge_layer(const std::filesystem::path& layer, const std::filesystem::path& merged,
                  const std::string& under = "");
 

@@ -281,6 +281,8 @@ std::size_t Store::gc() const {
         fs::remove(log_path(*key), error);
         ++removed;
     }
+    // A roots list that a killed process was writing.
+    remove_abandoned(root_ / "roots", "");
     // A build in progress, and a removal under way, hold their key's lock. Pids cannot
     // tell, as nested stores are shared across pid namespaces.
     for (const char* dir : {"building", "trash"}) {
@@ -333,7 +335,7 @@ void Store::forget_root(const std::string& system) const {
 std::vector<Key> Store::rooted_keys() const {
     std::vector<Key> keys;
     for (const auto& entry : fs::directory_iterator(root_ / "roots")) {
-        // Skips live/ and lists being written (<hash>.XXXXXX).
+        // Skips live/ and lists being written (<hash>.held-XXXXXX).
         if (!entry.is_regular_file() || entry.path().extension() != "") continue;
         for (const auto& key : read_keys(entry.path())) keys.push_back(key);
     }

@@ -1,5 +1,6 @@
 #include "util/file_io.hpp"
 
+#include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
 
 #include <bincastle/error.hpp>
@@ -9,6 +10,8 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+namespace fs = std::filesystem;
 
 namespace bincastle {
 
@@ -58,9 +61,14 @@ void write_new_file(const std::string& path, std::string_view content) {
 }
 
 void replace_file(const std::string& path, std::string_view content) {
-    std::string temp = path + ".XXXXXX";
-    UniqueFd fd(::mkostemp(temp.data(), O_CLOEXEC));
-    if (!fd) throw SysError("mkostemp", temp);
+    // Held while it is written: the next write of the file (and gc, for roots/) removes
+    // what a killed writer left, and nothing that a live one writes.
+    const fs::path target(path);
+    const fs::path parent = target.has_parent_path() ? target.parent_path() : ".";
+    remove_abandoned(parent, target.filename().string());
+    fs::path written;
+    UniqueFd fd = make_held_file(parent, target.filename().string(), written);
+    const std::string temp = written.string();
     try {
         if (::fchmod(fd.get(), 0644) != 0) throw SysError("chmod", temp);
         write_all(fd.get(), content, temp);

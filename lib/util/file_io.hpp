@@ -18,6 +18,7 @@ void write_file(const std::string& path, std::string_view content);
 void write_new_file(const std::string& path, std::string_view content);
 // Replaces `path` by a file of `content` (mode 0644) with one rename: readers see the
 // old file or the new one, never a part, and a failure (a full disk) leaves nothing.
+// What a writer killed meanwhile left goes at the next write of `path`.
 void replace_file(const std::string& path, std::string_view content);
 // A pipe, close-on-exec: [0] its read end, [1] its write end; `what` names it in errors.
 std::array<UniqueFd, 2> make_pipe(const std::string& what);

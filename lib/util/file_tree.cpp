@@ -212,32 +212,64 @@ fs::path temp_base() {
 
 namespace {
 
-// What a TempDir's name has between its prefix and mkdtemp's six characters. Only
-// such directories are ever taken for abandoned: a directory of the same prefix made
-// otherwise (an older bincastle's, which held no lock; a script's mktemp) may be in use.
+// What a held entry's name has between its prefix and mkstemp's six characters. Only
+// such entries are ever taken for abandoned: one of the same prefix made otherwise (an
+// older bincastle's, which held no lock; a script's mktemp) may be in use.
 constexpr std::string_view held_mark = ".held-";
 
-// Removes the directories `prefix`.held-XXXXXX under `parent` that no TempDir holds:
-// their process is gone (a killed one cannot remove its own). Pids could not tell: a
-// killed process may linger as a zombie, and pids are reused.
-void remove_abandoned(const fs::path& parent, const std::string& prefix) {
-    const std::string start = prefix + std::string(held_mark);
+bool is_held_name(const std::string& name, const std::string& prefix) {
+    const std::size_t suffix = held_mark.size() + 6;
+    if (prefix.empty()) return name.size() > suffix && name.compare(name.size() - suffix, held_mark.size(), held_mark) == 0;
+    return name.size() == prefix.size() + suffix && name.starts_with(prefix) &&
+           name.compare(prefix.size(), held_mark.size(), held_mark) == 0;
+}
+
+// Locks the entry just made at `path` through `fd`, waiting for a remover that took it
+// for abandoned before it was locked; false when that one removed it meanwhile.
+bool lock_fresh(int fd, const std::string& path) {
+    while (::flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR) throw SysError("flock", path);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) throw SysError("stat", path);
+    return st.st_nlink > 0;
+}
+
+}  // namespace
+
+void remove_abandoned(const fs::path& parent, const std::string& prefix, const std::string& companion) {
     std::error_code error;
     for (const auto& entry : fs::directory_iterator(parent, error)) {
         const std::string name = entry.path().filename().string();
-        if (name.size() != start.size() + 6 || !name.starts_with(start)) continue;
-        UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!is_held_name(name, prefix)) continue;
+        // O_NONBLOCK: a fifo of such a name does not stop the sweep.
+        UniqueFd fd(::open(entry.path().c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC));
         // Gone, another user's, or in use.
         if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;
+        // Still the entry opened: its owner may have removed it meanwhile, and a new one
+        // may have the name now.
+        struct stat held {}, named {};
+        if (::fstat(fd.get(), &held) != 0 || ::lstat(entry.path().c_str(), &named) != 0 || held.st_ino != named.st_ino ||
+            held.st_dev != named.st_dev)
+            continue;
         try {
+            if (!companion.empty()) remove_tree(entry.path().string() + companion);
             remove_tree(entry.path());
         } catch (const std::exception&) {
-            // Another try at the next TempDir.
+            // Another try at the next sweep.
         }
     }
 }
 
-}  // namespace
+UniqueFd make_held_file(const fs::path& parent, const std::string& prefix, fs::path& path) {
+    for (;;) {
+        std::string pattern = (parent / (prefix + std::string(held_mark) + "XXXXXX")).string();
+        UniqueFd fd(::mkostemp(pattern.data(), O_CLOEXEC));
+        if (!fd) throw SysError("mkostemp", pattern);
+        if (!lock_fresh(fd.get(), pattern)) continue;
+        path = pattern;
+        return fd;
+    }
+}
 
 TempDir::TempDir(const std::string& prefix, const fs::path& parent) {
     remove_abandoned(parent, prefix);
@@ -250,14 +282,18 @@ TempDir::TempDir(const std::string& prefix, const fs::path& parent) {
         // locked, and removed it already: make another.
         if (!lock_ && errno == ENOENT) continue;
         if (!lock_) throw SysError("open", pattern);
-        while (::flock(lock_.get(), LOCK_EX) != 0)
-            if (errno != EINTR) throw SysError("flock", pattern);
-        // Another TempDir may have taken it for abandoned before it was locked, and
-        // removed it (holding the lock, which this waited for): then make another.
-        struct stat st {};
-        if (::fstat(lock_.get(), &st) != 0) throw SysError("stat", pattern);
-        if (st.st_nlink > 0) return;
+        if (lock_fresh(lock_.get(), pattern)) return;
     }
+}
+
+bool TempDir::rename_to(const fs::path& to) {
+    if (::rename(path_.c_str(), to.c_str()) != 0) {
+        if (errno == EEXIST || errno == ENOTEMPTY) return false;
+        throw SysError("rename", path_.string() + " -> " + to.string());
+    }
+    lock_.reset();
+    path_.clear();
+    return true;
 }
 
 TempDir::~TempDir() {
@@ -265,6 +301,7 @@ TempDir::~TempDir() {
     // limit of open files may lack by one; a TempDir that takes it for abandoned
     // meanwhile only removes it too.
     lock_.reset();
+    if (path_.empty()) return;  // renamed into place
     try {
         remove_tree(path_);
     } catch (const std::exception&) {

@@ -54,16 +54,37 @@ void copy_tree(const std::filesystem::path& from, const std::filesystem::path& t
 // $TMPDIR, or /tmp.
 std::filesystem::path temp_base();
 
+// Entries that a process holds while it makes them, named `prefix`.held-XXXXXX and
+// flocked: when the process is killed, the kernel drops the lock, and a later sweep
+// removes what it left (and only that: never an entry another program, or an older
+// bincastle, made). Pids could not tell: a killed process may linger as a zombie, pids
+// are reused, and a store is shared across pid namespaces.
+
+// Removes the held entries `prefix`.held-XXXXXX under `parent` that nobody holds, and
+// with each the entry of its name followed by `companion` when that is not empty. An
+// empty `prefix`: held entries of any prefix.
+void remove_abandoned(const std::filesystem::path& parent, const std::string& prefix,
+                      const std::string& companion = {});
+
+// A new empty file `prefix`.held-XXXXXX (mode 0600) under `parent`, held while the
+// returned fd is open; `path` gets its name.
+UniqueFd make_held_file(const std::filesystem::path& parent, const std::string& prefix,
+                        std::filesystem::path& path);
+
 // A new private directory `prefix`.held-XXXXXX under `parent`, removed with its
-// contents when dropped. It is flocked while it lives, so that a later TempDir of the
-// same prefix and parent removes the ones whose process was killed before it could
-// (and only those: never a directory another program, or an older bincastle, made).
+// contents when dropped; held while it lives, and abandoned ones of the same prefix
+// and parent are removed when one is made.
 class TempDir {
 public:
     explicit TempDir(const std::string& prefix, const std::filesystem::path& parent = temp_base());
     TempDir(const TempDir&) = delete;
     TempDir& operator=(const TempDir&) = delete;
     ~TempDir();
+
+    // Moves the directory to `to` by one rename(2), where it stays: it is no longer
+    // removed when this is dropped. False when `to` exists (a directory not empty),
+    // and this still owns the directory.
+    bool rename_to(const std::filesystem::path& to);
 
     const std::filesystem::path& path() const { return path_; }
 

@@ -10,6 +10,8 @@
 //                    newline, a path longer than PATH_MAX, hard links, a sparse file,
 //                    symlinks to host paths (/etc/shadow, ../.., /, DIR); and a layer on
 //                    it that puts a directory where the symlink to DIR was
+//   BC_LINKS=1       a layer of three names of one file (/opt/links/one, two, three),
+//                    and a layer on it that writes to three (a copy-up)
 //   BC_FILL=KIB      a layer that writes KIB KiB of random bytes (which do not compress)
 //                    to /opt/fill
 //   BC_MOUNT_DIR=DIR where the system mounts its wrapped source (default /home/src)
@@ -103,6 +105,12 @@ int main(int argc, char** argv) {
         parts.push_back(Layer(Name("odd-over"), Dep(odd),
                               BuildScript({"rm /opt/odd/outside && mkdir /opt/odd/outside",
                                            "echo inside > /opt/odd/outside/file"})));
+    }
+    if (std::getenv("BC_LINKS")) {
+        Layer links(Name("links"), Dep(Base{}),
+                    BuildScript({"mkdir -p /opt/links", "echo linked > /opt/links/one", "ln /opt/links/one /opt/links/two",
+                                 "ln /opt/links/one /opt/links/three"}));
+        parts.push_back(Layer(Name("links-over"), Dep(links), BuildScript({"echo over > /opt/links/three"})));
     }
     if (const char* kib = std::getenv("BC_FILL"))
         parts.push_back(Layer(Name("fill"), Dep(Base{}),

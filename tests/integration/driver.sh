@@ -411,6 +411,26 @@ wait_prompt() {
     wait_until '[ "$(screen | grep -v "^$" | tail -1)" = "$want" ]' "the prompt '$want'"
 }
 
+t_killed_supervisor_leaves_no_socket() {
+    setup
+    mkdir "$T/tmp" && export TMPDIR="$T/tmp"
+    bc run "$R" sys -- true 2>"$T/err" || fail "first run: $(cat "$T/err")"
+    name=$(ls "$T/store/systems")
+    m=$(unique_number)
+    on_exit "kill_with_arg 'sleep $m'"
+    "$B" run "$R" sys -- sh -c 'mkdir -p /root; touch /root/up; exec sleep "$1"' _ "$m" >/dev/null 2>"$T/run-err" &
+    runner=$!
+    on_exit "kill -KILL $runner 2>/dev/null"
+    wait_for_file "$T/store/systems/$name/upper/root/up" "the system's start ($(cat "$T/run-err"))"
+    kill -KILL "$runner"
+    wait "$runner"
+    wait_gone 10 "sleep $m" || fail "the system outlived its killed driver"
+    # Its socket, and the file it held beside it.
+    [ "$(ls "$T/tmp" | grep -c '^bincastle-supervisor\.held-')" -eq 2 ] || fail "the killed run left: $(ls -A "$T/tmp")"
+    bc run "$R" sys -- true 2>"$T/err" || fail "the next run: $(cat "$T/err")"
+    [ -z "$(ls "$T/tmp" | grep '^bincastle-supervisor')" ] || fail "left after the next run: $(ls -A "$T/tmp")"
+}
+
 t_interactive() {
     setup
     bc build "$R" sys 2>"$T/err" || fail "build failed: $(cat "$T/err")"
@@ -649,4 +669,5 @@ tap_case t_interactive_hangup "a closed terminal ends the run, its nested run, a
 tap_case t_bad_input "bad sources, refs, options and definitions give one line (or the compiler's) and 125"
 tap_case t_export "bincastle export DIR SUBDIR writes the system, from the host and from inside"
 tap_case t_verbs "--help for each verb, --version, graph, gc, verify, clean, and verbs from inside"
+tap_case t_killed_supervisor_leaves_no_socket "a killed run's supervisor socket goes with the next run"
 tap_main

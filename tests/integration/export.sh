@@ -73,6 +73,25 @@ t_tar_and_dir() {
     ! tar -tf "$T/sys.tar" | grep -q '\.wh\.' || fail "whiteouts in a merged tarball"
 }
 
+t_hard_links() {
+    setup_definition
+    export BC_LINKS=1
+    out=$(def A run -- cat /opt/links/one /opt/links/two /opt/links/three 2>"$T/log") || fail "run failed: $(cat "$T/log")"
+    [ "$out" = "$(printf 'linked\nlinked\nover')" ] || fail "the system shows '$out'"
+    def A export --format dir -o "$T/dir" 2>"$T/log" || fail "dir export failed: $(cat "$T/log")"
+    def A export --format tar -o "$T/sys.tar" 2>"$T/log" || fail "tar export failed: $(cat "$T/log")"
+    o=$T/dir/opt/links
+    [ "$(cat "$o/one" "$o/two" "$o/three")" = "$out" ] || fail "the dir export holds $(cat "$o/one" "$o/two" "$o/three")"
+    [ "$(stat -c %i "$o/one")" = "$(stat -c %i "$o/two")" ] || fail "one and two are copies: $(ls -li "$o")"
+    [ "$(stat -c %i "$o/one")" != "$(stat -c %i "$o/three")" ] || fail "three is still a link of one: $(ls -li "$o")"
+    tar -tvf "$T/sys.tar" >"$T/list" || fail "tar cannot read it"
+    grep -q '^h.* opt/links/two link to opt/links/one$' "$T/list" && grep -q '^-.* opt/links/three$' "$T/list" ||
+        fail "the tar entries: $(grep opt/links/ "$T/list")"
+    mkdir "$T/untar" && tar -xf "$T/sys.tar" -C "$T/untar" opt/links || fail "tar -x failed"
+    [ "$(cat "$T/untar/opt/links/one" "$T/untar/opt/links/two" "$T/untar/opt/links/three")" = "$out" ] ||
+        fail "the tarball holds $(cat "$T/untar/opt/links/one" "$T/untar/opt/links/two" "$T/untar/opt/links/three")"
+}
+
 t_whiteouts_in_oci() {
     setup_definition
     export BC_WHITEOUT=1
@@ -180,6 +199,7 @@ kept" ] || fail "dir contents differ"
 tap_case t_oci_runs "an OCI export: skopeo inspects it, umoci unpacks it, the sandbox runs its command"
 tap_case t_reproducible "two exports (oci gzip and zstd, tar from two stores) are byte-identical"
 tap_case t_tar_and_dir "tar and dir exports hold the merged system, whiteouts applied"
+tap_case t_hard_links "dir and tar exports keep a layer's hard links; a later layer's write to one name is its own file"
 tap_case t_whiteouts_in_oci "whiteouts become .wh. entries that umoci honours"
 tap_case t_push_and_skopeo_round_trip "--push to a registry; skopeo copies it up and back unchanged"
 tap_case t_unreadable_modes "a layer with mode-000 and 0555 directories and an unreadable file: run, exported with its modes, gc, clean"

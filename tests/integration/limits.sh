@@ -41,10 +41,10 @@ one_line() {
 }
 
 # no_partial STORE: nothing half made in STORE: no build directory, no file being
-# replaced (NAME.XXXXXX), no compile in progress.
+# replaced (NAME.held-XXXXXX, or an older NAME.XXXXXX), no compile in progress.
 no_partial() {
     [ -z "$(ls -A "$1/building" 2>/dev/null)" ] || fail "left in building/: $(ls -A "$1/building")"
-    left=$(find "$1" -name '*.??????' -o -name '*partial*' -o -name '.compiling.*')
+    left=$(find "$1" -name '*.??????' -o -name '*.held-??????' -o -name '*partial*' -o -name '.compiling.*')
     [ -z "$left" ] || fail "left behind: $left"
 }
 

@@ -35,6 +35,7 @@ using tcp = asio::ip::tcp;
 using namespace bincastle;
 using bincastle::testing::FileSizeLimit;
 using bincastle::testing::read;
+using bincastle::testing::ScopedEnv;
 using bincastle::testing::write;
 
 namespace {
@@ -145,19 +146,6 @@ unsigned short closed_port() {
     tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     return acceptor.local_endpoint().port();
 }
-
-class ScopedEnv {
-public:
-    ScopedEnv(std::string name, const std::string& value) : name_(std::move(name)) {
-        ::setenv(name_.c_str(), value.c_str(), 1);
-    }
-    ScopedEnv(const ScopedEnv&) = delete;
-    ScopedEnv& operator=(const ScopedEnv&) = delete;
-    ~ScopedEnv() { ::unsetenv(name_.c_str()); }
-
-private:
-    std::string name_;
-};
 
 // pkg-1.0/{README, bin/tool (executable), link -> README, hard (a hard link to README),
 // sub/deep/file}, packed by the tar program with `flag` for its compression.

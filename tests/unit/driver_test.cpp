@@ -5,6 +5,7 @@
 #include "driver/definition_source.hpp"
 #include "driver/driver_command.hpp"
 #include "driver/inside_tree.hpp"
+#include "driver/supervisor.hpp"
 #include "test_files.hpp"
 #include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
@@ -15,14 +16,17 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 namespace fs = std::filesystem;
 using namespace bincastle;
 using namespace bincastle::driver;
 using bincastle::testing::read;
+using bincastle::testing::ScopedEnv;
 using bincastle::testing::write;
 
 TEST_CASE("driver command line: options anywhere before --, the command after it") {
@@ -301,4 +305,42 @@ TEST_CASE("sync_tree mirrors a tree deeper than PATH_MAX, and makes an old mirro
     }
     remove_tree(source);
     remove_tree(mirror);
+}
+
+TEST_CASE("a killed supervisor's socket goes when the next supervisor starts; a live one's stays") {
+    TempDir dir("bincastle-driver-test");
+    ScopedEnv tmpdir("TMPDIR", dir.path().string());
+    auto names = [&] {
+        std::vector<std::string> found;
+        for (const auto& entry : fs::directory_iterator(dir.path())) found.push_back(entry.path().filename().string());
+        std::sort(found.begin(), found.end());
+        return found;
+    };
+    std::optional<Supervisor> live;
+    live.emplace();
+    pid_t child = ::fork();
+    if (child == 0) {
+        Supervisor killed;
+        ::kill(::getpid(), SIGKILL);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFSIGNALED(status));
+    // Each leaves its socket and the file it held beside it.
+    CHECK(names().size() == 4);
+    // What another program made of that name is none of ours.
+    write(dir.path() / "bincastle-supervisor.other", "");
+    {
+        Supervisor next;
+        std::vector<std::string> expected = {"bincastle-supervisor.other"};
+        for (const Supervisor* supervisor : {&*live, &next}) {
+            const std::string socket = fs::path(supervisor->socket_path()).filename().string();
+            expected.push_back(socket);
+            expected.push_back(socket.substr(0, socket.size() - std::string(".sock").size()));
+        }
+        std::sort(expected.begin(), expected.end());
+        CHECK(names() == expected);
+    }
+    live.reset();
+    CHECK(names() == std::vector<std::string>{"bincastle-supervisor.other"});
 }

@@ -62,6 +62,20 @@ std::string contents(const fs::path& path) {
     return std::string(std::istreambuf_iterator<char>(in), {});
 }
 
+// Exports the layers `dir`/lower, `dir`/wrapped (at /home/src) and `dir`/upper, in
+// that order, to `output`.
+void export_layers(const fs::path& dir, exporting::Format format, const fs::path& output) {
+    exporting::ImageSpec image;
+    image.name = "layers";
+    image.layers = {{"lower", dir / "lower", std::nullopt},
+                    {"wrapped", dir / "wrapped", "/home/src"},
+                    {"upper", dir / "upper", std::nullopt}};
+    exporting::ExportOptions options;
+    options.format = format;
+    options.output = output;
+    exporting::export_image(image, options);
+}
+
 }  // namespace
 
 TEST_CASE("a pulled layer may hold no device node but a whiteout, and loses setuid and setgid") {
@@ -144,34 +158,29 @@ TEST_CASE("a dir export never writes or removes outside its output through a lay
     fs::create_directories(upper / "var");
     REQUIRE(::mknod((upper / "var" / "keep").c_str(), S_IFCHR, makedev(0, 0)) == 0);
 
-    exporting::ImageSpec image;
-    image.name = "hostile";
-    image.layers = {{"lower", lower, std::nullopt}, {"wrapped", wrapped, "/home/src"}, {"upper", upper, std::nullopt}};
-    exporting::ExportOptions options;
-    options.format = exporting::Format::dir;
-    options.output = temp.path() / "rootfs";
+    const fs::path output = temp.path() / "rootfs";
     const mode_t umask = ::umask(077);
-    exporting::export_image(image, options);
+    export_layers(temp.path(), exporting::Format::dir, output);
     ::umask(umask);
 
     CHECK(contents(outside / "src" / "gone") == "host file\n");
     CHECK(contents(outside / "keep") == "host file\n");
     CHECK_FALSE(fs::exists(outside / "src" / "new"));
     // Inside, the symlinks gave way to directories, as overlay shows them.
-    CHECK_FALSE(fs::is_symlink(options.output / "home"));
-    CHECK(contents(options.output / "home" / "src" / "new") == "layer file\n");
-    CHECK((fs::status(options.output / "home").permissions() & fs::perms::all) == static_cast<fs::perms>(0755));
-    CHECK_FALSE(fs::is_symlink(options.output / "var"));
+    CHECK_FALSE(fs::is_symlink(output / "home"));
+    CHECK(contents(output / "home" / "src" / "new") == "layer file\n");
+    CHECK((fs::status(output / "home").permissions() & fs::perms::all) == static_cast<fs::perms>(0755));
+    CHECK_FALSE(fs::is_symlink(output / "var"));
     // The fifo has its own mode, whatever the umask.
     struct stat st {};
-    REQUIRE(::lstat((options.output / "fifo").c_str(), &st) == 0);
+    REQUIRE(::lstat((output / "fifo").c_str(), &st) == 0);
     CHECK(S_ISFIFO(st.st_mode));
     CHECK((st.st_mode & 07777) == 0666);
 }
 
 namespace {
 
-// Path, mode and contents of every entry of a plain tar, in order.
+// Path, mode, contents and hard link target of every entry of a plain tar, in order.
 std::vector<std::string> listing(const fs::path& tar) {
     std::vector<std::string> lines;
     archive* reader = archive_read_new();
@@ -184,7 +193,9 @@ std::vector<std::string> listing(const fs::path& tar) {
         if (!data.empty()) archive_read_data(reader, data.data(), data.size());
         char mode[8];
         std::snprintf(mode, sizeof mode, "%04o", archive_entry_perm(entry));
-        lines.push_back(std::string(archive_entry_pathname(entry)) + " " + mode + " " + data);
+        const char* link = archive_entry_hardlink(entry);
+        lines.push_back(std::string(archive_entry_pathname(entry)) + " " + mode + " " + data +
+                        (link ? std::string(" => ") + link : ""));
     }
     archive_read_free(reader);
     return lines;
@@ -241,4 +252,55 @@ TEST_CASE("an export reads, as their owner, directories and files whose modes sh
     REQUIRE(::chmod((temp.path() / "rootfs" / "unreadable").c_str(), 0600) == 0);
     CHECK(contents(temp.path() / "rootfs" / "closed" / "inner" / "file") == "secret");
     CHECK(contents(temp.path() / "rootfs" / "unreadable") == "hidden");
+}
+
+TEST_CASE("dir and tar exports keep a layer's hard links, and a later layer's file under one name is its own") {
+    TempDir temp("bincastle-test");
+    // The modes the listing below shows.
+    const mode_t umask = ::umask(022);
+    const fs::path lower = temp.path() / "lower";
+    fs::create_directories(lower / "sub");
+    std::ofstream(lower / "a") << "linked";
+    fs::create_hard_link(lower / "a", lower / "b");
+    fs::create_hard_link(lower / "a", lower / "sub" / "c");
+    // Wrapped at a MountDir: its links are made under it.
+    const fs::path wrapped = temp.path() / "wrapped";
+    fs::create_directories(wrapped / "deep");
+    std::ofstream(wrapped / "deep" / "x") << "wrapped";
+    fs::create_hard_link(wrapped / "deep" / "x", wrapped / "y");
+    const fs::path upper = temp.path() / "upper";
+    fs::create_directories(upper);
+    std::ofstream(upper / "b") << "replaced";
+    ::umask(umask);
+
+    export_layers(temp.path(), exporting::Format::dir, temp.path() / "rootfs");
+    export_layers(temp.path(), exporting::Format::tar, temp.path() / "out.tar");
+
+    const fs::path root = temp.path() / "rootfs";
+    auto inode = [](const fs::path& path) {
+        struct stat st {};
+        REQUIRE(::lstat(path.c_str(), &st) == 0);
+        return st.st_ino;
+    };
+    CHECK(inode(root / "a") == inode(root / "sub" / "c"));
+    CHECK(fs::hard_link_count(root / "a") == 2);
+    CHECK(inode(root / "b") != inode(root / "a"));
+    CHECK(contents(root / "a") == "linked");
+    CHECK(contents(root / "b") == "replaced");
+    CHECK(inode(root / "home" / "src" / "deep" / "x") == inode(root / "home" / "src" / "y"));
+    // The layers themselves are left as they were.
+    CHECK(fs::hard_link_count(lower / "a") == 3);
+
+    // In the tarball, the second name is a link entry to the first.
+    CHECK(listing(temp.path() / "out.tar") == std::vector<std::string>{
+                                                 "a 0644 linked",
+                                                 "b 0644 replaced",
+                                                 "home/ 0755 ",
+                                                 "home/src/ 0755 ",
+                                                 "home/src/deep/ 0755 ",
+                                                 "home/src/deep/x 0644 wrapped",
+                                                 "home/src/y 0644  => home/src/deep/x",
+                                                 "sub/ 0755 ",
+                                                 "sub/c 0644  => a",
+                                             });
 }

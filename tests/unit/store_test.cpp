@@ -403,6 +403,55 @@ TEST_CASE("a temporary directory that a killed process left goes with the next o
     CHECK(count_entries(dir.path()) == 2);
 }
 
+TEST_CASE("a temporary directory renamed into place stays; one whose place is taken goes when dropped") {
+    TempDir dir("bincastle-store-test");
+    {
+        TempDir work("work", dir.path());
+        write(work.path() / "file", "kept");
+        CHECK(work.rename_to(dir.path() / "done"));
+    }
+    CHECK(read(dir.path() / "done/file") == "kept");
+    {
+        TempDir late("work", dir.path());
+        write(late.path() / "file", "late");
+        CHECK_FALSE(late.rename_to(dir.path() / "done"));
+        CHECK(fs::exists(late.path()));
+    }
+    CHECK(read(dir.path() / "done/file") == "kept");
+    CHECK(count_entries(dir.path()) == 1);
+}
+
+TEST_CASE("gc removes a roots list that a killed process was writing, never one being written") {
+    TempDir dir("bincastle-store-test");
+    Store store(dir.path() / "store");
+    const fs::path roots = dir.path() / "store/roots";
+    const std::string name = hash_bytes("system").hex();
+    pid_t child = ::fork();
+    if (child == 0) {
+        // As replace_file starts a list: killed before its rename.
+        fs::path partial;
+        UniqueFd held = make_held_file(roots, name, partial);
+        write_all(held.get(), hash_bytes("half").hex(), partial.string());
+        ::kill(::getpid(), SIGKILL);
+    }
+    int status = 0;
+    REQUIRE(::waitpid(child, &status, 0) == child);
+    REQUIRE(WIFSIGNALED(status));
+    fs::path writing;
+    UniqueFd live = make_held_file(roots, name, writing);
+    // What an older bincastle, which held no lock, was writing: it may be in use.
+    write(roots / (name + ".a1b2c3"), "");
+    // Another system's list: the next write of this one's would remove it too, but
+    // an unchanged list is not written again.
+    store.record_root("other", {hash_bytes("kept")});
+    CHECK(count_entries(roots) == 5);  // live/, the list, the killed, the live and the old
+    store.gc();
+    CHECK(count_entries(roots) == 4);
+    CHECK(fs::exists(writing));
+    CHECK(fs::exists(roots / (name + ".a1b2c3")));
+    CHECK(store.rooted_keys() == std::vector<Key>{hash_bytes("kept")});
+}
+
 // The layer builder's guarantees that are about the store: what a failed build leaves.
 
 TEST_CASE("a builder that fails while its build runs kills and reaps the build") {
