@@ -1,12 +1,15 @@
 #include "container/owner_access.hpp"
 
 #include "container/id_map.hpp"
+#include "util/child_process.hpp"
 #include "util/file_io.hpp"
 
 #include <bincastle/error.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <exception>
 #include <linux/capability.h>
 #include <sched.h>
@@ -117,17 +120,40 @@ struct ChildCall {
     const void* parent_stack_bottom = nullptr;
     std::size_t parent_stack_size = 0;
     SANITIZER_FINISH_SWITCH_FIBER(nullptr, &parent_stack_bottom, &parent_stack_size);
+    int status = 0;
     // Dies with the caller (which may have died before this line).
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != call.parent) ::_exit(1);
-    try {
-        enter_own_namespace(call.uid, call.gid);
-        call.result = call.work();
-    } catch (...) {
-        call.failure = std::current_exception();
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || ::getppid() != call.parent) {
+        status = 1;
+    } else {
+        try {
+            enter_own_namespace(call.uid, call.gid);
+            call.result = call.work();
+        } catch (...) {
+            call.failure = std::current_exception();
+        }
     }
     SANITIZER_START_SWITCH_FIBER(nullptr, parent_stack_bottom, parent_stack_size);
     // No exit handlers or destructors: what they would act on is the caller's.
-    ::_exit(0);
+    ::_exit(status);
+}
+
+// The child died by `sig` in the middle of `work`, on this process's memory: a lock it
+// held (the allocator's, say) stays held and what it was changing is half changed. So
+// this process ends as the child did, saying why without allocating.
+[[noreturn]] void die_as_the_child_did(int sig) {
+    char line[200];
+    const int n = std::snprintf(line, sizeof line,
+                                "bincastle: the process reading the caller's files, which shares this one's memory, was "
+                                "killed by signal %d; ending this one too\n",
+                                sig);
+    if (n > 0) (void)!::write(STDERR_FILENO, line, std::min(static_cast<std::size_t>(n), sizeof line - 1));
+    ::signal(sig, SIG_DFL);
+    sigset_t only;
+    sigemptyset(&only);
+    sigaddset(&only, sig);
+    ::sigprocmask(SIG_UNBLOCK, &only, nullptr);
+    ::raise(sig);
+    ::_exit(128 + sig);
 }
 
 }  // namespace
@@ -139,23 +165,23 @@ std::string read_with_owner_access(const std::function<std::string()>& work) {
     // Sharing this process's memory, as vfork's child does, with this thread held
     // until it ends: `work` allocates and locks as this thread would, where a forked
     // copy could find a lock that another thread held at the fork taken for good.
+    // With a pidfd and no exit signal, as ChildProcess waits for its children.
     void* fake_stack = nullptr;
     SANITIZER_START_SWITCH_FIBER(&fake_stack, stack.bottom(), ChildStack::size);
-    const pid_t pid = ::clone(run_child, stack.top(), CLONE_VM | CLONE_VFORK | SIGCHLD, &call);
-    const int clone_error = errno;
+    int pidfd = -1;
+    const pid_t pid = ::clone(run_child, stack.top(), CLONE_VM | CLONE_VFORK | CLONE_PIDFD, &call, &pidfd);
+    if (pid < 0) {
+        const int error = errno;
+        SANITIZER_FINISH_SWITCH_FIBER(fake_stack, nullptr, nullptr);
+        throw SysError(error, "clone", "owner access");
+    }
+    ChildProcess child(pid, pidfd);
+    const int status = child.wait();
+    if (status > 128) die_as_the_child_did(status - 128);
     SANITIZER_FINISH_SWITCH_FIBER(fake_stack, nullptr, nullptr);
-    if (pid < 0) throw SysError(clone_error, "clone", "owner access");
-    int status = 0;
-    while (::waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) throw SysError("waitpid", std::to_string(pid));
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-        if (call.failure) std::rethrow_exception(call.failure);
-        return std::move(call.result);
-    }
-    throw Error("the process reading the caller's files " +
-                (WIFSIGNALED(status) ? "was killed by signal " + std::to_string(WTERMSIG(status))
-                                     : "exited with status " + std::to_string(WEXITSTATUS(status))));
+    if (status != 0) throw Error("the process reading the caller's files exited with status " + std::to_string(status));
+    if (call.failure) std::rethrow_exception(call.failure);
+    return std::move(call.result);
 }
 
 void with_owner_access(const std::function<void()>& work) {

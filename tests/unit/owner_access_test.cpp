@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <mutex>
 #include <string>
 #include <sys/stat.h>
@@ -59,4 +60,15 @@ TEST_CASE("owner access takes a lock that another thread holds as it starts, and
         return made == 42;
     }, 10);
     CHECK(status == 0);
+}
+
+// It died on this process's memory, maybe holding the allocator's lock: this process
+// must not go on as if it had merely failed.
+TEST_CASE("a process whose owner access child is killed dies of the same signal") {
+    TempDir temp("bincastle-test");
+    const int status = testing::exit_status_as_ordinary_user(temp.path(), [] {
+        container::with_owner_access([] { ::kill(::getpid(), SIGKILL); });
+        return true;
+    });
+    CHECK(status == 128 + SIGKILL);
 }
