@@ -112,9 +112,21 @@ tap_main() {
             done
             _tap_hung=$(_tap_processes_under "$_tap_pid")
             printf 'watchdog: case exceeded %ss; its processes:\n%s\n' "$TAP_CASE_TIMEOUT" "$_tap_hung" >>"$_tap_log"
+            _tap_pids="$_tap_pid $(echo "$_tap_hung" | awk '{ print $1 }')"
             # All of them: a shell runs its TERM trap only once its foreground child is gone.
-            # shellcheck disable=SC2046 # one pid per word
-            kill -TERM $(echo "$_tap_hung" | awk '{ print $1 }') 2>/dev/null
+            # shellcheck disable=SC2086 # one pid per word
+            kill -TERM $_tap_pids 2>/dev/null
+            # What ignores TERM (bincastle blocks it to relay it) is killed 10 s later.
+            n=0
+            while [ "$n" -lt 100 ]; do
+                _tap_alive=
+                for p in $_tap_pids; do kill -0 "$p" 2>/dev/null && _tap_alive=1; done
+                [ -n "$_tap_alive" ] || break
+                sleep 0.1
+                n=$((n + 1))
+            done
+            # shellcheck disable=SC2086
+            kill -KILL $_tap_pids 2>/dev/null
         ) </dev/null >/dev/null 2>&1 &
         wait "$_tap_pid"
         _tap_rc=$?
