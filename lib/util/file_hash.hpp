@@ -22,7 +22,8 @@ struct FileHash {
 // an Error, never followed or waited on. `shown` is its path in errors.
 FileHash hash_file(int dirfd, const std::string& name, const std::string& shown);
 // hash_file of the file at the relative path `relative` under the directory `root`,
-// also past PATH_MAX (then reached a directory at a time).
+// reached a directory at a time, never through a symlink (one swapped in for a
+// directory since the tree was walked does not lead out of it), also past PATH_MAX.
 FileHash hash_file_under(int root, const std::string& relative, const std::string& shown);
 
 }  // namespace bincastle
