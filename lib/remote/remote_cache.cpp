@@ -264,8 +264,7 @@ void export_layers(const std::string& ref, bool insecure, const std::vector<Cach
         return error.with_context("pushing layer " + layer.name + " to " + ref);
     };
     // A layer whose owner cannot read all of it (a build's mode-000 directory): its blob
-    // is written below by a process with the owner's access, which must not be forked
-    // while the transfer threads run.
+    // is written below, once the transfer threads are done, with the owner's access.
     std::mutex unreadable_mutex;
     std::vector<std::size_t> unreadable;
     parallel_for(pushes.size(), transfer_connections, [&](std::size_t p) {

@@ -251,6 +251,8 @@ void remove_abandoned(const fs::path& parent, const std::string& prefix, const s
         if (::fstat(fd.get(), &held) != 0 || ::lstat(entry.path().c_str(), &named) != 0 || held.st_ino != named.st_ino ||
             held.st_dev != named.st_dev)
             continue;
+        // Each user sweeps what is theirs: in a shared /tmp, another's is theirs to judge.
+        if (held.st_uid != ::geteuid()) continue;
         try {
             if (!companion.empty()) remove_tree(entry.path().string() + companion);
             remove_tree(entry.path());
