@@ -65,7 +65,12 @@ public:
     explicit DiskUsage(SystemInfo& info) : info_(info) {}
     void directory(const TreeDir&) override {}
     bool entry(TreeEntry& entry) override {
-        const struct stat& st = entry.stat();
+        // A running system changes its tree: what went since it was listed is not counted.
+        struct stat st {};
+        if (::fstatat(entry.dir().fd, entry.name().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            info_.bytes_partial = info_.bytes_partial || errno != ENOENT;
+            return false;
+        }
         info_.bytes += static_cast<std::uint64_t>(st.st_blocks) * 512;
         if (!S_ISDIR(st.st_mode)) return false;
         if (::faccessat(entry.dir().fd, entry.name().c_str(), R_OK | X_OK, AT_SYMLINK_NOFOLLOW) == 0) return true;
