@@ -22,7 +22,9 @@ namespace bincastle::container {
 // Where user namespaces are disabled, the child runs `work` with the caller's rights.
 // The child shares this process's memory while the calling thread waits for it, as
 // vfork's does, and is killed with it: `work` may allocate, lock and start programs as
-// the calling thread could, and leaves in memory what it made.
+// the calling thread could, and leaves in memory what it made. Its descriptors, cwd
+// and umask are its own, gone when it ends. A child killed in the middle of `work`
+// ends this process with the same signal, since what it held in memory is lost.
 void with_owner_access(const std::function<void()>& work);
 // The same, for `work` that returns what it read.
 std::string read_with_owner_access(const std::function<std::string()>& work);
