@@ -89,3 +89,19 @@ TEST_CASE("a copy the disk refuses says why and where, not EIO") {
                          ("write(" + (temp.path() / "to" / "sub" / "big").string() + "): File too large").c_str(),
                          SysError);
 }
+
+// In a shared /tmp, another user's abandoned entry is theirs to judge. Only root can
+// give an entry to another user, so that half is checked when the tests run as root,
+// as CI runs them.
+TEST_CASE("a sweep removes its own user's abandoned held entries, not another user's") {
+    TempDir temp("bincastle-test");
+    const std::filesystem::path mine = temp.path() / "job.held-abc123";
+    const std::filesystem::path theirs = temp.path() / "job.held-def456";
+    std::filesystem::create_directories(mine);
+    std::filesystem::create_directories(theirs);
+    const bool root = ::geteuid() == 0;
+    if (root) REQUIRE(::chown(theirs.c_str(), 65534, 65534) == 0);
+    remove_abandoned(temp.path(), "job");
+    CHECK_FALSE(std::filesystem::exists(mine));
+    CHECK(std::filesystem::exists(theirs) == root);
+}

@@ -2,6 +2,7 @@
 #include "source/stat_cache.hpp"
 #include "source/tree_hash.hpp"
 #include "store/layer_contents.hpp"
+#include "util/file_hash.hpp"
 #include "util/file_tree.hpp"
 #include "util/unique_fd.hpp"
 
@@ -338,4 +339,17 @@ TEST_CASE("a cache file that is missing, garbage, torn, of another version or no
     StatCache again(0ns);
     again.load(file);
     CHECK(again.size() == 10);
+}
+
+// A directory swapped for a symlink after the walk listed it must not lead the hash
+// out of the tree (under owner access, with the caller's read rights).
+TEST_CASE("hash_file_under never reaches a file through a symlink on its way") {
+    TempDir temp("bincastle-test");
+    bincastle::testing::write(temp.path() / "outside" / "secret", "not the tree's");
+    bincastle::testing::write(temp.path() / "tree" / "real" / "file", "the tree's");
+    std::filesystem::create_directory_symlink(temp.path() / "outside", temp.path() / "tree" / "a");
+    UniqueFd root(::open((temp.path() / "tree").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    REQUIRE(root);
+    CHECK(bincastle::hash_file_under(root.get(), "real/file", "tree/real/file").bytes == 10);
+    CHECK_THROWS_AS(bincastle::hash_file_under(root.get(), "a/secret", "tree/a/secret"), bincastle::Error);
 }
